@@ -1,0 +1,364 @@
+#include "config/validate.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+namespace paygate::config {
+namespace {
+
+namespace pb = google::protobuf;
+
+constexpr std::string_view kDatabaseUrlEnv = "PAYGATE_DATABASE_URL";
+
+// Default and inclusive range of a numeric field, copied from its comment in paygate_config.proto.
+// Zero means "use the default", so the range is checked after the default is applied.
+struct Bound {
+  std::string_view field;
+  uint64_t default_value;
+  uint64_t min;
+  uint64_t max;
+};
+
+constexpr std::array kServerBounds = {
+    Bound{"io_threads", 2, 1, 64},
+    Bound{"drain_timeout_ms", 10000, 100, 300000},
+};
+
+constexpr std::array kHttpLimitsBounds = {
+    Bound{"header_size_max_bytes", 16384, 1024, 1048576},
+    Bound{"body_size_max_bytes", 1048576, 0, 67108864},
+    Bound{"header_read_timeout_ms", 10000, 100, 600000},
+    Bound{"body_read_timeout_ms", 30000, 100, 600000},
+    Bound{"idle_timeout_ms", 60000, 100, 3600000},
+    Bound{"handshake_timeout_ms", 10000, 100, 600000},
+    Bound{"write_timeout_ms", 30000, 100, 600000},
+    Bound{"connections_max", 10000, 1, 1000000},
+    Bound{"connections_per_ip_max", 1000, 1, 1000000},
+    Bound{"keepalive_requests_max", 10000, 1, 1000000},
+};
+
+constexpr std::array kDatabaseBounds = {
+    Bound{"pool_size_max", 8, 1, 256},
+    Bound{"connect_timeout_ms", 5000, 100, 60000},
+    Bound{"acquire_timeout_ms", 2000, 1, 60000},
+    Bound{"statement_timeout_ms", 10000, 1, 600000},
+    Bound{"retry_attempts_max", 5, 1, 20},
+    Bound{"retry_backoff_base_ms", 10, 1, 10000},
+    Bound{"health_check_interval_ms", 1000, 100, 60000},
+};
+
+// The level names spdlog::level::from_str maps to themselves (config/logging.cc relies on it);
+// anything else would silently become "off" there.
+constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                        "error", "critical", "off"};
+
+class Validator {
+ public:
+  explicit Validator(const ValidateOptions& options) : options_(options) {}
+
+  FieldErrors Run(v1::Config* config) {
+    ValidateListener(config, "api", &v1::Config::has_api, &v1::Config::mutable_api);
+    ValidateListener(config, "admin", &v1::Config::has_admin, &v1::Config::mutable_admin);
+    if (config->has_api() && config->has_admin() && config->api().port() != 0 &&
+        config->api().address() == config->admin().address() &&
+        config->api().port() == config->admin().port()) {
+      Error("admin.port", "api and admin listen on the same address and port");
+    }
+    ValidateDatabase(config->mutable_database());
+    ValidateLogging(config->mutable_logging());
+    ValidatePrincipals(config->principals());
+    ApplyBounds(config->mutable_server(), kServerBounds, "server");
+    return std::move(errors_);
+  }
+
+ private:
+  void Error(std::string path, std::string message) {
+    errors_.push_back(FieldError{std::move(path), std::move(message)});
+  }
+
+  template <size_t N>
+  void ApplyBounds(pb::Message* message, const std::array<Bound, N>& bounds,
+                   const std::string& path) {
+    const pb::Descriptor& descriptor = *message->GetDescriptor();
+    const pb::Reflection& reflection = *message->GetReflection();
+    for (const Bound& bound : bounds) {
+      const pb::FieldDescriptor* field = descriptor.FindFieldByName(std::string(bound.field));
+      const bool is_uint32 =
+          field != nullptr && field->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT32;
+      const bool is_uint64 =
+          field != nullptr && field->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT64;
+      if (field == nullptr || field->is_repeated() || !(is_uint32 || is_uint64)) {
+        // The tables above and the schema disagree: a programming error, caught by every test run.
+        std::fprintf(stderr, "config: bound table names %s.%.*s, not a singular unsigned field\n",
+                     descriptor.full_name().c_str(), static_cast<int>(bound.field.size()),
+                     bound.field.data());
+        std::abort();
+      }
+      uint64_t value =
+          is_uint32 ? reflection.GetUInt32(*message, field) : reflection.GetUInt64(*message, field);
+      if (value == 0) {
+        value = bound.default_value;
+        if (is_uint32) {
+          reflection.SetUInt32(message, field, static_cast<uint32_t>(value));
+        } else {
+          reflection.SetUInt64(message, field, value);
+        }
+      }
+      if (value < bound.min || value > bound.max) {
+        Error(path + "." + field->name(),
+              fmt::format("must be between {} and {}, got {}", bound.min, bound.max, value));
+      }
+    }
+  }
+
+  void ValidateListener(v1::Config* config, const std::string& path,
+                        bool (v1::Config::*has)() const,
+                        v1::Listener* (v1::Config::*mutable_listener)()) {
+    if (!(config->*has)()) {
+      Error(path, "required");
+      return;
+    }
+    v1::Listener& listener = *(config->*mutable_listener)();
+    if (listener.address().empty()) {
+      Error(path + ".address", "required");
+    } else if (!IsIpAddress(listener.address())) {
+      Error(path + ".address",
+            fmt::format("\"{}\" is not an IPv4 or IPv6 address", listener.address()));
+    }
+    if (listener.port() == 0) {
+      if (!options_.allow_ephemeral_ports) Error(path + ".port", "required (1..65535)");
+    } else if (listener.port() > 65535) {
+      Error(path + ".port", fmt::format("must be between 1 and 65535, got {}", listener.port()));
+    }
+    if (!listener.has_tls()) {
+      Error(path + ".tls", "required: paygate serves HTTPS only");
+    } else {
+      ValidateTls(listener.mutable_tls(), path + ".tls");
+    }
+    ApplyBounds(listener.mutable_limits(), kHttpLimitsBounds, path + ".limits");
+  }
+
+  static bool IsIpAddress(const std::string& address) {
+    unsigned char buffer[16];
+    return inet_pton(AF_INET, address.c_str(), buffer) == 1 ||
+           inet_pton(AF_INET6, address.c_str(), buffer) == 1;
+  }
+
+  void ValidateTls(v1::Tls* tls, const std::string& path) {
+    if (tls->client_cert() == v1::CLIENT_CERT_MODE_UNSPECIFIED) {
+      tls->set_client_cert(v1::CLIENT_CERT_MODE_OPTIONAL);
+    }
+    if (tls->min_version() == v1::TLS_MIN_VERSION_UNSPECIFIED) {
+      tls->set_min_version(v1::TLS_MIN_VERSION_1_2);
+    }
+    if (tls->cert_file().empty()) Error(path + ".cert_file", "required");
+    if (tls->key_file().empty()) Error(path + ".key_file", "required");
+    if (tls->client_cert() != v1::CLIENT_CERT_MODE_NONE && tls->client_ca_file().empty()) {
+      Error(path + ".client_ca_file", "required unless client_cert is none");
+    }
+  }
+
+  void ValidateDatabase(v1::Database* database) {
+    const std::optional<std::string> env_url =
+        options_.env ? options_.env(kDatabaseUrlEnv) : std::nullopt;
+    const bool env_set = env_url.has_value() && !env_url->empty();
+    if (database->url().empty()) {
+      if (!env_set) {
+        Error("database.url", fmt::format("required unless {} is set", kDatabaseUrlEnv));
+      }
+    } else if (std::string problem = InlinePasswordProblem(database->url()); !problem.empty()) {
+      // The message must not quote the URL: it carries the password this check is about.
+      Error("database.url", problem);
+    }
+    ApplyBounds(database, kDatabaseBounds, "database");
+  }
+
+  // Returns why a libpq connection string carries a password inline, or "" if it does not.
+  static std::string InlinePasswordProblem(std::string_view url) {
+    constexpr std::string_view kAdvice =
+        "must not contain a password; put it in a file named by database.password_file";
+    for (std::string_view scheme : {"postgresql://", "postgres://"}) {
+      if (url.rfind(scheme, 0) != 0) continue;
+      std::string_view rest = url.substr(scheme.size());
+      const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+      const size_t at = authority.rfind('@');
+      if (at != std::string_view::npos &&
+          authority.substr(0, at).find(':') != std::string_view::npos) {
+        return fmt::format("{} (found user:password@ in the URI)", kAdvice);
+      }
+      const size_t query_start = rest.find('?');
+      if (query_start != std::string_view::npos) {
+        std::string_view query = rest.substr(query_start + 1);
+        query = query.substr(0, query.find('#'));
+        while (!query.empty()) {
+          const size_t amp = query.find('&');
+          const std::string_view param = query.substr(0, amp);
+          if (IsPasswordKeyword(param.substr(0, param.find('=')))) {
+            return fmt::format("{} (found a password= query parameter)", kAdvice);
+          }
+          query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        }
+      }
+      return "";
+    }
+    // The key=value form, parsed as libpq's conninfo_parse does: keyword, '=', a value that is
+    // either single-quoted with backslash escapes or runs up to whitespace.
+    size_t i = 0;
+    auto skip_space = [&] {
+      while (i < url.size() && std::isspace(static_cast<unsigned char>(url[i]))) ++i;
+    };
+    while (true) {
+      skip_space();
+      if (i >= url.size()) return "";
+      const size_t keyword_start = i;
+      while (i < url.size() && url[i] != '=' && !std::isspace(static_cast<unsigned char>(url[i]))) {
+        ++i;
+      }
+      const std::string_view keyword = url.substr(keyword_start, i - keyword_start);
+      skip_space();
+      if (i >= url.size() || url[i] != '=') {
+        return fmt::format("not a libpq URI or key=value string: missing \"=\" after \"{}\"",
+                           keyword);
+      }
+      ++i;
+      if (IsPasswordKeyword(keyword)) {
+        return fmt::format("{} (found a password= key)", kAdvice);
+      }
+      skip_space();
+      if (i < url.size() && url[i] == '\'') {
+        ++i;
+        while (i < url.size() && url[i] != '\'') i += url[i] == '\\' ? 2 : 1;
+        if (i >= url.size()) return "not a libpq key=value string: unterminated quoted value";
+        ++i;
+      } else {
+        while (i < url.size() && !std::isspace(static_cast<unsigned char>(url[i]))) {
+          i += url[i] == '\\' ? 2 : 1;
+        }
+      }
+    }
+  }
+
+  static bool IsPasswordKeyword(std::string_view keyword) {
+    constexpr std::string_view kPassword = "password";
+    return keyword.size() == kPassword.size() &&
+           std::equal(keyword.begin(), keyword.end(), kPassword.begin(),
+                      [](unsigned char a, unsigned char b) { return std::tolower(a) == b; });
+  }
+
+  void ValidateLevel(const std::string& level, const std::string& path) {
+    if (std::find(kLogLevels.begin(), kLogLevels.end(), level) == kLogLevels.end()) {
+      Error(path, fmt::format("\"{}\" is not a log level; accepted: trace, debug, info, warn, "
+                              "error, critical, off",
+                              level));
+    }
+  }
+
+  void ValidateLogging(v1::Logging* logging) {
+    if (logging->format() == v1::LOG_FORMAT_UNSPECIFIED) {
+      logging->set_format(v1::LOG_FORMAT_HUMAN);
+    }
+    if (logging->level().empty()) logging->set_level("info");
+    ValidateLevel(logging->level(), "logging.level");
+    // Sorted so errors come out in a stable order; protobuf maps iterate in an unspecified one.
+    const std::map<std::string, std::string> module_levels(logging->module_levels().begin(),
+                                                           logging->module_levels().end());
+    for (const auto& [module, level] : module_levels) {
+      const std::string path = "logging.module_levels." + module;
+      if (module.empty()) {
+        Error(path, "module name must not be empty");
+      } else {
+        ValidateLevel(level, path);
+      }
+    }
+  }
+
+  static bool IsPrincipalName(const std::string& name) {
+    return !name.empty() && name.size() <= 64 &&
+           std::all_of(name.begin(), name.end(), [](unsigned char c) {
+             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+                    c == '-';
+           });
+  }
+
+  void ValidatePrincipals(const pb::RepeatedPtrField<v1::Principal>& principals) {
+    std::set<std::string, std::less<>> names;
+    std::set<std::string, std::less<>> common_names;
+    for (int i = 0; i < principals.size(); ++i) {
+      const v1::Principal& principal = principals[i];
+      const std::string path = fmt::format("principals[{}]", i);
+      if (principal.name().empty()) {
+        Error(path + ".name", "required");
+      } else if (!IsPrincipalName(principal.name())) {
+        Error(path + ".name",
+              fmt::format("\"{}\" must match [a-z0-9_.-]{{1,64}}", principal.name()));
+      } else if (!names.insert(principal.name()).second) {
+        Error(path + ".name", fmt::format("duplicate principal name \"{}\"", principal.name()));
+      }
+      if (principal.client_cert_common_name().empty()) {
+        Error(path + ".client_cert_common_name", "required");
+      } else if (!common_names.insert(principal.client_cert_common_name()).second) {
+        // Two principals behind one certificate name would make authentication ambiguous.
+        Error(path + ".client_cert_common_name",
+              fmt::format("\"{}\" is already used by another principal",
+                          principal.client_cert_common_name()));
+      }
+      if (principal.roles().empty()) {
+        Error(path + ".roles", "at least one role is required");
+      }
+      std::set<int> roles;
+      for (int r = 0; r < principal.roles_size(); ++r) {
+        const int role = principal.roles(r);
+        const std::string role_path = fmt::format("{}.roles[{}]", path, r);
+        if (role == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(role)) {
+          Error(role_path, "not a valid role");
+        } else if (!roles.insert(role).second) {
+          Error(role_path, fmt::format("duplicate role {}", v1::Role_Name(role)));
+        }
+      }
+    }
+  }
+
+  const ValidateOptions& options_;
+  FieldErrors errors_;
+};
+
+}  // namespace
+
+std::string FormatErrors(const FieldErrors& errors) {
+  std::string out;
+  for (const FieldError& error : errors) {
+    if (!error.path.empty()) {
+      out += error.path;
+      out += ": ";
+    }
+    out += error.message;
+    out += '\n';
+  }
+  return out;
+}
+
+std::optional<std::string> ProcessEnv(std::string_view name) {
+  const char* value = std::getenv(std::string(name).c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+FieldErrors ApplyDefaultsAndValidate(v1::Config* config, const ValidateOptions& options) {
+  return Validator(options).Run(config);
+}
+
+}  // namespace paygate::config

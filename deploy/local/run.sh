@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# run.sh: build paygate and run it locally with everything it needs, on a fresh Debian 12 (as root) or on a
+# machine that already has the packages:
+#   packages -> dev build -> dev PKI -> private PostgreSQL (unless PAYGATE_DATABASE_URL is set) -> migrate
+#   -> paygated in the foreground of this script (logs on stderr) until Ctrl-C.
+# State (PKI, database cluster, its port) lives in PAYGATE_STATE_DIR (default <repo>/.paygate) and is reused
+# by the next run. Ctrl-C or SIGTERM stops paygated (graceful drain) and then PostgreSQL.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=deploy/local/lib.sh
+source "$here/lib.sh"
+cd "$PAYGATE_ROOT" # the daemon's working dir: config paths are relative to the repo root
+
+state=$(realpath -m "${PAYGATE_STATE_DIR:-$PAYGATE_ROOT/.paygate}")
+config=config/examples/local.yaml
+bindir=build/dev/gateway
+daemon_pid=''
+
+_alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
+# stop_daemon: SIGTERM (graceful drain), then wait; SIGKILL only if it outlives any sane drain bound.
+# Sets daemon_status.
+daemon_status=0
+stop_daemon() {
+  [[ -n $daemon_pid ]] || return 0
+  if _alive "$daemon_pid"; then
+    log "stopping paygated (pid $daemon_pid): SIGTERM, draining"
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    local deadline=$((SECONDS + ${PAYGATE_STOP_TIMEOUT_S:-330})) # > the largest drain_timeout_ms (300 s)
+    while _alive "$daemon_pid"; do
+      if ((SECONDS > deadline)); then
+        log "paygated still running after drain bound; SIGKILL"
+        kill -KILL "$daemon_pid" 2>/dev/null || true
+      fi
+      sleep 0.2
+    done
+  fi
+  wait "$daemon_pid" 2>/dev/null && daemon_status=0 || daemon_status=$?
+  daemon_pid=''
+}
+
+interrupted=0
+# shellcheck disable=SC2317 # invoked by trap
+cleanup() {
+  local rc=$?
+  trap - EXIT
+  # A second Ctrl-C must not abandon paygated or PostgreSQL half-way; each stop is bounded.
+  trap 'log "still stopping, please wait"' INT TERM
+  local had_daemon=${daemon_pid:+1}
+  stop_daemon
+  stop_private_pg
+  if ((interrupted)); then
+    # A requested stop that drains cleanly is a success: report paygated's own status.
+    rc=130
+    [[ -n $had_daemon ]] && rc=$daemon_status
+    log "stopped"
+  fi
+  exit "$rc"
+}
+# shellcheck disable=SC2317 # invoked by trap
+on_signal() {
+  interrupted=1
+  exit 130 # runs cleanup via the EXIT trap
+}
+trap cleanup EXIT
+trap on_signal INT TERM
+
+ensure_packages
+# PAYGATE_SKIP_BUILD=1: run what build/dev holds (e.g. while an IDE or another shell owns the build).
+[[ ${PAYGATE_SKIP_BUILD:-0} == 1 ]] || build_preset dev
+[[ -x $bindir/paygated && -x $bindir/paygatectl ]] || die "build produced no $bindir/paygated or paygatectl"
+[[ -f $config ]] || die "missing $config"
+
+"$here/dev-pki.sh" "$state/pki"
+pki=$state/pki
+# local.yaml names .paygate/pki/...; with another state dir, run on a copy that points at the right PKI.
+if [[ $state != "$PAYGATE_ROOT/.paygate" ]]; then
+  esc=${pki//\\/\\\\}
+  esc=${esc//&/\\&}
+  esc=${esc//|/\\|}
+  sed "s|\.paygate/pki/|$esc/|g" "$config" >"$state/local.yaml"
+  config=$state/local.yaml
+  log "using $config (PKI paths rewritten to $pki)"
+else
+  pki=.paygate/pki # shorter paths in the examples printed below
+fi
+
+# yaml_get SECTION KEY: a top-level section's direct scalar (enough for local.yaml's listener address/port).
+yaml_get() {
+  awk -v sec="$1" -v key="$2" '
+    /^[^[:space:]#][^:]*:/ { top = $0; sub(/:.*/, "", top) }
+    top == sec && $1 == key ":" { v = $2; gsub(/["\047]/, "", v); print v; exit }' "$config"
+}
+# url_host ADDR: where to reach a listener bound to ADDR from this machine.
+url_host() {
+  case $1 in
+  '' | 0.0.0.0 | '::' | '[::]') echo 127.0.0.1 ;;
+  *:*) echo "[$1]" ;;
+  *) echo "$1" ;;
+  esac
+}
+api_port=$(yaml_get api port)
+admin_port=$(yaml_get admin port)
+api_url="https://$(url_host "$(yaml_get api address)"):${api_port:-8443}"
+admin_url="https://$(url_host "$(yaml_get admin address)"):${admin_port:-9443}"
+for p in "${api_port:-8443}" "${admin_port:-9443}"; do
+  if [[ -n $(ss -Htln "sport = :$p") ]]; then
+    die "port $p is already in use (another paygated running? see: ss -ltnp 'sport = :$p')"
+  fi
+done
+
+if [[ -n ${PAYGATE_DATABASE_URL:-} ]]; then
+  log "using the database from PAYGATE_DATABASE_URL (no private PostgreSQL started)"
+  db_note='your PAYGATE_DATABASE_URL'
+else
+  start_private_pg "$state"
+  db_note=$PAYGATE_DATABASE_URL
+fi
+
+"$bindir/paygated" --check-config "$config" >&2 || die "$config does not validate (errors above)"
+log "migrating the schema"
+"$bindir/paygatectl" migrate --config "$config"
+
+log "starting paygated --config $config"
+# setsid: the terminal's Ctrl-C reaches only this script, whose trap stops paygated first, then PostgreSQL.
+setsid -w "$bindir/paygated" --config "$config" </dev/null &
+daemon_pid=$!
+
+deadline=$((SECONDS + ${PAYGATE_START_TIMEOUT_S:-60}))
+until curl -fs -o /dev/null --max-time 2 --cacert "$pki/ca.crt" "$admin_url/healthz"; do
+  if ! _alive "$daemon_pid"; then
+    stop_daemon
+    die "paygated exited with status $daemon_status before answering $admin_url/healthz"
+  fi
+  ((SECONDS < deadline)) || die "paygated did not answer $admin_url/healthz within ${PAYGATE_START_TIMEOUT_S:-60} s"
+  sleep 0.3
+done
+
+cat <<EOF
+
+paygated is running (pid $daemon_pid; its log follows on this terminal).
+  API       $api_url   (mutual TLS: client certificates for each principal in $pki/)
+  admin     $admin_url   (/healthz /readyz /metrics)
+  database  $db_note
+Try:
+  curl --cacert $pki/ca.crt --cert $pki/sales-platform.crt --key $pki/sales-platform.key $api_url/v1/whoami
+  curl --cacert $pki/ca.crt $admin_url/metrics
+Reload TLS certificates: kill -HUP $daemon_pid.  Ctrl-C stops paygated (graceful drain), then PostgreSQL.
+
+EOF
+
+# Wait for the daemon; a signal interrupts this wait and runs on_signal.
+wait "$daemon_pid" && daemon_status=0 || daemon_status=$?
+daemon_pid=''
+log "paygated exited on its own with status $daemon_status"
+exit "$daemon_status"

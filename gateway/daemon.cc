@@ -1,0 +1,302 @@
+#include "gateway/daemon.h"
+
+#include <cstdlib>
+#include <future>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <prometheus/metric_family.h>
+
+#include "config/logging.h"
+#include "gateway/edge/http_server.h"
+#include "gateway/routes.h"
+#include "keys/secret_file.h"
+#include "ledger/db/durability.h"
+#include "ledger/db/migrations.h"
+#include "ledger/db/pg_pool.h"
+
+namespace paygate::gateway {
+
+namespace asio = edge::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Start-up checks must finish within this bound; a database that does not answer by then is unreachable.
+constexpr auto kStartupCheckTime = 30s;
+// The admin listener keeps answering /readyz with 503 while the API drains, then gets this long.
+constexpr auto kAdminDrainTime = 1s;
+
+prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type,
+                                std::vector<std::pair<std::string, double>> labelled,
+                                const std::string& label = {}) {
+  prometheus::MetricFamily family{std::move(name), std::move(help), type, {}};
+  for (auto& [value_label, value] : labelled) {
+    prometheus::ClientMetric metric;
+    if (!label.empty()) metric.label.push_back({label, value_label});
+    if (type == prometheus::MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+    family.metric.push_back(std::move(metric));
+  }
+  return family;
+}
+
+// The database pool's state at scrape time, in Prometheus terms.
+std::vector<prometheus::MetricFamily> PoolFamilies(const db::PoolStats& s, std::uint32_t size_max,
+                                                   bool up) {
+  using prometheus::MetricType;
+  return {
+      Family("paygate_db_pool_connections", "Database connections by state.", MetricType::Gauge,
+             {{"idle", s.idle}, {"in_use", s.in_use}}, "state"),
+      Family("paygate_db_pool_size_max", "Configured database.pool_size_max.", MetricType::Gauge,
+             {{"", size_max}}),
+      Family("paygate_db_pool_waiting", "Requests waiting for a database connection.",
+             MetricType::Gauge, {{"", s.waiting}}),
+      Family("paygate_db_pool_connect_failures_total", "Failed attempts to open a connection.",
+             MetricType::Counter, {{"", static_cast<double>(s.connect_failures_total)}}),
+      Family("paygate_db_pool_connections_opened_total", "Connections opened.",
+             MetricType::Counter, {{"", static_cast<double>(s.connections_opened_total)}}),
+      Family("paygate_db_pool_connections_discarded_total", "Broken connections discarded.",
+             MetricType::Counter, {{"", static_cast<double>(s.connections_discarded_total)}}),
+      Family("paygate_db_pool_acquire_timeouts_total",
+             "Requests that found no free connection in time.", MetricType::Counter,
+             {{"", static_cast<double>(s.acquire_timeouts_total)}}),
+      Family("paygate_db_up", "1 when the last database probe succeeded.", MetricType::Gauge,
+             {{"", up ? 1.0 : 0.0}}),
+  };
+}
+
+}  // namespace
+
+std::string EffectiveDatabaseUrl(const config::v1::Database& database) {
+  const char* env = std::getenv("PAYGATE_DATABASE_URL");
+  return env != nullptr && *env != '\0' ? std::string(env) : database.url();
+}
+
+class Daemon::Impl {
+ public:
+  explicit Impl(config::v1::Config config)
+      : config_(std::move(config)),
+        ioc_(static_cast<int>(config_.server().io_threads())),
+        work_(ioc_.get_executor()),
+        metrics_(std::make_shared<edge::EdgeMetrics>()),
+        readiness_(std::make_shared<Readiness>()),
+        health_timer_(ioc_),
+        signals_(ioc_) {}
+
+  ~Impl() {
+    if (!threads_.empty()) {
+      BeginShutdown();
+      Wait();
+    }
+  }
+
+  Result<void, std::string> Start() {
+    log::Configure(config_.logging());
+    auto logger = log::Get("main");
+    auto api_tls = MakeStore(config_.api().tls());
+    if (!api_tls) return "api listener: " + api_tls.error();
+    auto admin_tls = MakeStore(config_.admin().tls());
+    if (!admin_tls) return "admin listener: " + admin_tls.error();
+
+    keys::Secret password;
+    if (!config_.database().password_file().empty()) {
+      auto read = keys::ReadSecretFile(config_.database().password_file());
+      if (!read) {
+        return fmt::format("database.password_file {}: {}", config_.database().password_file(),
+                           read.error().message());
+      }
+      password = std::move(read).value();
+    }
+    config::v1::Database database = config_.database();
+    database.set_url(EffectiveDatabaseUrl(database));
+    pool_ = std::make_unique<db::PgPool>(ioc_.get_executor(),
+                                         db::PoolOptionsFromConfig(database, std::move(password)));
+
+    for (std::uint32_t i = 0; i < config_.server().io_threads(); ++i) {
+      threads_.emplace_back([this] { ioc_.run(); });
+    }
+    std::optional<Result<void, std::string>> checked;
+    asio::co_spawn(
+        ioc_, [&]() -> asio::awaitable<void> { checked.emplace(co_await StartupChecks()); },
+        asio::use_future)
+        .get();
+    if (!*checked) return checked->error();
+    readiness_->database_ok = true;
+
+    const std::uint32_t size_max = config_.database().pool_size_max();
+    metrics_->AddCollector([this, size_max] {
+      return PoolFamilies(pool_->Stats(), size_max, readiness_->database_ok);
+    });
+    auto principals = std::make_shared<edge::PrincipalDirectory>(config_);
+    api_ = std::make_shared<edge::HttpServer>(ioc_, "api", config_.api(),
+                                              config_.logging().access_log(),
+                                              std::move(api_tls).value(), BuildApiRouter(),
+                                              metrics_, principals);
+    admin_ = std::make_shared<edge::HttpServer>(
+        ioc_, "admin", config_.admin(), config_.logging().access_log(),
+        std::move(admin_tls).value(), BuildAdminRouter(metrics_, readiness_), metrics_,
+        principals);
+    if (auto ok = api_->Listen(); !ok) return ok.error();
+    if (auto ok = admin_->Listen(); !ok) return ok.error();
+    api_->Start();
+    admin_->Start();
+    asio::co_spawn(ioc_, HealthLoop(), asio::detached);
+    logger->info("paygated {} ready: api https://{}:{} admin https://{}:{}", PAYGATE_VERSION,
+                 config_.api().address(), api_->port(), config_.admin().address(),
+                 admin_->port());
+    return outcome::success();
+  }
+
+  void HandleSignals() {
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.add(SIGHUP);
+    WaitForSignal();
+  }
+
+  bool ReloadTls() {
+    bool ok = true;
+    for (auto* server : {api_.get(), admin_.get()}) {
+      if (auto reloaded = server->tls().Reload(); !reloaded) {
+        log::Get("main")->error("listener={} certificate reload failed, keeping the old one: {}",
+                                server->name(), reloaded.error());
+        ok = false;
+      } else {
+        log::Get("main")->info("listener={} certificate and key reloaded", server->name());
+      }
+    }
+    return ok;
+  }
+
+  void BeginShutdown() {
+    if (shutting_down_.exchange(true)) return;
+    asio::co_spawn(ioc_, Shutdown(), asio::detached);
+  }
+
+  int Wait() {
+    shutdown_done_future_.wait();
+    // Every listener is drained and the pool closed; what is left (lingering closes) may be abandoned.
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    return 0;
+  }
+
+  std::uint16_t api_port() const { return api_->port(); }
+  std::uint16_t admin_port() const { return admin_->port(); }
+
+ private:
+  static Result<std::shared_ptr<edge::TlsContextStore>, std::string> MakeStore(
+      const config::v1::Tls& tls) {
+    auto context = edge::MakeServerTlsContext(tls);
+    if (!context) return context.error();
+    return std::make_shared<edge::TlsContextStore>(tls, std::move(context).value());
+  }
+
+  asio::awaitable<Result<void, std::string>> StartupChecks() {
+    const auto deadline = db::Clock::now() + kStartupCheckTime;
+    if (auto ok = co_await db::CheckDurability(*pool_, deadline); !ok) {
+      co_return "refusing to start: " + ok.error().message;
+    }
+    if (auto ok = co_await db::CheckSchemaCurrent(*pool_, deadline); !ok) {
+      co_return "refusing to start: " + ok.error().message +
+                " (run `paygatectl migrate --config FILE`)";
+    }
+    co_return outcome::success();
+  }
+
+  asio::awaitable<void> HealthLoop() {
+    const auto interval = std::chrono::milliseconds(config_.database().health_check_interval_ms());
+    auto logger = log::Get("db");
+    while (!shutting_down_) {
+      auto ping = co_await pool_->Ping(db::Clock::now() + interval);
+      const bool ok = ping.has_value();
+      if (ok != readiness_->database_ok.exchange(ok)) {
+        if (ok) {
+          logger->info("database reachable again; ready");
+        } else {
+          logger->error("database unreachable, /readyz answers 503: {}", ping.error().message());
+        }
+      }
+      health_timer_.expires_after(interval);
+      boost::system::error_code ec;
+      co_await health_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  void WaitForSignal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        ReloadTls();
+        WaitForSignal();
+        return;
+      }
+      log::Get("main")->info("signal {} received: draining", signal);
+      BeginShutdown();
+    });
+  }
+
+  asio::awaitable<void> Shutdown() {
+    readiness_->draining = true;
+    const auto bound = std::chrono::milliseconds(config_.server().drain_timeout_ms());
+    if (api_) co_await api_->Drain(bound);
+    if (admin_) co_await admin_->Drain(kAdminDrainTime);
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);
+    health_timer_.cancel();
+    if (pool_) pool_->Close();
+    work_.reset();
+    log::Get("main")->info("drained; exiting");
+    log::Get("main")->flush();
+    shutdown_done_.set_value();
+  }
+
+  config::v1::Config config_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<edge::EdgeMetrics> metrics_;
+  std::shared_ptr<Readiness> readiness_;
+  std::unique_ptr<db::PgPool> pool_;
+  std::shared_ptr<edge::HttpServer> api_;
+  std::shared_ptr<edge::HttpServer> admin_;
+  asio::steady_timer health_timer_;
+  asio::signal_set signals_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> shutting_down_{false};
+  std::promise<void> shutdown_done_;
+  std::shared_future<void> shutdown_done_future_ = shutdown_done_.get_future().share();
+};
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>, std::string> Daemon::Start(config::v1::Config config) {
+  auto impl = std::make_unique<Impl>(std::move(config));
+  if (auto ok = impl->Start(); !ok) return ok.error();  // ~Impl shuts down what started.
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+std::uint16_t Daemon::api_port() const { return impl_->api_port(); }
+std::uint16_t Daemon::admin_port() const { return impl_->admin_port(); }
+bool Daemon::ReloadTls() { return impl_->ReloadTls(); }
+void Daemon::BeginShutdown() { impl_->BeginShutdown(); }
+int Daemon::Wait() { return impl_->Wait(); }
+
+int RunDaemon(config::v1::Config config) {
+  auto impl = std::make_unique<Daemon::Impl>(std::move(config));
+  if (auto ok = impl->Start(); !ok) {
+    log::Get("main")->critical("{}", ok.error());
+    return 1;
+  }
+  impl->HandleSignals();
+  return impl->Wait();
+}
+
+}  // namespace paygate::gateway

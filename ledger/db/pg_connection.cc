@@ -1,0 +1,414 @@
+#include "ledger/db/pg_connection.h"
+
+#include <utility>  // Before Asio (DESIGN.md §2).
+
+#include <poll.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "config/logging.h"
+
+namespace paygate::db {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+constexpr unsigned kReadable = 1;
+constexpr unsigned kWritable = 2;
+
+// Waits until `socket` is readable (and, with `want_write`, writable) or `deadline` passes, whichever
+// comes first; completes with the ready set, or asio::error::timed_out. Boost 1.74 has neither
+// experimental::parallel_group nor awaitable operators, so this composes the race by hand. Both the
+// socket and the timer use the connection's strand as their executor, so the internal handlers never run
+// concurrently; the operation completes only after every internal handler has run, so nothing refers to
+// the socket or timer once the caller resumes (and may destroy them).
+template <class Token>
+auto AsyncWaitReady(asio::posix::stream_descriptor& socket, asio::steady_timer& timer,
+                    bool want_write, Deadline deadline, Token&& token) {
+  auto initiation = [](auto handler, asio::posix::stream_descriptor* sock, asio::steady_timer* tmr,
+                       bool write, Deadline until) {
+    using Handler = decltype(handler);
+    // Keeps the caller's execution context alive while the socket and timer belong to another one.
+    asio::any_io_executor work =
+        asio::prefer(asio::get_associated_executor(handler, sock->get_executor()),
+                     asio::execution::outstanding_work.tracked);
+    struct State {
+      State(Handler h, asio::any_io_executor w) : handler(std::move(h)), work(std::move(w)) {}
+      Handler handler;
+      asio::any_io_executor work;
+      int pending = 0;
+      unsigned ready = 0;
+      bool timed_out = false;
+      error_code error;
+    };
+    auto state = std::make_shared<State>(std::move(handler), std::move(work));
+
+    auto complete = [](const std::shared_ptr<State>& s) {
+      if (--s->pending > 0) return;
+      error_code ec;
+      if (s->ready == 0) ec = s->timed_out ? error_code(asio::error::timed_out) : s->error;
+      auto executor = asio::get_associated_executor(s->handler, s->work);
+      asio::dispatch(executor, [s, ec]() mutable { std::move(s->handler)(ec, s->ready); });
+    };
+    // The first socket wait to finish ends the race: the timer and the other socket wait are cancelled
+    // (a still-pending write wait on a full send buffer would otherwise outlive the deadline).
+    auto on_socket = [state, sock, tmr, complete](unsigned bit) {
+      return [state, sock, tmr, complete, bit](const error_code& ec) {
+        if (ec != asio::error::operation_aborted) {
+          if (!ec) {
+            state->ready |= bit;
+          } else {
+            state->error = ec;
+          }
+          tmr->cancel();
+          error_code ignored;
+          sock->cancel(ignored);
+        }
+        complete(state);
+      };
+    };
+
+    state->pending = write ? 3 : 2;
+    tmr->expires_at(until);
+    tmr->async_wait([state, sock, complete](const error_code& ec) {
+      if (!ec && state->ready == 0) {
+        state->timed_out = true;
+        error_code ignored;
+        sock->cancel(ignored);
+      }
+      complete(state);
+    });
+    sock->async_wait(asio::posix::descriptor_base::wait_read, on_socket(kReadable));
+    if (write) sock->async_wait(asio::posix::descriptor_base::wait_write, on_socket(kWritable));
+  };
+  return asio::async_initiate<Token, void(error_code, unsigned)>(initiation, token, &socket,
+                                                                 &timer, want_write, deadline);
+}
+
+Errc ErrcForSqlState(std::string_view state) {
+  if (state == "40001") return Errc::serialization_failure;
+  if (state == "40P01") return Errc::deadlock;
+  if (state == "23505") return Errc::unique_violation;
+  if (state == "57014") return Errc::query_canceled;
+  // Class 08 (connection exception) and the shutdown states mean the session is gone.
+  if (state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03") {
+    return Errc::connection_lost;
+  }
+  return Errc::query_failed;
+}
+
+// libpq messages end with a newline and may span lines; logs want one line.
+std::string OneLine(const char* text) {
+  std::string line = text ? text : "";
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
+  for (char& c : line) {
+    if (c == '\n') c = ' ';
+  }
+  return line;
+}
+
+void LogNotice(void* /*arg*/, const char* message) {
+  // Notices ("relation already exists, skipping") are informational; libpq would print them to stderr.
+  log::Get("db")->debug("event=pg_notice message={:?}", OneLine(message));
+}
+
+// Overwrites a copy of the password once libpq has consumed it.
+void Cleanse(std::string& text) {
+  volatile char* p = text.data();
+  for (std::size_t i = 0; i < text.size(); ++i) p[i] = 0;
+  text.clear();
+}
+
+}  // namespace
+
+struct PgConnection::Io {
+  explicit Io(asio::any_io_executor executor)
+      : strand(asio::make_strand(std::move(executor))), socket(strand), timer(strand) {}
+
+  asio::strand<asio::any_io_executor> strand;
+  asio::posix::stream_descriptor socket;
+  asio::steady_timer timer;
+};
+
+PgConnection::PgConnection(asio::any_io_executor executor, PGconn* conn)
+    : conn_(conn), io_(std::make_unique<Io>(std::move(executor))) {}
+
+PgConnection::~PgConnection() {
+  // libpq owns the socket; Asio must forget it before PQfinish closes it.
+  if (io_->socket.is_open()) io_->socket.release();
+  PQfinish(conn_);
+}
+
+asio::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::Connect(
+    asio::any_io_executor executor, const ConnectOptions& options, Deadline deadline) {
+  // Parse first so that a malformed URL is reported without libpq's message, which may quote the URL.
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(options.url.c_str(), &parse_error);
+  if (parsed == nullptr) {
+    PQfreemem(parse_error);
+    log::Get("db")->error("event=connect_failed reason=invalid_database_url");
+    co_return make_error_code(Errc::connect_failed);
+  }
+  PQconninfoFree(parsed);
+
+  std::string password(options.password.reveal());
+  // "dbname" first and expand_dbname=1: the URL is expanded in place and the keywords after it override
+  // what it says, so the password and application_name we set always win.
+  std::vector<const char*> keywords = {"dbname", "application_name", "client_encoding"};
+  std::vector<const char*> values = {options.url.c_str(), options.application_name.c_str(), "UTF8"};
+  if (!password.empty()) {
+    keywords.push_back("password");
+    values.push_back(password.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* raw = PQconnectStartParams(keywords.data(), values.data(), /*expand_dbname=*/1);
+  Cleanse(password);
+  if (raw == nullptr) co_return make_error_code(Errc::connect_failed);  // Out of memory.
+  std::unique_ptr<PgConnection> conn(new PgConnection(std::move(executor), raw));
+  PQsetNoticeProcessor(raw, LogNotice, nullptr);
+
+  // libpq's protocol: behave as if the last poll asked for writing, then follow what each poll asks.
+  // A connection that failed at once (host name not found, refused) starts out failed.
+  PostgresPollingStatusType poll =
+      PQstatus(raw) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+  while (poll != PGRES_POLLING_OK) {
+    if (poll == PGRES_POLLING_FAILED) {
+      auto ec = conn->FailFromLibpq(Errc::connect_failed);
+      log::Get("db")->warn("event=connect_failed host={} port={} db={} message={:?}",
+                           PQhost(raw) ? PQhost(raw) : "", PQport(raw) ? PQport(raw) : "",
+                           PQdb(raw) ? PQdb(raw) : "", conn->last_error_.message);
+      co_return ec;
+    }
+    conn->SyncSocket();
+    auto ready = co_await conn->WaitReady(poll == PGRES_POLLING_WRITING, deadline);
+    if (!ready) {
+      log::Get("db")->warn("event=connect_failed reason=timeout host={} port={}",
+                           PQhost(raw) ? PQhost(raw) : "", PQport(raw) ? PQport(raw) : "");
+      co_return ready.error();
+    }
+    // A readiness we did not ask for (readable while libpq wants to write) is harmless: PQconnectPoll
+    // then just asks again.
+    poll = PQconnectPoll(raw);
+  }
+  conn->SyncSocket();
+  if (PQsetnonblocking(raw, 1) != 0) co_return conn->FailFromLibpq(Errc::connect_failed);
+
+  if (options.statement_timeout.count() > 0) {
+    auto set = co_await conn->ExecuteSimple(
+        fmt::format("SET statement_timeout = {}", options.statement_timeout.count()), deadline);
+    if (!set) co_return set.error();
+  }
+  co_return conn;
+}
+
+void PgConnection::SyncSocket() {
+  int fd = PQsocket(conn_);
+  if (io_->socket.is_open() && io_->socket.native_handle() == fd) return;
+  if (io_->socket.is_open()) io_->socket.release();
+  if (fd < 0) return;
+  error_code ec;
+  io_->socket.assign(fd, ec);
+  if (ec) {
+    broken_ = true;
+    log::Get("db")->error("event=socket_assign_failed error={:?}", ec.message());
+  }
+}
+
+asio::awaitable<Result<unsigned>> PgConnection::WaitReady(bool want_write, Deadline deadline) {
+  if (!io_->socket.is_open()) co_return Fail(Errc::connection_lost, "no socket");
+  error_code ec;
+  unsigned ready = co_await AsyncWaitReady(io_->socket, io_->timer, want_write, deadline,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec == asio::error::timed_out) {
+    // The statement may still run on the server; nobody can know the protocol state any more.
+    broken_ = true;
+    co_return Fail(Errc::timeout, "deadline exceeded");
+  }
+  if (ec) co_return Fail(Errc::connection_lost, ec.message());
+  co_return ready;
+}
+
+std::error_code PgConnection::Fail(Errc code, std::string_view message) {
+  last_error_ = PgError{.sqlstate = {}, .message = std::string(message), .constraint = {}};
+  if (code == Errc::connection_lost || code == Errc::timeout || code == Errc::protocol_error ||
+      code == Errc::connect_failed) {
+    broken_ = true;
+  }
+  return make_error_code(code);
+}
+
+std::error_code PgConnection::FailFromLibpq(Errc code) {
+  return Fail(code, OneLine(PQerrorMessage(conn_)));
+}
+
+std::error_code PgConnection::FailFromResult(const PGresult* result) {
+  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  const char* constraint = PQresultErrorField(result, PG_DIAG_CONSTRAINT_NAME);
+  last_error_ = PgError{.sqlstate = state ? state : "",
+                        .message = primary ? primary : OneLine(PQresultErrorMessage(result)),
+                        .constraint = constraint ? constraint : ""};
+  // Without a SQLSTATE the error was generated by libpq itself: the connection broke.
+  Errc code = state ? ErrcForSqlState(state) : Errc::connection_lost;
+  if (code == Errc::connection_lost || PQstatus(conn_) != CONNECTION_OK) {
+    broken_ = true;
+    code = Errc::connection_lost;
+  }
+  return make_error_code(code);
+}
+
+bool PgConnection::usable() const { return !broken_ && PQstatus(conn_) == CONNECTION_OK; }
+
+bool PgConnection::CheckIdle() {
+  if (!usable()) return false;
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
+  // poll() with a zero timeout never blocks. The server writes to an idle session only to end it (a
+  // FATAL "terminating connection" before a restart, idle_session_timeout) or when the socket closes;
+  // libpq would treat such a message as a notice and keep reporting CONNECTION_OK, so any sign of life
+  // on an idle socket retires the connection.
+  pollfd pfd{.fd = PQsocket(conn_), .events = POLLIN | POLLRDHUP, .revents = 0};
+  if (pfd.fd < 0 || ::poll(&pfd, 1, 0) != 0) {
+    broken_ = true;
+    return false;
+  }
+  return true;
+}
+
+TransactionStatus PgConnection::transaction_status() const {
+  switch (PQtransactionStatus(conn_)) {
+    case PQTRANS_IDLE:
+      return TransactionStatus::kIdle;
+    case PQTRANS_ACTIVE:
+      return TransactionStatus::kActive;
+    case PQTRANS_INTRANS:
+      return TransactionStatus::kInTransaction;
+    case PQTRANS_INERROR:
+      return TransactionStatus::kInError;
+    case PQTRANS_UNKNOWN:
+      return TransactionStatus::kUnknown;
+  }
+  return TransactionStatus::kUnknown;
+}
+
+int PgConnection::backend_pid() const { return PQbackendPID(conn_); }
+
+asio::awaitable<Result<PgResult>> PgConnection::Execute(std::string_view sql, Params params,
+                                                        Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  if (!params.valid()) co_return Fail(Errc::bad_value, "text parameter contains a NUL byte");
+  std::string text(sql);
+  Params::Raw raw = params.ToRaw();
+  if (PQsendQueryParams(conn_, text.c_str(), params.size(), params.types(), raw.values.data(),
+                        raw.lengths.data(), raw.formats.data(), /*resultFormat=*/0) == 0) {
+    co_return FailFromLibpq(Errc::connection_lost);
+  }
+  co_return co_await Finish(deadline);
+}
+
+asio::awaitable<Result<PgResult>> PgConnection::Execute(const Statement& statement, Params params,
+                                                        Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  if (!params.valid()) co_return Fail(Errc::bad_value, "text parameter contains a NUL byte");
+  std::string name(statement.name);
+  auto it = prepared_.find(name);
+  if (it == prepared_.end()) {
+    std::string sql(statement.sql);
+    if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), params.size(), params.types()) == 0) {
+      co_return FailFromLibpq(Errc::connection_lost);
+    }
+    auto prepared = co_await Finish(deadline);
+    if (!prepared) co_return prepared.error();
+    prepared_.emplace(name, std::move(sql));
+    ++statements_prepared_;
+  } else if (it->second != statement.sql) {
+    // Two statements sharing a name is a bug in the code that declares them; executing the wrong SQL
+    // against a ledger must not happen, so stop here.
+    log::Get("db")->critical("event=statement_name_reused name={}", name);
+    std::abort();
+  }
+  Params::Raw raw = params.ToRaw();
+  if (PQsendQueryPrepared(conn_, name.c_str(), params.size(), raw.values.data(),
+                          raw.lengths.data(), raw.formats.data(), /*resultFormat=*/0) == 0) {
+    co_return FailFromLibpq(Errc::connection_lost);
+  }
+  co_return co_await Finish(deadline);
+}
+
+asio::awaitable<Result<PgResult>> PgConnection::ExecuteSimple(std::string_view sql,
+                                                              Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  std::string text(sql);
+  if (PQsendQuery(conn_, text.c_str()) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  co_return co_await Finish(deadline);
+}
+
+asio::awaitable<Result<PgResult>> PgConnection::Finish(Deadline deadline) {
+  last_error_ = PgError{};
+  // Non-blocking send: PQflush returns 1 while data remains. Reading is serviced meanwhile, as libpq
+  // asks, so a server that is itself blocked writing to us cannot deadlock the exchange.
+  for (;;) {
+    int flushed = PQflush(conn_);
+    if (flushed == 0) break;
+    if (flushed < 0) co_return FailFromLibpq(Errc::connection_lost);
+    auto ready = co_await WaitReady(/*want_write=*/true, deadline);
+    if (!ready) co_return ready.error();
+    if ((ready.value() & kReadable) != 0 && PQconsumeInput(conn_) == 0) {
+      co_return FailFromLibpq(Errc::connection_lost);
+    }
+  }
+
+  // Collect every result until PQgetResult returns NULL: the last success, or the first error.
+  PgResult last;
+  std::error_code first_error;
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+      if (!ready) co_return ready.error();
+      if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+    }
+    PGresult* next = PQgetResult(conn_);
+    if (next == nullptr) break;
+    PgResult result(next);
+    switch (PQresultStatus(next)) {
+      case PGRES_COMMAND_OK:
+      case PGRES_TUPLES_OK:
+      case PGRES_EMPTY_QUERY:
+        if (!first_error) last = std::move(result);
+        break;
+      case PGRES_FATAL_ERROR:
+        if (!first_error) first_error = FailFromResult(next);
+        break;
+      case PGRES_NONFATAL_ERROR:
+        break;
+      default:
+        // COPY, pipeline or single-row results: this layer never asks for them.
+        if (!first_error) {
+          first_error = Fail(Errc::protocol_error, PQresStatus(PQresultStatus(next)));
+        }
+        break;
+    }
+    if (broken_) break;
+  }
+  if (first_error) co_return first_error;
+  co_return last;
+}
+
+}  // namespace paygate::db

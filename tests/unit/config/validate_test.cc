@@ -1,0 +1,344 @@
+#include "config/validate.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <gtest/gtest.h>
+
+#include "tests/unit/config/test_util.h"
+
+namespace paygate::config {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::HasError;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using testing::NoEnv;
+using ::testing::Not;
+using testing::Paths;
+using ::testing::UnorderedElementsAre;
+
+// A valid configuration built in code, independent of the YAML loader.
+v1::Config Valid() {
+  v1::Config config;
+  for (v1::Listener* listener : {config.mutable_api(), config.mutable_admin()}) {
+    listener->set_address("127.0.0.1");
+    listener->mutable_tls()->set_cert_file("server.crt");
+    listener->mutable_tls()->set_key_file("server.key");
+    listener->mutable_tls()->set_client_ca_file("ca.crt");
+  }
+  config.mutable_api()->set_port(8443);
+  config.mutable_admin()->set_port(9443);
+  config.mutable_database()->set_url("postgresql://paygate@127.0.0.1/paygate");
+  v1::Principal* principal = config.add_principals();
+  principal->set_name("sales-platform");
+  principal->set_client_cert_common_name("sales-platform");
+  principal->add_roles(v1::ROLE_SALES);
+  return config;
+}
+
+FieldErrors Validate(v1::Config config, const ValidateOptions& options = NoEnv()) {
+  return ApplyDefaultsAndValidate(&config, options);
+}
+
+// Every unsigned field of a message (recursively) is non-zero.
+void ExpectNoZeroNumbers(const google::protobuf::Message& message, const std::string& path) {
+  const google::protobuf::Descriptor& descriptor = *message.GetDescriptor();
+  const google::protobuf::Reflection& reflection = *message.GetReflection();
+  for (int i = 0; i < descriptor.field_count(); ++i) {
+    const google::protobuf::FieldDescriptor& field = *descriptor.field(i);
+    if (field.is_repeated()) continue;
+    const std::string field_path = path + "." + field.name();
+    if (field.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT32) {
+      EXPECT_NE(reflection.GetUInt32(message, &field), 0u) << field_path;
+    } else if (field.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+      EXPECT_NE(reflection.GetUInt64(message, &field), 0u) << field_path;
+    } else if (field.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_ENUM) {
+      EXPECT_NE(reflection.GetEnumValue(message, &field), 0) << field_path;
+    } else if (field.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) {
+      ExpectNoZeroNumbers(reflection.GetMessage(message, &field), field_path);
+    }
+  }
+}
+
+TEST(ValidateTest, ValidConfigHasNoErrors) {
+  // Proves the fixture is valid, so each failure below comes from the one change a test makes.
+  EXPECT_THAT(Validate(Valid()), IsEmpty());
+}
+
+TEST(ValidateTest, DefaultsAreAppliedAsDocumented) {
+  // Proves zero values become the defaults stated in paygate_config.proto.
+  v1::Config config = Valid();
+  ASSERT_THAT(ApplyDefaultsAndValidate(&config, NoEnv()), IsEmpty());
+  EXPECT_EQ(config.server().io_threads(), 2u);
+  EXPECT_EQ(config.server().drain_timeout_ms(), 10000u);
+  const v1::HttpLimits& limits = config.api().limits();
+  EXPECT_EQ(limits.header_size_max_bytes(), 16384u);
+  EXPECT_EQ(limits.body_size_max_bytes(), 1048576u);
+  EXPECT_EQ(limits.header_read_timeout_ms(), 10000u);
+  EXPECT_EQ(limits.body_read_timeout_ms(), 30000u);
+  EXPECT_EQ(limits.idle_timeout_ms(), 60000u);
+  EXPECT_EQ(limits.handshake_timeout_ms(), 10000u);
+  EXPECT_EQ(limits.write_timeout_ms(), 30000u);
+  EXPECT_EQ(limits.connections_max(), 10000u);
+  EXPECT_EQ(limits.connections_per_ip_max(), 1000u);
+  EXPECT_EQ(limits.keepalive_requests_max(), 10000u);
+  EXPECT_EQ(config.admin().limits().connections_max(), 10000u);
+  EXPECT_EQ(config.api().tls().client_cert(), v1::CLIENT_CERT_MODE_OPTIONAL);
+  EXPECT_EQ(config.api().tls().min_version(), v1::TLS_MIN_VERSION_1_2);
+  const v1::Database& database = config.database();
+  EXPECT_EQ(database.pool_size_max(), 8u);
+  EXPECT_EQ(database.connect_timeout_ms(), 5000u);
+  EXPECT_EQ(database.acquire_timeout_ms(), 2000u);
+  EXPECT_EQ(database.statement_timeout_ms(), 10000u);
+  EXPECT_EQ(database.retry_attempts_max(), 5u);
+  EXPECT_EQ(database.retry_backoff_base_ms(), 10u);
+  EXPECT_EQ(database.health_check_interval_ms(), 1000u);
+  EXPECT_EQ(config.logging().format(), v1::LOG_FORMAT_HUMAN);
+  EXPECT_EQ(config.logging().level(), "info");
+  // Catches a numeric or enum field added to the schema without a default here.
+  ExpectNoZeroNumbers(config, "");
+}
+
+TEST(ValidateTest, ExplicitValuesAreKept) {
+  // Proves defaults fill only zero values and never overwrite what the file says.
+  v1::Config config = Valid();
+  config.mutable_server()->set_io_threads(7);
+  config.mutable_api()->mutable_limits()->set_body_size_max_bytes(4096);
+  config.mutable_api()->mutable_tls()->set_client_cert(v1::CLIENT_CERT_MODE_REQUIRED);
+  config.mutable_logging()->set_level("debug");
+  ASSERT_THAT(ApplyDefaultsAndValidate(&config, NoEnv()), IsEmpty());
+  EXPECT_EQ(config.server().io_threads(), 7u);
+  EXPECT_EQ(config.api().limits().body_size_max_bytes(), 4096u);
+  EXPECT_EQ(config.api().tls().client_cert(), v1::CLIENT_CERT_MODE_REQUIRED);
+  EXPECT_EQ(config.logging().level(), "debug");
+}
+
+struct RangeCase {
+  std::function<void(v1::Config*)> set;
+  std::string path;
+};
+
+TEST(ValidateTest, OutOfRangeValuesAreRejected) {
+  // Proves each documented range is enforced, on both sides, with the field's path.
+  const std::vector<RangeCase> cases = {
+      {[](v1::Config* c) { c->mutable_server()->set_io_threads(65); }, "server.io_threads"},
+      {[](v1::Config* c) { c->mutable_server()->set_drain_timeout_ms(99); },
+       "server.drain_timeout_ms"},
+      {[](v1::Config* c) { c->mutable_server()->set_drain_timeout_ms(300001); },
+       "server.drain_timeout_ms"},
+      {[](v1::Config* c) { c->mutable_api()->set_port(65536); }, "api.port"},
+      {[](v1::Config* c) { c->mutable_api()->mutable_limits()->set_header_size_max_bytes(1023); },
+       "api.limits.header_size_max_bytes"},
+      {[](v1::Config* c) { c->mutable_api()->mutable_limits()->set_body_size_max_bytes(67108865); },
+       "api.limits.body_size_max_bytes"},
+      {[](v1::Config* c) { c->mutable_admin()->mutable_limits()->set_idle_timeout_ms(3600001); },
+       "admin.limits.idle_timeout_ms"},
+      {[](v1::Config* c) { c->mutable_api()->mutable_limits()->set_connections_max(1000001); },
+       "api.limits.connections_max"},
+      {[](v1::Config* c) { c->mutable_api()->mutable_limits()->set_write_timeout_ms(50); },
+       "api.limits.write_timeout_ms"},
+      {[](v1::Config* c) { c->mutable_database()->set_pool_size_max(257); },
+       "database.pool_size_max"},
+      {[](v1::Config* c) { c->mutable_database()->set_connect_timeout_ms(60001); },
+       "database.connect_timeout_ms"},
+      {[](v1::Config* c) { c->mutable_database()->set_retry_attempts_max(21); },
+       "database.retry_attempts_max"},
+      {[](v1::Config* c) { c->mutable_database()->set_health_check_interval_ms(99); },
+       "database.health_check_interval_ms"},
+  };
+  for (const RangeCase& range_case : cases) {
+    v1::Config config = Valid();
+    range_case.set(&config);
+    const FieldErrors errors = Validate(config);
+    EXPECT_THAT(Paths(errors), ElementsAre(range_case.path));
+    EXPECT_TRUE(HasError(errors, range_case.path, "must be between"));
+  }
+}
+
+TEST(ValidateTest, RangeBoundsThemselvesAreAccepted) {
+  // Proves ranges are inclusive: the stated minimum and maximum are valid values.
+  v1::Config low = Valid();
+  low.mutable_server()->set_io_threads(1);
+  low.mutable_api()->set_port(1);
+  low.mutable_api()->mutable_limits()->set_header_size_max_bytes(1024);
+  low.mutable_database()->set_acquire_timeout_ms(1);
+  EXPECT_THAT(Validate(low), IsEmpty());
+  v1::Config high = Valid();
+  high.mutable_server()->set_io_threads(64);
+  high.mutable_api()->set_port(65535);
+  high.mutable_api()->mutable_limits()->set_body_size_max_bytes(67108864);
+  high.mutable_database()->set_pool_size_max(256);
+  EXPECT_THAT(Validate(high), IsEmpty());
+}
+
+TEST(ValidateTest, RequiredSectionsAndFields) {
+  // Proves the required listeners, TLS files and database URL are each reported when missing.
+  EXPECT_THAT(Paths(Validate(v1::Config())), UnorderedElementsAre("api", "admin", "database.url"));
+
+  v1::Config config = Valid();
+  config.mutable_api()->clear_address();
+  config.mutable_api()->clear_port();
+  config.mutable_api()->mutable_tls()->clear_cert_file();
+  config.mutable_api()->mutable_tls()->clear_key_file();
+  config.mutable_api()->mutable_tls()->clear_client_ca_file();
+  config.mutable_admin()->clear_tls();
+  EXPECT_THAT(Paths(Validate(config)),
+              UnorderedElementsAre("api.address", "api.port", "api.tls.cert_file",
+                                   "api.tls.key_file", "api.tls.client_ca_file", "admin.tls"));
+}
+
+TEST(ValidateTest, ClientCaIsOptionalOnlyWithoutClientCerts) {
+  // Proves client_ca_file may be omitted exactly when client_cert is none.
+  v1::Config none = Valid();
+  none.mutable_api()->mutable_tls()->clear_client_ca_file();
+  none.mutable_api()->mutable_tls()->set_client_cert(v1::CLIENT_CERT_MODE_NONE);
+  EXPECT_THAT(Validate(none), IsEmpty());
+  v1::Config required = none;
+  required.mutable_api()->mutable_tls()->set_client_cert(v1::CLIENT_CERT_MODE_REQUIRED);
+  EXPECT_TRUE(HasError(Validate(required), "api.tls.client_ca_file", "required"));
+}
+
+TEST(ValidateTest, ListenerAddressMustBeAnIpAndListenersMustDiffer) {
+  // Proves host names are refused as bind addresses and api/admin cannot share a socket address.
+  v1::Config config = Valid();
+  config.mutable_api()->set_address("localhost");
+  EXPECT_THAT(Paths(Validate(config)), ElementsAre("api.address"));
+  config.mutable_api()->set_address("::");
+  EXPECT_THAT(Validate(config), IsEmpty());
+  config.mutable_admin()->set_address("::");
+  config.mutable_admin()->set_port(8443);
+  EXPECT_THAT(Paths(Validate(config)), ElementsAre("admin.port"));
+}
+
+TEST(ValidateTest, EphemeralPortOnlyWhenAllowed) {
+  // Proves port 0 is refused from files but allowed for in-process tests that opt in.
+  v1::Config config = Valid();
+  config.mutable_api()->set_port(0);
+  config.mutable_admin()->set_port(0);
+  EXPECT_THAT(Paths(Validate(config)), UnorderedElementsAre("api.port", "admin.port"));
+  ValidateOptions options = NoEnv();
+  options.allow_ephemeral_ports = true;
+  EXPECT_THAT(Validate(config, options), IsEmpty());
+}
+
+TEST(ValidateTest, DatabaseUrlMayComeFromTheEnvironment) {
+  // Proves database.url is optional exactly when PAYGATE_DATABASE_URL is set (and non-empty).
+  v1::Config config = Valid();
+  config.mutable_database()->clear_url();
+  EXPECT_THAT(Paths(Validate(config)), ElementsAre("database.url"));
+
+  std::vector<std::string> asked;
+  ValidateOptions options;
+  options.env = [&](std::string_view name) -> std::optional<std::string> {
+    asked.emplace_back(name);
+    return "postgresql:///paygate";
+  };
+  EXPECT_THAT(Validate(config, options), IsEmpty());
+  EXPECT_THAT(asked, ElementsAre("PAYGATE_DATABASE_URL"));
+
+  options.env = [](std::string_view) -> std::optional<std::string> { return ""; };
+  EXPECT_THAT(Paths(Validate(config, options)), ElementsAre("database.url"));
+}
+
+TEST(ValidateTest, InlineDatabasePasswordIsRejected) {
+  // Proves every libpq form of inline password is refused, without echoing the password.
+  for (const std::string url : {
+           "postgresql://paygate:s3cr3t@db:5432/paygate",
+           "postgres://paygate:s3cr3t@[::1]/paygate",
+           "postgresql://db/paygate?user=paygate&password=s3cr3t",
+           "postgresql://db/paygate?sslmode=require&PASSWORD=s3cr3t#x",
+           "host=db user=paygate password=s3cr3t dbname=paygate",
+           "host=db password = 's3 cr3t' dbname=paygate",
+           "password=s3cr3t",
+       }) {
+    v1::Config config = Valid();
+    config.mutable_database()->set_url(url);
+    const FieldErrors errors = Validate(config);
+    EXPECT_TRUE(HasError(errors, "database.url", "database.password_file")) << url;
+    EXPECT_THAT(FormatErrors(errors), Not(HasSubstr("s3"))) << url;
+  }
+}
+
+TEST(ValidateTest, UrlsWithoutPasswordAreAccepted) {
+  // Proves the password check has no false positives on ordinary connection strings.
+  for (const std::string url : {
+           "postgresql://paygate@db:5432/paygate",
+           "postgresql:///paygate?host=/run/postgresql",
+           "postgresql://[::1]:5432/paygate",
+           "postgresql://paygate@db/paygate?passfile=/etc/paygate/pgpass&application_name=a:b@c",
+           "host=db user=paygate dbname=paygate passfile=/etc/paygate/pgpass",
+           "host=db application_name='pass word=x' dbname=paygate",
+       }) {
+    v1::Config config = Valid();
+    config.mutable_database()->set_url(url);
+    EXPECT_THAT(Validate(config), IsEmpty()) << url;
+  }
+}
+
+TEST(ValidateTest, MalformedKeyValueUrlIsRejected) {
+  // Proves a string that is neither a URI nor key=value is reported rather than passed to libpq.
+  v1::Config config = Valid();
+  config.mutable_database()->set_url("host=db paygate");
+  EXPECT_TRUE(HasError(Validate(config), "database.url", "missing \"=\""));
+}
+
+TEST(ValidateTest, PrincipalRules) {
+  // Proves name syntax, uniqueness of names and certificate names, and role rules.
+  v1::Config config = Valid();
+  auto add = [&](const std::string& name, const std::string& cn, std::vector<v1::Role> roles) {
+    v1::Principal* principal = config.add_principals();
+    principal->set_name(name);
+    principal->set_client_cert_common_name(cn);
+    for (v1::Role role : roles) principal->add_roles(role);
+  };
+  add("sales-platform", "other-cn", {v1::ROLE_SALES});  // [1] duplicate name
+  add("Finance", "finance", {v1::ROLE_FINANCE});        // [2] upper case
+  add(std::string(65, 'a'), "long", {v1::ROLE_RISK});   // [3] too long
+  add("a.b_c-9", "sales-platform", {v1::ROLE_RISK});    // [4] duplicate CN
+  add("no-roles", "no-roles", {});                      // [5] no role
+  // [6] unspecified and duplicate roles.
+  add("bad-roles", "bad-roles", {v1::ROLE_UNSPECIFIED, v1::ROLE_RISK, v1::ROLE_RISK});
+  add("", "", {v1::ROLE_SALES});                                 // [7] both missing
+  add(std::string(64, 'z'), "max-length", {v1::ROLE_OPERATOR});  // [8] valid
+  const FieldErrors errors = Validate(config);
+  EXPECT_THAT(Paths(errors),
+              UnorderedElementsAre("principals[1].name", "principals[2].name", "principals[3].name",
+                                   "principals[4].client_cert_common_name", "principals[5].roles",
+                                   "principals[6].roles[0]", "principals[6].roles[2]",
+                                   "principals[7].name", "principals[7].client_cert_common_name"));
+  EXPECT_TRUE(HasError(errors, "principals[1].name", "duplicate"));
+  EXPECT_TRUE(HasError(errors, "principals[2].name", "[a-z0-9_.-]{1,64}"));
+}
+
+TEST(ValidateTest, LogLevelsMustBeSpdlogNames) {
+  // Proves only the documented level names pass, for the default level and per module.
+  for (const std::string level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    v1::Config config = Valid();
+    config.mutable_logging()->set_level(level);
+    (*config.mutable_logging()->mutable_module_levels())["edge"] = level;
+    EXPECT_THAT(Validate(config), IsEmpty()) << level;
+  }
+  v1::Config config = Valid();
+  config.mutable_logging()->set_level("verbose");
+  (*config.mutable_logging()->mutable_module_levels())["db"] = "INFO";
+  (*config.mutable_logging()->mutable_module_levels())[""] = "info";
+  EXPECT_THAT(
+      Paths(Validate(config)),
+      UnorderedElementsAre("logging.level", "logging.module_levels.db", "logging.module_levels."));
+}
+
+TEST(ValidateTest, FormatErrorsPrintsOneLinePerError) {
+  // Proves the human-readable form used by --check-config.
+  EXPECT_EQ(FormatErrors({{"api.port", "required"}, {"", "file is bad"}}),
+            "api.port: required\nfile is bad\n");
+}
+
+}  // namespace
+}  // namespace paygate::config
