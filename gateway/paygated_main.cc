@@ -1,5 +1,6 @@
 // paygated: the payment gateway daemon. Holds only argument handling; everything else is in the gateway
 // library so tests can run it in-process.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +11,8 @@
 #include "gateway/daemon.h"
 
 int main(int argc, char** argv) {
+  // A closed log pipe or peer socket must surface as an error code, never kill the daemon mid-drain.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"paygated: payment and settlement gateway daemon"};
   std::string config_path;
   std::string check_path;

@@ -25,9 +25,11 @@ PAYGATE_PACKAGES=(
   curl nginx-light wrk procps iproute2 ca-certificates
 )
 
-log() { printf '[paygate] %s\n' "$*" >&2; }
+# Messages must never fail the script: stderr may be a pipe whose reader (e.g. `| tee`) died on Ctrl-C,
+# and the cleanup that logs must still run to the end.
+log() { printf '[paygate] %s\n' "$*" >&2 || true; }
 die() {
-  printf '[paygate] error: %s\n' "$*" >&2
+  printf '[paygate] error: %s\n' "$*" >&2 || true
   exit 1
 }
 
@@ -93,6 +95,8 @@ build_preset() {
   local targets=()
   (($#)) && targets=(--target "$@")
   log "configuring and building preset '$preset'${targets[*]:+ (${*})} with -j$jobs"
+  # ccache keys on relative paths below the checkout, so a fresh clone elsewhere reuses earlier objects.
+  export CCACHE_BASEDIR=$PAYGATE_ROOT CCACHE_NOHASHDIR=1
   (cd "$PAYGATE_ROOT" && cmake --preset "$preset" && cmake --build --preset "$preset" -j"$jobs" "${targets[@]}")
 }
 
@@ -182,7 +186,7 @@ _pg_socket_dir() {
   if ((${#root} + 20 <= 100)); then
     printf '%s\n' "$root/run"
   else
-    printf '%s\n' "/tmp/paygate-pg.$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
+    printf '%s\n' "/tmp/paygate-sock.$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
   fi
 }
 

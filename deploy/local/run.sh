@@ -65,6 +65,10 @@ on_signal() {
 }
 trap cleanup EXIT
 trap on_signal INT TERM
+# `run.sh | tee log` + Ctrl-C kills tee too; the default SIGPIPE would then kill us mid-cleanup and leave
+# paygated and PostgreSQL running. A handler (not '' ignore, which children would inherit) makes writes fail
+# with EPIPE instead, which log() tolerates.
+trap ':' PIPE
 
 ensure_packages
 # PAYGATE_SKIP_BUILD=1: run what build/dev holds (e.g. while an IDE or another shell owns the build).

@@ -383,7 +383,9 @@ HttpServer::HttpServer(asio::io_context& ioc, std::string name, config::v1::List
       router_(std::move(router)),
       metrics_(std::move(metrics)),
       principals_(std::move(principals)),
-      acceptor_(asio::make_strand(ioc)) {}
+      acceptor_(asio::make_strand(ioc)) {
+  metrics_->DeclareListener(name_);
+}
 
 HttpServer::~HttpServer() = default;
 

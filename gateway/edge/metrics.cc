@@ -49,6 +49,11 @@ EdgeMetrics::EdgeMetrics()
                       .Help("Requests or connections refused by an edge limit, by reason.")
                       .Register(*registry_)) {}
 
+void EdgeMetrics::DeclareListener(std::string_view listener) {
+  open_connections_.Add({{"listener", std::string(listener)}});
+  handshake_failures_.Add({{"listener", std::string(listener)}});
+}
+
 void EdgeMetrics::ObserveRequest(std::string_view listener, std::string_view route,
                                  std::string_view method, unsigned status, double seconds) {
   const std::string status_text = std::to_string(status);

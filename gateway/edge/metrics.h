@@ -36,6 +36,8 @@ class EdgeMetrics {
  public:
   EdgeMetrics();
 
+  // Creates the listener's series at zero, so scrapers see them before the first event.
+  void DeclareListener(std::string_view listener);
   void ObserveRequest(std::string_view listener, std::string_view route, std::string_view method,
                       unsigned status, double seconds);
   void ConnectionOpened(std::string_view listener);

@@ -70,7 +70,8 @@ bool IsConnectionError(std::error_code ec) noexcept {
 }
 
 void outcome_throw_as_system_error_with_payload(const DetailedError& e) {
-  // Only reached when a caller calls value() on an error without checking, which is a bug in the caller.
+  // Only reached when a caller calls value() on an error without checking, which is a bug in the
+  // caller.
   throw std::system_error(e.code, e.message);
 }
 

@@ -14,8 +14,8 @@
 namespace paygate::db {
 namespace {
 
-// Key of the transaction-scoped advisory lock serialising migrations across daemon instances: "paygate1"
-// in ASCII, unlikely to collide with locks taken by other software sharing the database.
+// Key of the transaction-scoped advisory lock serialising migrations across daemon instances:
+// "paygate1" in ASCII, unlikely to collide with locks taken by other software sharing the database.
 constexpr std::int64_t kMigrationLockKey = 0x7061796761746531;
 
 struct Recorded {
@@ -27,8 +27,8 @@ struct Recorded {
 // The recorded history, empty when the bookkeeping table does not exist yet (fresh database).
 boost::asio::awaitable<Result<std::vector<Recorded>>> ReadRecorded(PgConnection& conn,
                                                                    Deadline deadline) {
-  auto exists = co_await conn.Execute(
-      "SELECT to_regclass('paygate_schema_migrations') IS NOT NULL", {}, deadline);
+  auto exists = co_await conn.Execute("SELECT to_regclass('paygate_schema_migrations') IS NOT NULL",
+                                      {}, deadline);
   if (!exists) co_return exists.error();
   auto table_exists = exists.value().GetBool(0, 0);
   if (!table_exists) co_return table_exists.error();
@@ -58,8 +58,8 @@ std::int32_t HighestVersion(const std::vector<Recorded>& recorded) {
   return recorded.empty() ? 0 : recorded.back().version;  // Ordered by version.
 }
 
-// Compares the recorded history with the embedded migrations; returns the embedded migrations missing
-// from the database, in order.
+// Compares the recorded history with the embedded migrations; returns the embedded migrations
+// missing from the database, in order.
 Result<std::vector<const Migration*>, DetailedError> Compare(
     const std::vector<Recorded>& recorded, std::span<const Migration> migrations) {
   for (const Recorded& r : recorded) {
@@ -107,10 +107,12 @@ boost::asio::awaitable<Result<MigrationReport, DetailedError>> ApplyMigrations(
   for (;;) {
     // Set by the transaction body when it fails with something worth a message.
     DetailedError detail;
-    // Migrations are not retried: a failure is a bug to fix, not contention (the lock prevents that).
-    TransactionOptions options{.isolation = IsolationLevel::kReadCommitted,
-                               .retry = RetryPolicy{.attempts_max = 1, .backoff_base = {}, .random = {}},
-                               .report = nullptr};
+    // Migrations are not retried: a failure is a bug to fix, not contention (the lock prevents
+    // that).
+    TransactionOptions options{
+        .isolation = IsolationLevel::kReadCommitted,
+        .retry = RetryPolicy{.attempts_max = 1, .backoff_base = {}, .random = {}},
+        .report = nullptr};
     auto step = co_await RunInTransaction(
         pool, deadline, std::move(options),
         [&](PgConnection& conn) -> boost::asio::awaitable<Result<std::int32_t>> {

@@ -1,6 +1,7 @@
 #pragma once
 
-// Params: typed statement parameters, passed to libpq with their type OIDs so the server does not guess.
+// Params: typed statement parameters, passed to libpq with their type OIDs so the server does not
+// guess.
 #include <concepts>
 #include <cstdint>
 #include <optional>
@@ -13,15 +14,16 @@
 
 namespace paygate::db {
 
-// Builder of the parameters $1, $2, ... of one statement. Values are copied, so the builder may be built
-// from temporaries. Values go in text format (the server parses them with the declared type), bytea in
-// binary format (no escaping). Text cannot hold a NUL byte in PostgreSQL; a value with one marks the
-// Params invalid and the statement fails with Errc::bad_value instead of being silently truncated.
-// Overloads are exact on purpose: a `const char*` is text (not bool), and an unsigned or size_t argument
-// does not compile rather than silently changing sign.
+// Builder of the parameters $1, $2, ... of one statement. Values are copied, so the builder may be
+// built from temporaries. Values go in text format (the server parses them with the declared type),
+// bytea in binary format (no escaping). Text cannot hold a NUL byte in PostgreSQL; a value with one
+// marks the Params invalid and the statement fails with Errc::bad_value instead of being silently
+// truncated. Overloads are exact on purpose: a `const char*` is text (not bool), and an unsigned or
+// size_t argument does not compile rather than silently changing sign.
 class Params {
  public:
-  // Type OIDs from pg_type.h (server headers are not installed with libpq-dev; the values are stable).
+  // Type OIDs from pg_type.h (server headers are not installed with libpq-dev; the values are
+  // stable).
   static constexpr Oid kBoolOid = 16;
   static constexpr Oid kByteaOid = 17;
   static constexpr Oid kInt8Oid = 20;
@@ -39,9 +41,9 @@ class Params {
   }
   // NULL with the type left for the server to infer from the statement.
   Params& AddNull();
-  // A value in text format with the type left for the server to infer (uuid, timestamptz, numeric...);
-  // the server parses it with the type's input function.
-  // Must not contain a NUL byte (see above).
+  // A value in text format with the type left for the server to infer (uuid, timestamptz,
+  // numeric...); the server parses it with the type's input function. Must not contain a NUL byte
+  // (see above).
   Params& AddUntyped(std::string_view text);
   // Raw bytes for a bytea parameter.
   Params& AddBytea(std::span<const std::byte> bytes);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -20,7 +21,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include "config/logging.h"
 
@@ -33,12 +33,12 @@ using boost::system::error_code;
 constexpr unsigned kReadable = 1;
 constexpr unsigned kWritable = 2;
 
-// Waits until `socket` is readable (and, with `want_write`, writable) or `deadline` passes, whichever
-// comes first; completes with the ready set, or asio::error::timed_out. Boost 1.74 has neither
-// experimental::parallel_group nor awaitable operators, so this composes the race by hand. Both the
-// socket and the timer use the connection's strand as their executor, so the internal handlers never run
-// concurrently; the operation completes only after every internal handler has run, so nothing refers to
-// the socket or timer once the caller resumes (and may destroy them).
+// Waits until `socket` is readable (and, with `want_write`, writable) or `deadline` passes,
+// whichever comes first; completes with the ready set, or asio::error::timed_out. Boost 1.74 has
+// neither experimental::parallel_group nor awaitable operators, so this composes the race by hand.
+// Both the socket and the timer use the connection's strand as their executor, so the internal
+// handlers never run concurrently; the operation completes only after every internal handler has
+// run, so nothing refers to the socket or timer once the caller resumes (and may destroy them).
 template <class Token>
 auto AsyncWaitReady(asio::posix::stream_descriptor& socket, asio::steady_timer& timer,
                     bool want_write, Deadline deadline, Token&& token) {
@@ -67,8 +67,9 @@ auto AsyncWaitReady(asio::posix::stream_descriptor& socket, asio::steady_timer& 
       auto executor = asio::get_associated_executor(s->handler, s->work);
       asio::dispatch(executor, [s, ec]() mutable { std::move(s->handler)(ec, s->ready); });
     };
-    // The first socket wait to finish ends the race: the timer and the other socket wait are cancelled
-    // (a still-pending write wait on a full send buffer would otherwise outlive the deadline).
+    // The first socket wait to finish ends the race: the timer and the other socket wait are
+    // cancelled (a still-pending write wait on a full send buffer would otherwise outlive the
+    // deadline).
     auto on_socket = [state, sock, tmr, complete](unsigned bit) {
       return [state, sock, tmr, complete, bit](const error_code& ec) {
         if (ec != asio::error::operation_aborted) {
@@ -98,8 +99,8 @@ auto AsyncWaitReady(asio::posix::stream_descriptor& socket, asio::steady_timer& 
     sock->async_wait(asio::posix::descriptor_base::wait_read, on_socket(kReadable));
     if (write) sock->async_wait(asio::posix::descriptor_base::wait_write, on_socket(kWritable));
   };
-  return asio::async_initiate<Token, void(error_code, unsigned)>(initiation, token, &socket,
-                                                                 &timer, want_write, deadline);
+  return asio::async_initiate<Token, void(error_code, unsigned)>(initiation, token, &socket, &timer,
+                                                                 want_write, deadline);
 }
 
 Errc ErrcForSqlState(std::string_view state) {
@@ -125,7 +126,8 @@ std::string OneLine(const char* text) {
 }
 
 void LogNotice(void* /*arg*/, const char* message) {
-  // Notices ("relation already exists, skipping") are informational; libpq would print them to stderr.
+  // Notices ("relation already exists, skipping") are informational; libpq would print them to
+  // stderr.
   log::Get("db")->debug("event=pg_notice message={:?}", OneLine(message));
 }
 
@@ -158,7 +160,8 @@ PgConnection::~PgConnection() {
 
 asio::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::Connect(
     asio::any_io_executor executor, const ConnectOptions& options, Deadline deadline) {
-  // Parse first so that a malformed URL is reported without libpq's message, which may quote the URL.
+  // Parse first so that a malformed URL is reported without libpq's message, which may quote the
+  // URL.
   char* parse_error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(options.url.c_str(), &parse_error);
   if (parsed == nullptr) {
@@ -169,8 +172,8 @@ asio::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::Connect(
   PQconninfoFree(parsed);
 
   std::string password(options.password.reveal());
-  // "dbname" first and expand_dbname=1: the URL is expanded in place and the keywords after it override
-  // what it says, so the password and application_name we set always win.
+  // "dbname" first and expand_dbname=1: the URL is expanded in place and the keywords after it
+  // override what it says, so the password and application_name we set always win.
   std::vector<const char*> keywords = {"dbname", "application_name", "client_encoding"};
   std::vector<const char*> values = {options.url.c_str(), options.application_name.c_str(), "UTF8"};
   if (!password.empty()) {
@@ -185,8 +188,8 @@ asio::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::Connect(
   std::unique_ptr<PgConnection> conn(new PgConnection(std::move(executor), raw));
   PQsetNoticeProcessor(raw, LogNotice, nullptr);
 
-  // libpq's protocol: behave as if the last poll asked for writing, then follow what each poll asks.
-  // A connection that failed at once (host name not found, refused) starts out failed.
+  // libpq's protocol: behave as if the last poll asked for writing, then follow what each poll
+  // asks. A connection that failed at once (host name not found, refused) starts out failed.
   PostgresPollingStatusType poll =
       PQstatus(raw) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
   while (poll != PGRES_POLLING_OK) {
@@ -204,8 +207,8 @@ asio::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::Connect(
                            PQhost(raw) ? PQhost(raw) : "", PQport(raw) ? PQport(raw) : "");
       co_return ready.error();
     }
-    // A readiness we did not ask for (readable while libpq wants to write) is harmless: PQconnectPoll
-    // then just asks again.
+    // A readiness we did not ask for (readable while libpq wants to write) is harmless:
+    // PQconnectPoll then just asks again.
     poll = PQconnectPoll(raw);
   }
   conn->SyncSocket();
@@ -281,9 +284,9 @@ bool PgConnection::CheckIdle() {
   if (!usable()) return false;
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
   // poll() with a zero timeout never blocks. The server writes to an idle session only to end it (a
-  // FATAL "terminating connection" before a restart, idle_session_timeout) or when the socket closes;
-  // libpq would treat such a message as a notice and keep reporting CONNECTION_OK, so any sign of life
-  // on an idle socket retires the connection.
+  // FATAL "terminating connection" before a restart, idle_session_timeout) or when the socket
+  // closes; libpq would treat such a message as a notice and keep reporting CONNECTION_OK, so any
+  // sign of life on an idle socket retires the connection.
   pollfd pfd{.fd = PQsocket(conn_), .events = POLLIN | POLLRDHUP, .revents = 0};
   if (pfd.fd < 0 || ::poll(&pfd, 1, 0) != 0) {
     broken_ = true;
@@ -339,14 +342,14 @@ asio::awaitable<Result<PgResult>> PgConnection::Execute(const Statement& stateme
     prepared_.emplace(name, std::move(sql));
     ++statements_prepared_;
   } else if (it->second != statement.sql) {
-    // Two statements sharing a name is a bug in the code that declares them; executing the wrong SQL
-    // against a ledger must not happen, so stop here.
+    // Two statements sharing a name is a bug in the code that declares them; executing the wrong
+    // SQL against a ledger must not happen, so stop here.
     log::Get("db")->critical("event=statement_name_reused name={}", name);
     std::abort();
   }
   Params::Raw raw = params.ToRaw();
-  if (PQsendQueryPrepared(conn_, name.c_str(), params.size(), raw.values.data(),
-                          raw.lengths.data(), raw.formats.data(), /*resultFormat=*/0) == 0) {
+  if (PQsendQueryPrepared(conn_, name.c_str(), params.size(), raw.values.data(), raw.lengths.data(),
+                          raw.formats.data(), /*resultFormat=*/0) == 0) {
     co_return FailFromLibpq(Errc::connection_lost);
   }
   co_return co_await Finish(deadline);
@@ -362,8 +365,8 @@ asio::awaitable<Result<PgResult>> PgConnection::ExecuteSimple(std::string_view s
 
 asio::awaitable<Result<PgResult>> PgConnection::Finish(Deadline deadline) {
   last_error_ = PgError{};
-  // Non-blocking send: PQflush returns 1 while data remains. Reading is serviced meanwhile, as libpq
-  // asks, so a server that is itself blocked writing to us cannot deadlock the exchange.
+  // Non-blocking send: PQflush returns 1 while data remains. Reading is serviced meanwhile, as
+  // libpq asks, so a server that is itself blocked writing to us cannot deadlock the exchange.
   for (;;) {
     int flushed = PQflush(conn_);
     if (flushed == 0) break;

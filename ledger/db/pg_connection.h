@@ -1,6 +1,7 @@
 #pragma once
 
-// PgConnection: one PostgreSQL connection driven by libpq in non-blocking mode from Asio coroutines.
+// PgConnection: one PostgreSQL connection driven by libpq in non-blocking mode from Asio
+// coroutines.
 #include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
 
 #include <chrono>
@@ -10,9 +11,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include <libpq-fe.h>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <libpq-fe.h>
 
 #include "config/result.h"
 #include "keys/secret.h"
@@ -27,15 +28,16 @@ using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
 // A named statement. Each connection prepares it on first use (PQsendPrepare) and afterwards only
-// executes it (PQsendQueryPrepared). Declare statements as constants: `constexpr Statement kFoo{"foo",
-// "SELECT ..."}`. One name must always carry the same SQL; a different SQL under a known name aborts.
+// executes it (PQsendQueryPrepared). Declare statements as constants: `constexpr Statement
+// kFoo{"foo", "SELECT ..."}`. One name must always carry the same SQL; a different SQL under a
+// known name aborts.
 struct Statement {
   std::string_view name;
   std::string_view sql;
 };
 
-// What the server said about the last failed statement. Messages can contain values from the statement
-// (constraint details are left out on purpose), so log them only at debug level.
+// What the server said about the last failed statement. Messages can contain values from the
+// statement (constraint details are left out on purpose), so log them only at debug level.
 struct PgError {
   std::string sqlstate;    // Five characters, e.g. "40001"; empty when the failure was client-side.
   std::string message;     // Primary message, e.g. "could not serialize access due to ...".
@@ -50,18 +52,20 @@ struct ConnectOptions {
   // From database.password_file; empty when the server asks for none.
   keys::Secret password;
   std::string application_name = "paygated";
-  // Server-side statement_timeout set on the connection right after connecting; 0 keeps the server's.
+  // Server-side statement_timeout set on the connection right after connecting; 0 keeps the
+  // server's.
   std::chrono::milliseconds statement_timeout{0};
 };
 
-// Thread-safety: a PgConnection is used by one coroutine at a time (the pool's lease guarantees it); it
-// may move between threads between operations. No operation blocks the calling thread, with one caveat:
-// libpq resolves host names with a blocking getaddrinfo() while connecting, so production URLs should name
-// hosts that resolve locally (an IP address, /etc/hosts) or the pool's connects can stall an I/O thread.
+// Thread-safety: a PgConnection is used by one coroutine at a time (the pool's lease guarantees
+// it); it may move between threads between operations. No operation blocks the calling thread, with
+// one caveat: libpq resolves host names with a blocking getaddrinfo() while connecting, so
+// production URLs should name hosts that resolve locally (an IP address, /etc/hosts) or the pool's
+// connects can stall an I/O thread.
 //
-// After a deadline passes mid-statement the connection is marked broken (the server may still be running
-// the statement, and libpq 15 has no non-blocking cancel); the pool then discards it. The server-side
-// statement_timeout bounds such orphaned work.
+// After a deadline passes mid-statement the connection is marked broken (the server may still be
+// running the statement, and libpq 15 has no non-blocking cancel); the pool then discards it. The
+// server-side statement_timeout bounds such orphaned work.
 //
 // The prepared-statement cache assumes nobody deallocates statements behind its back: do not run
 // DEALLOCATE or DISCARD ALL on a pooled connection.
@@ -90,8 +94,8 @@ class PgConnection {
 
   // False once the connection is known to be unusable (lost, timed out, protocol error).
   bool usable() const;
-  // Non-blocking check of an idle connection before reuse: false (and marked broken) when the server
-  // wrote to it or closed it meanwhile, as it does when it restarts.
+  // Non-blocking check of an idle connection before reuse: false (and marked broken) when the
+  // server wrote to it or closed it meanwhile, as it does when it restarts.
   bool CheckIdle();
   // Marks the connection unusable, e.g. after a caller abandoned a statement half-way.
   void MarkBroken() { broken_ = true; }

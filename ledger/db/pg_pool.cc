@@ -21,14 +21,14 @@ namespace asio = boost::asio;
 
 namespace detail {
 
-// One Acquire() call waiting for a connection. Its fields other than `timer` are guarded by the pool
-// mutex; `timer` is only touched from the waiter's executor.
+// One Acquire() call waiting for a connection. Its fields other than `timer` are guarded by the
+// pool mutex; `timer` is only touched from the waiter's executor.
 struct Waiter {
   explicit Waiter(asio::any_io_executor ex) : executor(ex), timer(ex) {}
   asio::any_io_executor executor;
   asio::steady_timer timer;
-  // Set when another caller hands this waiter either a connection (`conn`) or, with `conn` empty, a free
-  // slot to open one in.
+  // Set when another caller hands this waiter either a connection (`conn`) or, with `conn` empty, a
+  // free slot to open one in.
   bool granted = false;
   std::unique_ptr<PgConnection> conn;
 };
@@ -39,8 +39,8 @@ struct PoolState {
 
   // Takes back a leased connection (called from ~PgLease on any thread).
   void Return(std::unique_ptr<PgConnection> conn);
-  // Gives up a slot (a connection that was discarded or never opened): passes it to the first waiter,
-  // which will open a connection in it. Requires `mu`.
+  // Gives up a slot (a connection that was discarded or never opened): passes it to the first
+  // waiter, which will open a connection in it. Requires `mu`.
   void FreeSlotLocked();
   // Wakes a granted waiter on its own executor.
   static void Wake(const std::shared_ptr<Waiter>& waiter);
@@ -49,9 +49,10 @@ struct PoolState {
   const PoolOptions options;
 
   mutable std::mutex mu;
-  std::vector<std::unique_ptr<PgConnection>> idle;  // Most recently used last (LIFO keeps them warm).
-  std::deque<std::shared_ptr<Waiter>> waiters;      // FIFO.
-  std::uint32_t size = 0;                           // Idle + in use + connecting.
+  std::vector<std::unique_ptr<PgConnection>>
+      idle;                                     // Most recently used last (LIFO keeps them warm).
+  std::deque<std::shared_ptr<Waiter>> waiters;  // FIFO.
+  std::uint32_t size = 0;                       // Idle + in use + connecting.
   std::uint32_t in_use = 0;
   std::uint32_t connecting = 0;
   bool closed = false;
@@ -78,7 +79,8 @@ void PoolState::FreeSlotLocked() {
 }
 
 void PoolState::Return(std::unique_ptr<PgConnection> conn) {
-  // A connection inside a transaction or mid-statement carries state the next user must not inherit.
+  // A connection inside a transaction or mid-statement carries state the next user must not
+  // inherit.
   bool reusable = conn->usable() && conn->transaction_status() == TransactionStatus::kIdle;
   std::unique_ptr<PgConnection> discard;
   {
@@ -118,8 +120,10 @@ PoolOptions PoolOptionsFromConfig(const config::v1::Database& database, keys::Se
   options.connect.statement_timeout =
       std::chrono::milliseconds(or_default(database.statement_timeout_ms(), 10000));
   options.pool_size_max = or_default(database.pool_size_max(), 8);
-  options.connect_timeout = std::chrono::milliseconds(or_default(database.connect_timeout_ms(), 5000));
-  options.acquire_timeout = std::chrono::milliseconds(or_default(database.acquire_timeout_ms(), 2000));
+  options.connect_timeout =
+      std::chrono::milliseconds(or_default(database.connect_timeout_ms(), 5000));
+  options.acquire_timeout =
+      std::chrono::milliseconds(or_default(database.acquire_timeout_ms(), 2000));
   return options;
 }
 
@@ -174,7 +178,8 @@ PoolStats PgPool::Stats() const {
 }
 
 asio::awaitable<Result<PgLease>> PgPool::Acquire(Deadline deadline) {
-  // The coroutine holds the state, so a pool destroyed while callers wait does not pull it from under them.
+  // The coroutine holds the state, so a pool destroyed while callers wait does not pull it from
+  // under them.
   std::shared_ptr<detail::PoolState> state = state_;
   auto executor = co_await asio::this_coro::executor;
   const Deadline wait_until = std::min(deadline, Clock::now() + state->options.acquire_timeout);
@@ -217,8 +222,8 @@ asio::awaitable<Result<PgLease>> PgPool::Acquire(Deadline deadline) {
 
     if (conn) {
       if (conn->CheckIdle()) co_return PgLease(state, std::move(conn));
-      // It died while idle, typically because the server restarted. Close it and go round again: the
-      // freed slot lets this caller (or the first waiter) open a fresh connection.
+      // It died while idle, typically because the server restarted. Close it and go round again:
+      // the freed slot lets this caller (or the first waiter) open a fresh connection.
       log::Get("db")->info("event=connection_discarded backend_pid={} reason=dead_while_idle",
                            conn->backend_pid());
       {
@@ -234,8 +239,8 @@ asio::awaitable<Result<PgLease>> PgPool::Acquire(Deadline deadline) {
     // A reserved slot: open a connection in it.
     const Deadline connect_deadline =
         std::min(deadline, Clock::now() + state->options.connect_timeout);
-    auto opened = co_await PgConnection::Connect(state->executor, state->options.connect,
-                                                 connect_deadline);
+    auto opened =
+        co_await PgConnection::Connect(state->executor, state->options.connect, connect_deadline);
     std::lock_guard lock(state->mu);
     --state->connecting;
     if (!opened) {

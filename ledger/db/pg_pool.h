@@ -25,9 +25,10 @@ struct PoolOptions {
   std::chrono::milliseconds acquire_timeout{2000};
 };
 
-// Options from the database section of the configuration. The URL is used as given: the caller applies
-// the PAYGATE_DATABASE_URL override first, and reads `password` from database.password_file
-// (keys::ReadSecretFile). Zero values (a configuration that skipped validation) take the schema defaults.
+// Options from the database section of the configuration. The URL is used as given: the caller
+// applies the PAYGATE_DATABASE_URL override first, and reads `password` from database.password_file
+// (keys::ReadSecretFile). Zero values (a configuration that skipped validation) take the schema
+// defaults.
 PoolOptions PoolOptionsFromConfig(const config::v1::Database& database, keys::Secret password);
 
 // A point-in-time view for metrics.
@@ -46,9 +47,10 @@ namespace detail {
 struct PoolState;
 }  // namespace detail
 
-// Exclusive use of one connection. Destroying (or Release()-ing) the lease returns the connection to the
-// pool, which keeps it only if it is healthy and outside any transaction; a connection left mid-statement,
-// inside a transaction, or broken is closed and replaced on demand. May outlive the PgPool.
+// Exclusive use of one connection. Destroying (or Release()-ing) the lease returns the connection
+// to the pool, which keeps it only if it is healthy and outside any transaction; a connection left
+// mid-statement, inside a transaction, or broken is closed and replaced on demand. May outlive the
+// PgPool.
 class PgLease {
  public:
   PgLease() = default;
@@ -74,12 +76,12 @@ class PgLease {
   std::unique_ptr<PgConnection> conn_;
 };
 
-// Thread-safety: every member function may be called concurrently from any thread and any executor; a
-// mutex guards the bookkeeping and is never held across a suspension or a system call that can block.
-// Connection I/O runs on strands of the pool's executor; a waiting Acquire() resumes on the caller's own
-// executor. Connections are opened lazily, at most pool_size_max at a time; a connection found broken
-// (server restart, lost socket, deadline passed mid-statement) is discarded, so the pool heals itself
-// once the server is back, without restarting the daemon.
+// Thread-safety: every member function may be called concurrently from any thread and any executor;
+// a mutex guards the bookkeeping and is never held across a suspension or a system call that can
+// block. Connection I/O runs on strands of the pool's executor; a waiting Acquire() resumes on the
+// caller's own executor. Connections are opened lazily, at most pool_size_max at a time; a
+// connection found broken (server restart, lost socket, deadline passed mid-statement) is
+// discarded, so the pool heals itself once the server is back, without restarting the daemon.
 class PgPool {
  public:
   // Connections do their I/O on `executor`, whose execution context must outlive the pool and every
@@ -90,10 +92,10 @@ class PgPool {
   PgPool(const PgPool&) = delete;
   PgPool& operator=(const PgPool&) = delete;
 
-  // A connection for exclusive use: an idle one, a new one if fewer than pool_size_max are open, or the
-  // next one returned. Waits at most until min(deadline, now + acquire_timeout). Errors: pool_exhausted
-  // (nothing became free in time), connect_failed / timeout (opening a connection failed; the next call
-  // tries again), pool_closed.
+  // A connection for exclusive use: an idle one, a new one if fewer than pool_size_max are open, or
+  // the next one returned. Waits at most until min(deadline, now + acquire_timeout). Errors:
+  // pool_exhausted (nothing became free in time), connect_failed / timeout (opening a connection
+  // failed; the next call tries again), pool_closed.
   boost::asio::awaitable<Result<PgLease>> Acquire(Deadline deadline);
 
   // Readiness probe: runs SELECT 1 on a pooled connection. Same errors as Acquire and Execute.
@@ -101,8 +103,8 @@ class PgPool {
 
   PoolStats Stats() const;
 
-  // Refuses new Acquire() calls (pool_closed), wakes the waiting ones with pool_closed and closes idle
-  // connections. Part of ordered shutdown; idempotent.
+  // Refuses new Acquire() calls (pool_closed), wakes the waiting ones with pool_closed and closes
+  // idle connections. Part of ordered shutdown; idempotent.
   void Close();
 
  private:

@@ -42,8 +42,9 @@ int PgResult::ColumnIndex(std::string_view name) const {
 }
 
 void PgResult::CheckCell(int row, int col) const {
-  // Indexes come from the caller's code, not from the database, so a bad one is a bug. Kept on in release
-  // builds: PQgetvalue on a bad index returns NULL and a later read would crash less clearly.
+  // Indexes come from the caller's code, not from the database, so a bad one is a bug. Kept on in
+  // release builds: PQgetvalue on a bad index returns NULL and a later read would crash less
+  // clearly.
   if (!result_ || row < 0 || row >= rows() || col < 0 || col >= columns()) {
     std::abort();
   }

@@ -12,10 +12,10 @@
 
 namespace paygate::db {
 
-// Owns a PGresult (freed with PQclear). Values arrive in PostgreSQL's text format; the typed accessors
-// parse and validate them, because what comes from the database is input, not an invariant (STYLE.md).
-// Row and column indexes out of range are programming errors and are asserted.
-// Move-only. Immutable after construction, so const access from several threads is safe.
+// Owns a PGresult (freed with PQclear). Values arrive in PostgreSQL's text format; the typed
+// accessors parse and validate them, because what comes from the database is input, not an
+// invariant (STYLE.md). Row and column indexes out of range are programming errors and are
+// asserted. Move-only. Immutable after construction, so const access from several threads is safe.
 class PgResult {
  public:
   PgResult() = default;
@@ -23,7 +23,8 @@ class PgResult {
 
   int rows() const;
   int columns() const;
-  // Rows inserted, updated, deleted, selected... by the statement (PQcmdTuples); 0 when not applicable.
+  // Rows inserted, updated, deleted, selected... by the statement (PQcmdTuples); 0 when not
+  // applicable.
   std::int64_t affected_rows() const;
   // The command tag, e.g. "INSERT 0 1", "COMMIT", "ROLLBACK".
   std::string_view command_status() const;

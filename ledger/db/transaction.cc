@@ -51,7 +51,8 @@ namespace detail {
 
 boost::asio::awaitable<void> Rollback(PgConnection& conn, Deadline deadline) {
   if (!conn.usable()) co_return;
-  if (conn.transaction_status() == TransactionStatus::kIdle) co_return;  // Already ended by the server.
+  if (conn.transaction_status() == TransactionStatus::kIdle)
+    co_return;  // Already ended by the server.
   if (conn.transaction_status() != TransactionStatus::kInTransaction &&
       conn.transaction_status() != TransactionStatus::kInError) {
     conn.MarkBroken();

@@ -1,7 +1,7 @@
 #pragma once
 
-// RunInTransaction: runs a coroutine inside BEGIN ... COMMIT on a pooled connection and retries it on
-// serialization failures (40001) and deadlocks (40P01).
+// RunInTransaction: runs a coroutine inside BEGIN ... COMMIT on a pooled connection and retries it
+// on serialization failures (40001) and deadlocks (40P01).
 #include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
 
 #include <algorithm>
@@ -34,12 +34,13 @@ struct RetryPolicy {
   // Each retry waits a uniformly random time in [0, backoff_base * 2^(failed attempts - 1)] ("full
   // jitter"), so transactions that collided do not collide again in lockstep.
   std::chrono::milliseconds backoff_base{10};
-  // Source of randomness (uniform over uint64). Injected so tests and simulations are deterministic;
-  // empty means a per-thread std::mt19937_64 seeded from std::random_device.
+  // Source of randomness (uniform over uint64). Injected so tests and simulations are
+  // deterministic; empty means a per-thread std::mt19937_64 seeded from std::random_device.
   std::function<std::uint64_t()> random;
 };
 
-// From database.retry_attempts_max and database.retry_backoff_base_ms (zeros take the schema defaults).
+// From database.retry_attempts_max and database.retry_backoff_base_ms (zeros take the schema
+// defaults).
 RetryPolicy RetryPolicyFromConfig(const config::v1::Database& database);
 
 // The wait before the retry that follows `failed_attempts` failures (>= 1). Pure apart from
@@ -78,26 +79,26 @@ inline bool IsRetryable(std::error_code ec) {
 // Ends a failed attempt. A connection in an unknown state is marked broken so the pool drops it.
 boost::asio::awaitable<void> Rollback(PgConnection& conn, Deadline deadline);
 
-// COMMIT, checking that the server did commit: after an ignored error inside the transaction PostgreSQL
-// answers COMMIT with ROLLBACK, which is a failure here (transaction_rolled_back).
+// COMMIT, checking that the server did commit: after an ignored error inside the transaction
+// PostgreSQL answers COMMIT with ROLLBACK, which is a failure here (transaction_rolled_back).
 boost::asio::awaitable<Result<void>> Commit(PgConnection& conn, Deadline deadline);
 
 }  // namespace detail
 
-// Runs `fn(PgConnection&) -> awaitable<Result<T>>` inside a transaction at the given isolation level:
-// BEGIN, fn, COMMIT. When fn, or COMMIT, fails with serialization_failure or deadlock, the transaction is
-// rolled back and run again on a fresh attempt, after a full-jitter backoff, up to
-// options.retry.attempts_max attempts in all and never past `deadline`; the last error is returned then.
-// Any other error from fn rolls back and is returned as is. fn may therefore run several times: it must
-// not have effects outside the database, and must not swallow errors of statements it runs (COMMIT would
-// then report transaction_rolled_back). A connection error at COMMIT leaves the outcome unknown and is
-// returned, never retried; a connection lost before BEGIN completed is retried at once. Each attempt
-// leases its own connection from `pool`.
+// Runs `fn(PgConnection&) -> awaitable<Result<T>>` inside a transaction at the given isolation
+// level: BEGIN, fn, COMMIT. When fn, or COMMIT, fails with serialization_failure or deadlock, the
+// transaction is rolled back and run again on a fresh attempt, after a full-jitter backoff, up to
+// options.retry.attempts_max attempts in all and never past `deadline`; the last error is returned
+// then. Any other error from fn rolls back and is returned as is. fn may therefore run several
+// times: it must not have effects outside the database, and must not swallow errors of statements
+// it runs (COMMIT would then report transaction_rolled_back). A connection error at COMMIT leaves
+// the outcome unknown and is returned, never retried; a connection lost before BEGIN completed is
+// retried at once. Each attempt leases its own connection from `pool`.
 template <class Fn>
-  requires std::invocable<Fn&, PgConnection&>
+requires std::invocable<Fn&, PgConnection&>
 auto RunInTransaction(PgPool& pool, Deadline deadline, TransactionOptions options, Fn fn)
-    -> boost::asio::awaitable<Result<
-        typename detail::AwaitableResult<std::invoke_result_t<Fn&, PgConnection&>>::Value>> {
+    -> boost::asio::awaitable<
+        Result<typename detail::AwaitableResult<std::invoke_result_t<Fn&, PgConnection&>>::Value>> {
   using T = typename detail::AwaitableResult<std::invoke_result_t<Fn&, PgConnection&>>::Value;
   const std::uint32_t attempts_max = std::max<std::uint32_t>(options.retry.attempts_max, 1);
   std::error_code last_error;
@@ -109,8 +110,8 @@ auto RunInTransaction(PgPool& pool, Deadline deadline, TransactionOptions option
       PgConnection& conn = *lease.value();
       auto begun = co_await conn.ExecuteSimple(BeginStatement(options.isolation), deadline);
       if (!begun) {
-        // A connection that died just before BEGIN (server restart) ran nothing: another attempt on a
-        // fresh connection is safe.
+        // A connection that died just before BEGIN (server restart) ran nothing: another attempt on
+        // a fresh connection is safe.
         if (begun.error() != Errc::connection_lost || attempt >= attempts_max) {
           co_return begun.error();
         }

@@ -52,7 +52,8 @@ Identity ChildIdentity() {
 }
 
 std::filesystem::path BinDir() {
-  if (const char* dir = std::getenv("PAYGATE_PG_BINDIR"); dir != nullptr && *dir != '\0') return dir;
+  if (const char* dir = std::getenv("PAYGATE_PG_BINDIR"); dir != nullptr && *dir != '\0')
+    return dir;
   return "/usr/lib/postgresql/15/bin";
 }
 
@@ -73,8 +74,8 @@ int FreeLoopbackPort() {
   return port;
 }
 
-// Everything a child needs is prepared before fork(): between fork and exec only async-signal-safe calls
-// are allowed, since the test process may have other threads (Asio pools, loggers).
+// Everything a child needs is prepared before fork(): between fork and exec only async-signal-safe
+// calls are allowed, since the test process may have other threads (Asio pools, loggers).
 struct ChildSpec {
   std::vector<std::string> args;
   std::vector<std::string> env;
@@ -108,7 +109,8 @@ pid_t Spawn(const ChildSpec& spec, const Identity& id) {
   if (pid == 0) {
     if (spec.new_process_group) ::setpgid(0, 0);
     if (id.switch_user) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(id.gid) != 0 || ::setuid(id.uid) != 0) _exit(126);
+      if (::setgroups(0, nullptr) != 0 || ::setgid(id.gid) != 0 || ::setuid(id.uid) != 0)
+        _exit(126);
     }
     // After setuid: changing credentials clears the parent-death signal.
     if (spec.die_with_parent) {
@@ -176,7 +178,8 @@ bool Alive(pid_t pid) {
 }
 
 std::string Conninfo(int port, std::string_view db) {
-  return "host=127.0.0.1 port=" + std::to_string(port) + " user=postgres dbname=" + std::string(db) +
+  return "host=127.0.0.1 port=" + std::to_string(port) +
+         " user=postgres dbname=" + std::string(db) +
          " connect_timeout=5 application_name=paygate_fixture";
 }
 
@@ -202,8 +205,8 @@ std::unique_ptr<PgCluster> PgCluster::Start(StartOptions options) {
     return nullptr;
   }
 
-  // --no-sync: a test cluster need not survive a power cut while it is being created. The server itself
-  // runs with fsync=on, so crash tests are meaningful.
+  // --no-sync: a test cluster need not survive a power cut while it is being created. The server
+  // itself runs with fsync=on, so crash tests are meaningful.
   ChildSpec initdb{
       .args = {(cluster->bin_dir_ / "initdb").string(), "-D", cluster->data_dir_.string(),
                "--auth=trust", "-U", "postgres", "--no-sync", "--locale=C", "--encoding=UTF8",
@@ -220,8 +223,8 @@ std::unique_ptr<PgCluster> PgCluster::Start(StartOptions options) {
     return nullptr;
   }
 
-  // The port is free when chosen but another process may take it before postgres binds it; try again
-  // with a new port a few times.
+  // The port is free when chosen but another process may take it before postgres binds it; try
+  // again with a new port a few times.
   for (int attempt = 0; attempt < 5; ++attempt) {
     cluster->port_ = FreeLoopbackPort();
     if (cluster->port_ != 0 && cluster->Launch()) return cluster;
@@ -242,8 +245,8 @@ std::string PgCluster::Url(std::string_view db) const {
 }
 
 bool PgCluster::Launch() {
-  // Our previous server is known to be dead (reaped, children gone), so a leftover pid file is stale;
-  // removing it avoids "lock file already exists" when its pid has been reused meanwhile.
+  // Our previous server is known to be dead (reaped, children gone), so a leftover pid file is
+  // stale; removing it avoids "lock file already exists" when its pid has been reused meanwhile.
   std::error_code ec;
   std::filesystem::remove(data_dir_ / "postmaster.pid", ec);
 
@@ -336,7 +339,8 @@ std::string PgCluster::Exec(std::string_view sql, std::string_view db) {
   } else {
     PGresult* result = PQexec(conn, std::string(sql).c_str());
     ExecStatusType status = PQresultStatus(result);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) error = PQresultErrorMessage(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+      error = PQresultErrorMessage(result);
     PQclear(result);
   }
   PQfinish(conn);
@@ -359,8 +363,8 @@ std::string PgCluster::SetSetting(std::string_view name, std::string_view value)
   if (error.empty()) error = Exec("SELECT pg_reload_conf()");
   if (!error.empty()) return error;
   // The reload is asynchronous: wait until a new session sees the value.
-  const std::string query = "SELECT 1 WHERE current_setting('" + std::string(name) + "') = '" +
-                            std::string(value) + "'";
+  const std::string query =
+      "SELECT 1 WHERE current_setting('" + std::string(name) + "') = '" + std::string(value) + "'";
   auto until = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < until) {
     PGconn* conn = PQconnectdb(Conninfo(port_, "postgres").c_str());

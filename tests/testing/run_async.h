@@ -20,8 +20,8 @@ boost::asio::awaitable<void> StoreResult(boost::asio::awaitable<T> task, std::op
 }  // namespace detail
 
 // Spawns `task` on `io`, runs `io` on the calling thread until it has no work left, and returns the
-// task's value. Whatever else was spawned on `io` runs too. An exception escaping the task is rethrown
-// (paygate code does not throw; this only turns a bug into a test failure).
+// task's value. Whatever else was spawned on `io` runs too. An exception escaping the task is
+// rethrown (paygate code does not throw; this only turns a bug into a test failure).
 template <class T>
 T RunAsync(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
   std::optional<T> result;

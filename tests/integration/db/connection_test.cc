@@ -13,9 +13,9 @@
 #include <optional>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 #include "ledger/db/pg_connection.h"
 #include "ledger/db/pg_pool.h"
@@ -31,7 +31,8 @@ using testing::RunAsync;
 
 TEST(PgConnectionTest, TypedParamsRoundTripWithTheirTypes) {
   // Proves parameters reach the server with their declared types and come back unchanged: int64
-  // extremes, text with quotes/backslash/unicode, NULL, both booleans, bytea with NUL and 0xff bytes.
+  // extremes, text with quotes/backslash/unicode, NULL, both booleans, bytea with NUL and 0xff
+  // bytes.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase()));
   const std::string text = "it's \"quoted\" \\ ünïcødé 💳 -- ; DROP TABLE x";
@@ -96,8 +97,8 @@ TEST(PgConnectionTest, TextWithNulIsRefusedNotTruncated) {
 }
 
 TEST(PgConnectionTest, ServerErrorsCarrySqlStateAndKeepTheConnection) {
-  // Proves server errors map to their Errc with SQLSTATE, message and constraint available, and that a
-  // statement error leaves the connection usable.
+  // Proves server errors map to their Errc with SQLSTATE, message and constraint available, and
+  // that a statement error leaves the connection usable.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase()));
   RunAsync(io, [&]() -> asio::awaitable<void> {
@@ -153,8 +154,8 @@ TEST(PgConnectionTest, NewConnectionsSetStatementTimeoutAndApplicationName) {
 }
 
 TEST(PgConnectionTest, PreparedStatementIsPreparedOncePerConnection) {
-  // Proves a Statement is prepared once on a connection and then executed by name: the server lists it
-  // once in pg_prepared_statements with one plan use per execution.
+  // Proves a Statement is prepared once on a connection and then executed by name: the server lists
+  // it once in pg_prepared_statements with one plan use per execution.
   constexpr Statement kAdd{"test_add", "SELECT $1::int8 + $2::int8"};
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
@@ -162,7 +163,8 @@ TEST(PgConnectionTest, PreparedStatementIsPreparedOncePerConnection) {
     for (std::int64_t i = 0; i < 3; ++i) {
       auto lease = co_await pool.Acquire(In(5s));  // The same connection each time (pool of one).
       CO_ASSERT_OK(lease);
-      auto sum = co_await lease.value()->Execute(kAdd, Params().Add(i).Add(std::int64_t{10}), In(5s));
+      auto sum =
+          co_await lease.value()->Execute(kAdd, Params().Add(i).Add(std::int64_t{10}), In(5s));
       CO_ASSERT_OK(sum);
       EXPECT_EQ(sum.value().GetInt64(0, 0).value(), i + 10);
     }
@@ -181,8 +183,8 @@ TEST(PgConnectionTest, PreparedStatementIsPreparedOncePerConnection) {
 }
 
 TEST(PgConnectionTest, DeadlineExceededReturnsTimeoutAndConnectionIsNotReused) {
-  // Proves a statement that outlives its deadline returns timeout on time, and the pool replaces the
-  // connection instead of handing out one whose protocol state is unknown.
+  // Proves a statement that outlives its deadline returns timeout on time, and the pool replaces
+  // the connection instead of handing out one whose protocol state is unknown.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
   RunAsync(io, [&]() -> asio::awaitable<void> {
@@ -257,8 +259,9 @@ TEST(PgConnectionTest, MalformedUrlFailsToConnect) {
 }
 
 TEST(PgConnectionTest, TwoSlowQueriesOverlapOnOneIoThread) {
-  // Proves the I/O thread never blocks on the database: two pg_sleep(0.5) on two connections, driven by
-  // one thread running one io_context, finish together in well under the 1 s a blocking driver needs.
+  // Proves the I/O thread never blocks on the database: two pg_sleep(0.5) on two connections,
+  // driven by one thread running one io_context, finish together in well under the 1 s a blocking
+  // driver needs.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
   // Open both connections first so connection set-up is not part of the measurement.

@@ -30,8 +30,8 @@ inline PoolOptions MakePoolOptions(std::string url, std::uint32_t size = 4,
   return options;
 }
 
-// A database of its own for each test, on the binary's shared cluster, so tests never see each other's
-// tables or migrations.
+// A database of its own for each test, on the binary's shared cluster, so tests never see each
+// other's tables or migrations.
 inline std::string FreshDatabase() {
   static int counter = 0;
   std::string url = testing::SharedPgCluster().CreateDatabase("t" + std::to_string(++counter));
@@ -43,21 +43,21 @@ inline std::string ErrorText(const std::error_code& ec) { return ec.message(); }
 inline std::string ErrorText(const DetailedError& e) { return e.message; }
 
 // ASSERT_* returns from the function, which a coroutine cannot do; these co_return instead.
-#define CO_ASSERT_TRUE(cond)                                  \
-  do {                                                        \
-    if (!(cond)) {                                            \
-      ADD_FAILURE() << "Assertion failed: " #cond;            \
-      co_return;                                              \
-    }                                                         \
+#define CO_ASSERT_TRUE(cond)                       \
+  do {                                             \
+    if (!(cond)) {                                 \
+      ADD_FAILURE() << "Assertion failed: " #cond; \
+      co_return;                                   \
+    }                                              \
   } while (0)
 
 // Asserts that a Result holds a value; prints the error otherwise.
-#define CO_ASSERT_OK(result)                                                                      \
-  do {                                                                                            \
-    if (!(result)) {                                                                              \
-      ADD_FAILURE() << #result " failed: " << ::paygate::db::test::ErrorText((result).error());   \
-      co_return;                                                                                  \
-    }                                                                                             \
+#define CO_ASSERT_OK(result)                                                                    \
+  do {                                                                                          \
+    if (!(result)) {                                                                            \
+      ADD_FAILURE() << #result " failed: " << ::paygate::db::test::ErrorText((result).error()); \
+      co_return;                                                                                \
+    }                                                                                           \
   } while (0)
 
 }  // namespace paygate::db::test

@@ -1,5 +1,5 @@
-// The bounded connection pool against a real private PostgreSQL: bounds, waiting, recovery after the
-// server restarts or crashes, readiness probe.
+// The bounded connection pool against a real private PostgreSQL: bounds, waiting, recovery after
+// the server restarts or crashes, readiness probe.
 #include <utility>  // Before Asio (DESIGN.md §2).
 
 #include <chrono>
@@ -7,12 +7,12 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include "config/paygate_config.pb.h"
 #include "ledger/db/pg_pool.h"
@@ -113,8 +113,8 @@ TEST(PgPoolTest, WaiterReceivesTheNextReturnedConnection) {
 }
 
 TEST(PgPoolTest, SafeFromSeveralThreads) {
-  // Proves the pool keeps its bound and its books when four threads share it: 200 leases, never more
-  // than pool_size_max connections, every query answered.
+  // Proves the pool keeps its bound and its books when four threads share it: 200 leases, never
+  // more than pool_size_max connections, every query answered.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 3, 10000ms));
   std::atomic<int> ok{0};
@@ -150,8 +150,8 @@ TEST(PgPoolTest, SafeFromSeveralThreads) {
 }
 
 TEST(PgPoolTest, RecoversAfterServerRestartAndCrashWithoutNewPool) {
-  // Proves the same pool works again after PostgreSQL is stopped and started, and after it is killed
-  // with SIGKILL and restarted: broken connections are discarded and replaced lazily.
+  // Proves the same pool works again after PostgreSQL is stopped and started, and after it is
+  // killed with SIGKILL and restarted: broken connections are discarded and replaced lazily.
   testing::PgCluster& cluster = testing::SharedPgCluster();
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2, 500ms));

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "ledger/db/durability.h"
 #include "ledger/db/migrations.h"
@@ -48,8 +48,8 @@ TEST(MigrationsTest, EmbeddedMigrationsAreNumberedAndChecksummed) {
 }
 
 TEST(MigrationsTest, ApplyOnceThenIdempotentAndSchemaCheckFollows) {
-  // Proves a fresh database fails CheckSchemaCurrent with schema_outdated, ApplyMigrations applies every
-  // migration once and records it, a second run applies nothing, and the check then passes.
+  // Proves a fresh database fails CheckSchemaCurrent with schema_outdated, ApplyMigrations applies
+  // every migration once and records it, a second run applies nothing, and the check then passes.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
   const auto migrations = EmbeddedMigrations();
@@ -84,8 +84,8 @@ TEST(MigrationsTest, ApplyOnceThenIdempotentAndSchemaCheckFollows) {
 }
 
 TEST(MigrationsTest, ConcurrentRunnersApplyEachMigrationOnce) {
-  // Proves two instances migrating the same database at once (the advisory lock) apply each migration
-  // exactly once and both succeed.
+  // Proves two instances migrating the same database at once (the advisory lock) apply each
+  // migration exactly once and both succeed.
   const std::string url = FreshDatabase();
   asio::io_context io;
   PgPool pool_a(io.get_executor(), MakePoolOptions(url, 1));
@@ -110,8 +110,9 @@ TEST(MigrationsTest, ConcurrentRunnersApplyEachMigrationOnce) {
 }
 
 TEST(MigrationsTest, ChecksumMismatchIsDetected) {
-  // Proves a recorded migration whose checksum differs from the embedded file (tampered history or an
-  // edited migration) makes both the check and ApplyMigrations fail with migration_checksum_mismatch.
+  // Proves a recorded migration whose checksum differs from the embedded file (tampered history or
+  // an edited migration) makes both the check and ApplyMigrations fail with
+  // migration_checksum_mismatch.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
   ASSERT_TRUE(RunAsync(io, ApplyMigrations(pool, In(30s))));
@@ -129,7 +130,8 @@ TEST(MigrationsTest, ChecksumMismatchIsDetected) {
 }
 
 TEST(MigrationsTest, UnknownNewerVersionIsRefused) {
-  // Proves a database migrated by a newer binary is refused with schema_too_new, naming the version.
+  // Proves a database migrated by a newer binary is refused with schema_too_new, naming the
+  // version.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
   ASSERT_TRUE(RunAsync(io, ApplyMigrations(pool, In(30s))));
@@ -152,11 +154,12 @@ TEST(MigrationsTest, FailingMigrationRollsBackEntirely) {
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
   std::vector<Migration> migrations(EmbeddedMigrations().begin(), EmbeddedMigrations().end());
   const auto next = static_cast<std::int32_t>(migrations.size() + 1);
-  migrations.push_back(Migration{.version = next,
-                                 .name = "broken",
-                                 .sql = "CREATE TABLE half_done (id int8); SELECT 1 / 0;",
-                                 .sha256_hex = std::string_view(
-                                     "0000000000000000000000000000000000000000000000000000000000000000")});
+  migrations.push_back(Migration{
+      .version = next,
+      .name = "broken",
+      .sql = "CREATE TABLE half_done (id int8); SELECT 1 / 0;",
+      .sha256_hex =
+          std::string_view("0000000000000000000000000000000000000000000000000000000000000000")});
   auto apply = RunAsync(io, ApplyMigrations(pool, In(30s), migrations));
   ASSERT_FALSE(apply);
   EXPECT_EQ(apply.error().code, Errc::migration_failed);
@@ -187,8 +190,9 @@ TEST(DurabilityTest, DefaultClusterIsSafe) {
 }
 
 TEST(DurabilityTest, UnsafeSettingsAreRefusedByName) {
-  // Proves the check fails with unsafe_durability and names exactly the unsafe settings: fsync=off from
-  // the server's start options, full_page_writes=off after a reload, synchronous_commit=off per session.
+  // Proves the check fails with unsafe_durability and names exactly the unsafe settings: fsync=off
+  // from the server's start options, full_page_writes=off after a reload, synchronous_commit=off
+  // per session.
   auto cluster = testing::PgCluster::Start({.extra_settings = {{"fsync", "off"}}});
   ASSERT_NE(cluster, nullptr);
   asio::io_context io;

@@ -1,18 +1,19 @@
-// RunInTransaction against a real private PostgreSQL: commits, retries of serialization failures and
-// deadlocks, bounded retries, rollbacks.
+// RunInTransaction against a real private PostgreSQL: commits, retries of serialization failures
+// and deadlocks, bounded retries, rollbacks.
 #include <utility>  // Before Asio (DESIGN.md §2).
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
 #include <optional>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include "ledger/db/transaction.h"
 #include "tests/integration/db/db_test_util.h"
@@ -54,8 +55,8 @@ void CreateSchema(const std::string& url, std::string_view sql) {
 }
 
 TEST(RetryBackoffTest, FullJitterBoundDoublesAndIsCapped) {
-  // Proves each retry waits random() mod (base * 2^(n-1) + 1) ms, so the bound doubles per failure and
-  // a huge failure count cannot overflow it.
+  // Proves each retry waits random() mod (base * 2^(n-1) + 1) ms, so the bound doubles per failure
+  // and a huge failure count cannot overflow it.
   RetryPolicy policy{.attempts_max = 5, .backoff_base = 10ms, .random = [] { return 1000u; }};
   EXPECT_EQ(RetryBackoff(policy, 1), 1000ms % 11);
   EXPECT_EQ(RetryBackoff(policy, 2), 1000ms % 21);
@@ -68,7 +69,8 @@ TEST(RetryBackoffTest, FullJitterBoundDoublesAndIsCapped) {
 }
 
 TEST(RunInTransactionTest, CommitsAndReturnsTheValue) {
-  // Proves the body runs inside BEGIN/COMMIT at the requested isolation level and its value comes back.
+  // Proves the body runs inside BEGIN/COMMIT at the requested isolation level and its value comes
+  // back.
   const std::string url = FreshDatabase();
   CreateSchema(url, "CREATE TABLE t (v int8)");
   asio::io_context io;
@@ -102,8 +104,8 @@ TEST(RunInTransactionTest, SerializationFailureIsRetriedAndBothCommit) {
   // writes) both end up committed: PostgreSQL aborts one with 40001 and RunInTransaction reruns it.
   const std::string url = FreshDatabase();
   CreateSchema(url,
-        "CREATE TABLE oncall (name text PRIMARY KEY, on_duty bool NOT NULL);"
-        "INSERT INTO oncall VALUES ('alice', true), ('bob', true)");
+               "CREATE TABLE oncall (name text PRIMARY KEY, on_duty bool NOT NULL);"
+               "INSERT INTO oncall VALUES ('alice', true), ('bob', true)");
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(url, 2));
   int arrived = 0;
@@ -121,8 +123,8 @@ TEST(RunInTransactionTest, SerializationFailureIsRetriedAndBothCommit) {
               co_await conn.Execute("SELECT count(*) FROM oncall WHERE on_duty", {}, In(10s));
           if (!on_duty) co_return on_duty.error();
           if (++attempt == 1) co_await Rendezvous(&arrived, 2);
-          auto updated = co_await conn.Execute(
-              "UPDATE oncall SET on_duty = false WHERE name = $1", Params().Add(name), In(10s));
+          auto updated = co_await conn.Execute("UPDATE oncall SET on_duty = false WHERE name = $1",
+                                               Params().Add(name), In(10s));
           if (!updated) co_return updated.error();
           co_return on_duty.value().GetInt64(0, 0).value();
         });
@@ -138,19 +140,25 @@ TEST(RunInTransactionTest, SerializationFailureIsRetriedAndBothCommit) {
   ASSERT_TRUE(alice && bob);
   ASSERT_TRUE(*alice) << alice->error().message();
   ASSERT_TRUE(*bob) << bob->error().message();
-  EXPECT_EQ(alice_report.attempts + bob_report.attempts, 3u);  // Exactly one retry.
-  const TransactionReport& retried = alice_report.attempts == 2 ? alice_report : bob_report;
+  // At least one retry; more are legitimate when a rerun overlaps the other transaction again.
+  const std::uint32_t attempts = alice_report.attempts + bob_report.attempts;
+  EXPECT_GE(attempts, 3u);
+  EXPECT_EQ(random_calls, static_cast<int>(attempts) - 2);  // One backoff per retry.
+  const TransactionReport& retried = alice_report.attempts > 1 ? alice_report : bob_report;
+  EXPECT_GT(retried.attempts, 1u);
   EXPECT_EQ(retried.last_error.sqlstate, "40001");
-  // The rerun saw the other's committed write: one person was still on duty.
-  EXPECT_EQ(alice_report.attempts == 2 ? alice->value() : bob->value(), 1);
-  EXPECT_EQ(random_calls, 1);
+  // Serializable outcome: as if one ran after the other, the first saw two on duty, the second one.
+  EXPECT_EQ(alice->value() + bob->value(), 3);
+  EXPECT_EQ(std::min(alice->value(), bob->value()), 1);
 }
 
 TEST(RunInTransactionTest, DeadlockIsRetriedAndBothCommit) {
-  // Proves a deadlock (40P01) between two transactions locking two rows in opposite order is resolved
-  // by PostgreSQL aborting one, which RunInTransaction reruns: both increments land.
+  // Proves a deadlock (40P01) between two transactions locking two rows in opposite order is
+  // resolved by PostgreSQL aborting one, which RunInTransaction reruns: both increments land.
   const std::string url = FreshDatabase();
-  CreateSchema(url, "CREATE TABLE t (id int8 PRIMARY KEY, v int8 NOT NULL); INSERT INTO t VALUES (1, 0), (2, 0)");
+  CreateSchema(
+      url,
+      "CREATE TABLE t (id int8 PRIMARY KEY, v int8 NOT NULL); INSERT INTO t VALUES (1, 0), (2, 0)");
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(url, 2));
   int arrived = 0;
@@ -187,8 +195,9 @@ TEST(RunInTransactionTest, DeadlockIsRetriedAndBothCommit) {
   ASSERT_TRUE(one && two);
   ASSERT_TRUE(*one) << one->error().message();
   ASSERT_TRUE(*two) << two->error().message();
-  EXPECT_EQ(one_report.attempts + two_report.attempts, 3u);
-  const TransactionReport& retried = one_report.attempts == 2 ? one_report : two_report;
+  EXPECT_GE(one_report.attempts + two_report.attempts, 3u);
+  const TransactionReport& retried = one_report.attempts > 1 ? one_report : two_report;
+  EXPECT_GT(retried.attempts, 1u);
   EXPECT_EQ(retried.last_error.sqlstate, "40P01");
 
   auto sums = RunAsync(io, [&]() -> asio::awaitable<Result<PgResult>> {
@@ -202,27 +211,28 @@ TEST(RunInTransactionTest, DeadlockIsRetriedAndBothCommit) {
 }
 
 TEST(RunInTransactionTest, RetriesStopAfterAttemptsMax) {
-  // Proves a body that always fails with 40001 runs exactly retry_attempts_max times, backs off between
-  // attempts, and the caller gets serialization_failure.
+  // Proves a body that always fails with 40001 runs exactly retry_attempts_max times, backs off
+  // between attempts, and the caller gets serialization_failure.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
   int calls = 0;
   int random_calls = 0;
   TransactionReport report;
   auto result = RunAsync(
-      io, RunInTransaction(
-              pool, In(10s),
-              {.isolation = IsolationLevel::kSerializable,
-               .retry = {.attempts_max = 3, .backoff_base = 1ms,
-                         .random = CountingRandom(&random_calls)},
-               .report = &report},
-              [&](PgConnection& conn) -> asio::awaitable<Result<int>> {
-                ++calls;
-                auto raised = co_await conn.ExecuteSimple(
-                    "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$", In(5s));
-                if (!raised) co_return raised.error();
-                co_return 0;
-              }));
+      io, RunInTransaction(pool, In(10s),
+                           {.isolation = IsolationLevel::kSerializable,
+                            .retry = {.attempts_max = 3,
+                                      .backoff_base = 1ms,
+                                      .random = CountingRandom(&random_calls)},
+                            .report = &report},
+                           [&](PgConnection& conn) -> asio::awaitable<Result<int>> {
+                             ++calls;
+                             auto raised = co_await conn.ExecuteSimple(
+                                 "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$",
+                                 In(5s));
+                             if (!raised) co_return raised.error();
+                             co_return 0;
+                           }));
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error(), Errc::serialization_failure);
   EXPECT_EQ(calls, 3);
@@ -242,16 +252,15 @@ TEST(RunInTransactionTest, OtherErrorsRollBackWithoutRetry) {
   PgPool pool(io.get_executor(), MakePoolOptions(url, 1));
   int calls = 0;
   auto result = RunAsync(
-      io, RunInTransaction(pool, In(5s), {},
-                           [&](PgConnection& conn) -> asio::awaitable<Result<int>> {
-                             ++calls;
-                             auto inserted =
-                                 co_await conn.Execute("INSERT INTO t VALUES (1)", {}, In(5s));
-                             if (!inserted) co_return inserted.error();
-                             auto failed = co_await conn.Execute("SELECT 1 / 0", {}, In(5s));
-                             if (!failed) co_return failed.error();
-                             co_return 0;
-                           }));
+      io,
+      RunInTransaction(pool, In(5s), {}, [&](PgConnection& conn) -> asio::awaitable<Result<int>> {
+        ++calls;
+        auto inserted = co_await conn.Execute("INSERT INTO t VALUES (1)", {}, In(5s));
+        if (!inserted) co_return inserted.error();
+        auto failed = co_await conn.Execute("SELECT 1 / 0", {}, In(5s));
+        if (!failed) co_return failed.error();
+        co_return 0;
+      }));
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error(), Errc::query_failed);
   EXPECT_EQ(calls, 1);
@@ -265,17 +274,17 @@ TEST(RunInTransactionTest, OtherErrorsRollBackWithoutRetry) {
 }
 
 TEST(RunInTransactionTest, SwallowedErrorMakesCommitFail) {
-  // Proves a body that ignores a failed statement cannot report success: PostgreSQL answers COMMIT with
-  // ROLLBACK and RunInTransaction returns transaction_rolled_back.
+  // Proves a body that ignores a failed statement cannot report success: PostgreSQL answers COMMIT
+  // with ROLLBACK and RunInTransaction returns transaction_rolled_back.
   asio::io_context io;
   PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
-  auto result = RunAsync(io, RunInTransaction(pool, In(5s), {},
-                                              [](PgConnection& conn) -> asio::awaitable<Result<int>> {
-                                                auto ignored = co_await conn.Execute(
-                                                    "SELECT 1 / 0", {}, In(5s));
-                                                (void)ignored;
-                                                co_return 7;
-                                              }));
+  auto result = RunAsync(
+      io,
+      RunInTransaction(pool, In(5s), {}, [](PgConnection& conn) -> asio::awaitable<Result<int>> {
+        auto ignored = co_await conn.Execute("SELECT 1 / 0", {}, In(5s));
+        (void)ignored;
+        co_return 7;
+      }));
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error(), Errc::transaction_rolled_back);
   EXPECT_EQ(pool.Stats().connections_discarded_total, 0u);

@@ -1,0 +1,282 @@
+// End-to-end tests of the built paygated and paygatectl binaries, driven only through their command line,
+// their HTTPS listeners and signals, against a private PostgreSQL cluster.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/edge/edge_fixture.h"
+#include "tests/testing/pg_cluster.h"
+
+namespace paygate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+std::string BinaryDir() {
+  const char* dir = std::getenv("PAYGATE_BINARY_DIR");
+  return dir != nullptr ? dir : ".";
+}
+std::string SourceDir() {
+  const char* dir = std::getenv("PAYGATE_SOURCE_DIR");
+  return dir != nullptr ? dir : ".";
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::uint16_t FreePort() {
+  edge::asio::io_context ioc;
+  edge::tcp::acceptor acceptor(ioc, {edge::asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+// A child process with its stdout and stderr in one file.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::vector<std::string> env, fs::path output)
+      : output_(std::move(output)) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int fd = ::open(output_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      Wait(5s);
+    }
+  }
+  void Signal(int sig) { ::kill(pid_, sig); }
+  // The exit status, or -1 if the process is still running after `bound`.
+  int Wait(std::chrono::milliseconds bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (pid_ > 0) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        pid_ = 0;
+        exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(20ms);
+    }
+    return exit_;
+  }
+  std::string Output() const { return ReadFile(output_); }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_ = -1;
+  fs::path output_;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / fmt::format("paygate-e2e-{}", ::getpid()));
+    fs::create_directories(*dir_);
+    MakeDevPki(*dir_ / "pki");
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  // A configuration like config/examples/local.yaml, on free ports, with the test PKI.
+  fs::path WriteConfig() {
+    api_port_ = FreePort();
+    admin_port_ = FreePort();
+    const fs::path pki = *dir_ / "pki";
+    const std::string yaml = fmt::format(R"(
+api:
+  address: 127.0.0.1
+  port: {api}
+  tls: {{cert_file: {pki}/server.crt, key_file: {pki}/server.key, client_ca_file: {pki}/ca.crt}}
+admin:
+  address: 127.0.0.1
+  port: {admin}
+  tls: {{cert_file: {pki}/server.crt, key_file: {pki}/server.key, client_cert: none}}
+database:
+  url: "postgresql://nobody@127.0.0.1:1/none"
+  health_check_interval_ms: 200
+  connect_timeout_ms: 1000
+server:
+  drain_timeout_ms: 3000
+principals:
+  - {{name: sales-platform, client_cert_common_name: sales-platform, roles: [sales]}}
+)",
+                                         fmt::arg("api", api_port_), fmt::arg("admin", admin_port_),
+                                         fmt::arg("pki", pki.string()));
+    const fs::path path = *dir_ / "paygated.yaml";
+    std::ofstream(path) << yaml;
+    return path;
+  }
+
+  std::unique_ptr<Process> Run(const std::string& binary, std::vector<std::string> args,
+                               const std::string& database_url, const std::string& log_name) {
+    args.insert(args.begin(), BinaryDir() + "/gateway/" + binary);
+    return std::make_unique<Process>(std::move(args),
+                                     std::vector<std::string>{"PAYGATE_DATABASE_URL=" + database_url},
+                                     *dir_ / log_name);
+  }
+
+  // Polls GET `target` on the admin listener until it answers `status` or `bound` passes.
+  bool AdminAnswers(std::string_view target, edge::http::status status,
+                    std::chrono::milliseconds bound) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+      ClientOptions options;
+      options.ca = *dir_ / "pki" / "ca.crt";
+      TlsClient client(admin_port_, options);
+      if (!client.Connect()) {
+        try {
+          if (client.Get(target).result() == status) return true;
+        } catch (const std::exception&) {
+        }
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
+  ClientOptions Sales() const {
+    ClientOptions options;
+    options.ca = *dir_ / "pki" / "ca.crt";
+    options.cert = *dir_ / "pki" / "sales-platform.crt";
+    options.key = *dir_ / "pki" / "sales-platform.key";
+    return options;
+  }
+
+  static fs::path* dir_;
+  std::uint16_t api_port_ = 0;
+  std::uint16_t admin_port_ = 0;
+};
+
+fs::path* DaemonTest::dir_ = nullptr;
+
+// --version prints the version; --check-config accepts every shipped example and rejects a bad file
+// listing all of its errors with their field paths.
+TEST_F(DaemonTest, VersionAndCheckConfig) {
+  auto version = Run("paygated", {"--version"}, "", "version.log");
+  EXPECT_EQ(version->Wait(10s), 0);
+  EXPECT_THAT(version->Output(), HasSubstr("paygated 0."));
+
+  for (const auto& entry : fs::directory_iterator(SourceDir() + "/config/examples")) {
+    auto check = Run("paygated", {"--check-config", entry.path().string()}, "", "check.log");
+    EXPECT_EQ(check->Wait(10s), 0) << entry.path() << "\n" << check->Output();
+  }
+
+  const fs::path bad = *dir_ / "bad.yaml";
+  std::ofstream(bad) << "api:\n  port: seventy\n  limitz: {}\nadmin: {address: 127.0.0.1}\n";
+  auto check = Run("paygated", {"--check-config", bad.string()}, "", "bad.log");
+  EXPECT_EQ(check->Wait(10s), 1);
+  const std::string out = check->Output();
+  EXPECT_THAT(out, HasSubstr("api.port"));
+  EXPECT_THAT(out, HasSubstr("api.limitz"));
+  EXPECT_THAT(out, HasSubstr("admin.port"));
+}
+
+// The daemon refuses to start on an unmigrated schema and says how to fix it.
+TEST_F(DaemonTest, RefusesUnmigratedSchema) {
+  auto& cluster = SharedPgCluster();
+  const std::string url = cluster.CreateDatabase("e2e_unmigrated");
+  auto daemon = Run("paygated", {"--config", WriteConfig().string()}, url, "unmigrated.log");
+  EXPECT_EQ(daemon->Wait(30s), 1);
+  EXPECT_THAT(daemon->Output(), HasSubstr("paygatectl migrate"));
+}
+
+// The daemon refuses to start when the server runs with fsync off, naming the setting.
+TEST_F(DaemonTest, RefusesUnsafeDurability) {
+  auto unsafe = PgCluster::Start({.extra_settings = {{"fsync", "off"}}});
+  ASSERT_NE(unsafe, nullptr);
+  const std::string url = unsafe->CreateDatabase("e2e_unsafe");
+  auto daemon = Run("paygated", {"--config", WriteConfig().string()}, url, "unsafe.log");
+  EXPECT_EQ(daemon->Wait(30s), 1);
+  EXPECT_THAT(daemon->Output(), HasSubstr("fsync"));
+}
+
+// The whole life of a daemon: migrate, start, authenticated API call, metrics, /readyz following the
+// database down and up again without a restart, old TLS refused, SIGHUP reload, SIGTERM drain to exit 0.
+TEST_F(DaemonTest, LifecycleAgainstRealDatabase) {
+  auto cluster = PgCluster::Start();
+  ASSERT_NE(cluster, nullptr);
+  const std::string url = cluster->CreateDatabase("e2e_life");
+  const fs::path config = WriteConfig();
+  auto migrate = Run("paygatectl", {"migrate", "--config", config.string()}, url, "migrate.log");
+  ASSERT_EQ(migrate->Wait(60s), 0) << migrate->Output();
+  EXPECT_THAT(migrate->Output(), HasSubstr("migrations applied"));
+
+  auto daemon = Run("paygated", {"--config", config.string()}, url, "daemon.log");
+  ASSERT_TRUE(AdminAnswers("/healthz", edge::http::status::ok, 30s)) << daemon->Output();
+  EXPECT_TRUE(AdminAnswers("/readyz", edge::http::status::ok, 5s));
+
+  TlsClient sales(api_port_, Sales());
+  ASSERT_FALSE(sales.Connect());
+  const edge::Response whoami = sales.Get("/v1/whoami");
+  EXPECT_EQ(whoami.result(), edge::http::status::ok);
+  EXPECT_THAT(whoami.body(), HasSubstr("sales-platform"));
+
+  {
+    ClientOptions options;
+    options.ca = *dir_ / "pki" / "ca.crt";
+    TlsClient scraper(admin_port_, options);
+    ASSERT_FALSE(scraper.Connect());
+    const std::string metrics = scraper.Get("/metrics").body();
+    EXPECT_THAT(metrics, HasSubstr("paygate_http_requests_total{listener=\"api\""));
+    EXPECT_THAT(metrics, HasSubstr("paygate_http_request_duration_seconds_bucket"));
+    EXPECT_THAT(metrics, HasSubstr("paygate_http_open_connections"));
+    EXPECT_THAT(metrics, HasSubstr("paygate_tls_handshake_failures_total"));
+    EXPECT_THAT(metrics, HasSubstr("paygate_db_pool_connections{state=\"idle\"}"));
+    EXPECT_THAT(metrics, HasSubstr("paygate_db_up 1"));
+  }
+
+  // openssl s_client offering only TLS 1.1 is refused.
+  const std::string s_client = fmt::format(
+      "openssl s_client -connect 127.0.0.1:{} -tls1_1 -cipher DEFAULT:@SECLEVEL=0 </dev/null "
+      ">/dev/null 2>&1",
+      api_port_);
+  EXPECT_NE(std::system(s_client.c_str()), 0);
+
+  ASSERT_TRUE(cluster->Stop());
+  EXPECT_TRUE(AdminAnswers("/readyz", edge::http::status::service_unavailable, 15s));
+  ASSERT_TRUE(cluster->Restart());
+  EXPECT_TRUE(AdminAnswers("/readyz", edge::http::status::ok, 15s)) << daemon->Output();
+
+  daemon->Signal(SIGHUP);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_THAT(daemon->Output(), HasSubstr("certificate and key reloaded"));
+  EXPECT_EQ(sales.Get("/v1/whoami").result(), edge::http::status::ok);
+
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(15s), 0) << daemon->Output();
+  EXPECT_THAT(daemon->Output(), HasSubstr("drained; exiting"));
+}
+
+}  // namespace
+}  // namespace paygate::testing
