@@ -10,11 +10,36 @@
 namespace paygate::log {
 namespace {
 
-// JSON lines: the message itself is escaped by spdlog's %v only as text, so the pattern keeps the message in
-// a "msg" field and callers keep quotes out of their key=value messages (values are logged via fmt's {:?}
-// when they may contain quotes).
+// JSON lines: the message goes through the '*' flag below, which escapes it as a JSON string, so a quote
+// or control character in a message can never break the line apart.
 constexpr const char* kJsonPattern =
-    R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n","thread":%t,"msg":"%v"})";
+    R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n","thread":%t,"msg":"%*"})";
+
+// Appends the message payload escaped for a JSON string (RFC 8259 §7).
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
 constexpr const char* kHumanPattern = "%Y-%m-%dT%H:%M:%S.%fZ %^%-5l%$ [%n] %v";
 
 struct State {
@@ -36,8 +61,9 @@ spdlog::level::level_enum LevelFor(const State& state, std::string_view module) 
 }
 
 void ApplyTo(const State& state, spdlog::logger& logger) {
-  logger.set_formatter(
-      std::make_unique<spdlog::pattern_formatter>(state.pattern, spdlog::pattern_time_type::utc));
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<JsonEscapedMessage>('*').set_pattern(state.pattern);
+  logger.set_formatter(std::move(formatter));
   logger.set_level(LevelFor(state, logger.name()));
 }
 
@@ -55,9 +81,10 @@ std::shared_ptr<spdlog::logger> Get(std::string_view module) {
   return logger;
 }
 
-void Configure(const config::v1::Logging& logging) {
+void Configure(const config::v1::Logging& logging, spdlog::sink_ptr sink) {
   State& state = GetState();
   std::lock_guard lock(state.mu);
+  if (sink) state.sink = std::move(sink);
   state.pattern =
       logging.format() == config::v1::LOG_FORMAT_JSON ? kJsonPattern : kHumanPattern;
   state.default_level =

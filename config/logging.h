@@ -17,6 +17,7 @@ std::shared_ptr<spdlog::logger> Get(std::string_view module);
 
 // Applies the logging section of the configuration: format (human or JSON lines) and levels. Loggers
 // created before and after the call follow it. Thread-safe; call once at start-up (tests may call it again).
-void Configure(const config::v1::Logging& logging);
+// `sink` replaces standard error as the destination of loggers created afterwards (tests capture output).
+void Configure(const config::v1::Logging& logging, spdlog::sink_ptr sink = nullptr);
 
 }  // namespace paygate::log

@@ -11,11 +11,17 @@ using edge::http::verb;
 std::shared_ptr<edge::Router> BuildAdminRouter(std::shared_ptr<const edge::EdgeMetrics> metrics,
                                                std::shared_ptr<const Readiness> readiness) {
   auto router = std::make_shared<edge::Router>();
+  // /healthz is what load balancers hit most; its answer never changes, so it is rendered once.
+  auto healthy = std::make_shared<const edge::Response>([] {
+    api::v1::HealthResponse body;
+    body.set_status("ok");
+    return edge::JsonResponse(edge::Request{verb::get, "/healthz", 11}, status::ok, body);
+  }());
   router->Add({verb::get, "/healthz", Access::kPublic, {},
-               [](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
-                 api::v1::HealthResponse body;
-                 body.set_status("ok");
-                 co_return edge::JsonResponse(ctx.request, status::ok, body);
+               [healthy](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
+                 edge::Response response = *healthy;
+                 response.version(ctx.request.version());
+                 co_return response;
                }});
   router->Add({verb::get, "/readyz", Access::kPublic, {},
                [readiness](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {

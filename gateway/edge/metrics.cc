@@ -57,13 +57,28 @@ void EdgeMetrics::DeclareListener(std::string_view listener) {
 void EdgeMetrics::ObserveRequest(std::string_view listener, std::string_view route,
                                  std::string_view method, unsigned status, double seconds) {
   const std::string status_text = std::to_string(status);
-  prometheus::Labels labels{{"listener", std::string(listener)},
-                            {"route", std::string(route)},
-                            {"method", std::string(method)},
-                            {"status", status_text}};
-  requests_.Add(labels).Increment();
-  labels.erase("method");
-  latency_.Add(labels, kLatencyBuckets).Observe(seconds);
+  std::string key;
+  key.reserve(listener.size() + route.size() + method.size() + 8);
+  key.append(listener).append("|").append(route).append("|").append(method).append("|").append(
+      status_text);
+  RequestSeries series;
+  {
+    std::lock_guard lock(series_mu_);
+    auto it = series_.find(key);
+    if (it == series_.end()) {
+      prometheus::Labels labels{{"listener", std::string(listener)},
+                                {"route", std::string(route)},
+                                {"method", std::string(method)},
+                                {"status", status_text}};
+      prometheus::Counter* count = &requests_.Add(labels);
+      labels.erase("method");
+      prometheus::Histogram* latency = &latency_.Add(labels, kLatencyBuckets);
+      it = series_.emplace(std::move(key), RequestSeries{count, latency}).first;
+    }
+    series = it->second;
+  }
+  series.count->Increment();
+  series.latency->Observe(seconds);
 }
 
 void EdgeMetrics::ConnectionOpened(std::string_view listener) {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <prometheus/counter.h>
@@ -59,6 +60,14 @@ class EdgeMetrics {
   prometheus::Family<prometheus::Gauge>& open_connections_;
   prometheus::Family<prometheus::Counter>& handshake_failures_;
   prometheus::Family<prometheus::Counter>& rejections_;
+  // Series already created, by "listener|route|method|status": a lookup here is far cheaper than building
+  // label maps for the families on every request.
+  struct RequestSeries {
+    prometheus::Counter* count;
+    prometheus::Histogram* latency;
+  };
+  std::mutex series_mu_;
+  std::unordered_map<std::string, RequestSeries> series_;
   mutable std::mutex collectors_mu_;
   std::vector<Collector> collectors_;
 };

@@ -1,12 +1,12 @@
 #include "gateway/edge/tls.h"
 
-#include <sys/stat.h>
-
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <fmt/format.h>
+
+#include "keys/secret_file.h"
 
 namespace paygate::edge {
 namespace {
@@ -29,16 +29,6 @@ std::string OpenSslError() {
   return buf;
 }
 
-Result<void, std::string> CheckPrivateKeyFile(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return fmt::format("{}: cannot stat key file", path);
-  if ((st.st_mode & 077) != 0) {
-    return fmt::format("{}: private key is accessible by group or others (mode {:o}); chmod 600 it",
-                       path, st.st_mode & 0777);
-  }
-  return outcome::success();
-}
-
 }  // namespace
 
 Result<std::shared_ptr<ssl::context>, std::string> MakeServerTlsContext(
@@ -54,7 +44,9 @@ Result<std::shared_ptr<ssl::context>, std::string> MakeServerTlsContext(
   if (SSL_CTX_set_ciphersuites(native, kTls13Suites) != 1) return OpenSslError();
   if (SSL_CTX_set1_groups_list(native, kGroups) != 1) return OpenSslError();
 
-  if (auto ok = CheckPrivateKeyFile(tls.key_file()); !ok) return ok.error();
+  if (auto ok = keys::CheckKeyFilePermissions(tls.key_file()); !ok) {
+    return fmt::format("{}: {}", tls.key_file(), ok.error().message());
+  }
   if (SSL_CTX_use_certificate_chain_file(native, tls.cert_file().c_str()) != 1) {
     return fmt::format("{}: {}", tls.cert_file(), OpenSslError());
   }

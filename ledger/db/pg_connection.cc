@@ -223,8 +223,11 @@ asio::awaitable<Result<std::unique_ptr<PgConnection>>> PgConnection::Connect(
 }
 
 void PgConnection::SyncSocket() {
+  // Always re-register, even when the number is unchanged: while connecting, libpq may close its
+  // socket and open the next one (another address of the host, a retry without SSL), and the kernel
+  // hands out the same number again. epoll forgot the closed socket, so keeping Asio's registration
+  // would leave the wait unanswered.
   int fd = PQsocket(conn_);
-  if (io_->socket.is_open() && io_->socket.native_handle() == fd) return;
   if (io_->socket.is_open()) io_->socket.release();
   if (fd < 0) return;
   error_code ec;

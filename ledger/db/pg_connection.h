@@ -118,7 +118,7 @@ class PgConnection {
   // Waits until the socket is readable (and, if `want_write`, writable). Returns the ready set as a
   // bitmask (1 = read, 2 = write), or Errc::timeout.
   boost::asio::awaitable<Result<unsigned>> WaitReady(bool want_write, Deadline deadline);
-  // Follows PQsocket(): libpq may replace its socket while connecting.
+  // Registers PQsocket() with Asio afresh: libpq may replace its socket while connecting.
   void SyncSocket();
   std::error_code Fail(Errc code, std::string_view message);
   std::error_code FailFromLibpq(Errc code);

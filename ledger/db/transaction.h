@@ -121,7 +121,7 @@ auto RunInTransaction(PgPool& pool, Deadline deadline, TransactionOptions option
       Result<T> result = co_await fn(conn);
       if (result) {
         auto committed = co_await detail::Commit(conn, deadline);
-        if (committed) co_return result;
+        if (committed) co_return std::move(result);
         last_error = committed.error();
         if (options.report) options.report->last_error = conn.last_error();
       } else {

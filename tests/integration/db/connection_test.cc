@@ -248,6 +248,29 @@ TEST(PgConnectionTest, ConnectHonoursItsDeadline) {
   ::close(listener);
 }
 
+TEST(PgConnectionTest, FallsBackToTheNextHostOfAMultiHostUrl) {
+  // Proves a connection survives libpq replacing its socket while connecting: the first host of the
+  // URL refuses, libpq opens a new socket (usually with the same number) for the second one.
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(probe, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(probe);  // Nothing listens on this port any more: connections to it are refused.
+  const int port = testing::SharedPgCluster().port();
+  asio::io_context io;
+  PgPool pool(
+      io.get_executor(),
+      MakePoolOptions("postgresql://postgres@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+                          ",127.0.0.1:" + std::to_string(port) + "/postgres",
+                      1));
+  auto ping = RunAsync(io, pool.Ping(In(5s)));
+  EXPECT_TRUE(ping) << ping.error().message();
+}
+
 TEST(PgConnectionTest, MalformedUrlFailsToConnect) {
   // Proves a URL libpq cannot parse is answered with connect_failed rather than a crash or a hang.
   asio::io_context io;

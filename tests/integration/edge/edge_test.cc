@@ -373,6 +373,24 @@ TEST_F(EdgeTest, CertificateReloadKeepsExistingConnections) {
   std::filesystem::remove_all(dir);
 }
 
+// A server key readable by others is refused at start-up (and on reload), naming the file and the fix.
+TEST_F(EdgeTest, WorldReadableKeyIsRefused) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("paygate-edge-perm-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(*pki_ / "server.key", dir / "server.key",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(dir / "server.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto config = TestConfig(*pki_);
+  config.mutable_api()->mutable_tls()->set_key_file((dir / "server.key").string());
+  auto context = edge::MakeServerTlsContext(config.api().tls());
+  ASSERT_FALSE(context);
+  EXPECT_THAT(context.error(), HasSubstr("server.key"));
+  EXPECT_THAT(context.error(), HasSubstr("chmod 600"));
+  std::filesystem::remove_all(dir);
+}
+
 // Draining stops new connections, lets the request in flight finish with "Connection: close", and
 // completes once it has.
 TEST_F(EdgeTest, DrainFinishesInFlightRequests) {
