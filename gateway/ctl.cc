@@ -7,7 +7,6 @@
 #include "config/logging.h"
 #include "gateway/daemon.h"
 #include "gateway/edge/asio_fwd.h"
-#include "keys/secret_file.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
 
@@ -17,21 +16,15 @@ namespace asio = edge::asio;
 
 int RunMigrate(const config::v1::Config& config) {
   log::Configure(config.logging());
-  keys::Secret password;
-  if (!config.database().password_file().empty()) {
-    auto read = keys::ReadSecretFile(config.database().password_file());
-    if (!read) {
-      std::cerr << "database.password_file: " << read.error().message() << "\n";
-      return 1;
-    }
-    password = std::move(read).value();
+  auto pool_options = DatabasePoolOptions(config.database());
+  if (!pool_options) {
+    std::cerr << "paygatectl migrate: " << pool_options.error() << "\n";
+    return 1;
   }
-  config::v1::Database database = config.database();
-  database.set_url(EffectiveDatabaseUrl(database));
   asio::io_context ioc;
   auto work = asio::make_work_guard(ioc);
   std::thread runner([&ioc] { ioc.run(); });
-  db::PgPool pool(ioc.get_executor(), db::PoolOptionsFromConfig(database, std::move(password)));
+  db::PgPool pool(ioc.get_executor(), std::move(pool_options).value());
   std::optional<Result<db::MigrationReport, db::DetailedError>> report;
   asio::co_spawn(
       ioc,

@@ -78,6 +78,21 @@ std::string EffectiveDatabaseUrl(const config::v1::Database& database) {
   return env != nullptr && *env != '\0' ? std::string(env) : database.url();
 }
 
+Result<db::PoolOptions, std::string> DatabasePoolOptions(const config::v1::Database& database) {
+  keys::Secret password;
+  if (!database.password_file().empty()) {
+    auto read = keys::ReadSecretFile(database.password_file());
+    if (!read) {
+      return fmt::format("database.password_file {}: {}", database.password_file(),
+                         read.error().message());
+    }
+    password = std::move(read).value();
+  }
+  config::v1::Database effective = database;
+  effective.set_url(EffectiveDatabaseUrl(database));
+  return db::PoolOptionsFromConfig(effective, std::move(password));
+}
+
 class Daemon::Impl {
  public:
   explicit Impl(config::v1::Config config)
@@ -104,19 +119,9 @@ class Daemon::Impl {
     auto admin_tls = MakeStore(config_.admin().tls());
     if (!admin_tls) return "admin listener: " + admin_tls.error();
 
-    keys::Secret password;
-    if (!config_.database().password_file().empty()) {
-      auto read = keys::ReadSecretFile(config_.database().password_file());
-      if (!read) {
-        return fmt::format("database.password_file {}: {}", config_.database().password_file(),
-                           read.error().message());
-      }
-      password = std::move(read).value();
-    }
-    config::v1::Database database = config_.database();
-    database.set_url(EffectiveDatabaseUrl(database));
-    pool_ = std::make_unique<db::PgPool>(ioc_.get_executor(),
-                                         db::PoolOptionsFromConfig(database, std::move(password)));
+    auto pool_options = DatabasePoolOptions(config_.database());
+    if (!pool_options) return pool_options.error();
+    pool_ = std::make_unique<db::PgPool>(ioc_.get_executor(), std::move(pool_options).value());
 
     for (std::uint32_t i = 0; i < config_.server().io_threads(); ++i) {
       threads_.emplace_back([this] { ioc_.run(); });

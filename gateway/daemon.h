@@ -13,11 +13,16 @@
 
 #include "config/paygate_config.pb.h"
 #include "config/result.h"
+#include "ledger/db/pg_pool.h"
 
 namespace paygate::gateway {
 
 // The database URL in effect: PAYGATE_DATABASE_URL when set, else database.url.
 std::string EffectiveDatabaseUrl(const config::v1::Database& database);
+
+// The database section with the URL in effect and the password read from database.password_file (which
+// must not be readable by others), as the pool wants it. paygated and paygatectl open the database alike.
+Result<db::PoolOptions, std::string> DatabasePoolOptions(const config::v1::Database& database);
 
 // A running daemon. RunDaemon() uses it with process signals; tests drive it directly.
 class Daemon {
