@@ -24,7 +24,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Start-up checks must finish within this bound; a database that does not answer by then is unreachable.
+// Start-up checks must finish within this bound; a database that does not answer by then is
+// unreachable.
 constexpr auto kStartupCheckTime = 30s;
 // The admin listener keeps answering /readyz with 503 while the API drains, then gets this long.
 constexpr auto kAdminDrainTime = 1s;
@@ -59,8 +60,8 @@ std::vector<prometheus::MetricFamily> PoolFamilies(const db::PoolStats& s, std::
              MetricType::Gauge, {{"", s.waiting}}),
       Family("paygate_db_pool_connect_failures_total", "Failed attempts to open a connection.",
              MetricType::Counter, {{"", static_cast<double>(s.connect_failures_total)}}),
-      Family("paygate_db_pool_connections_opened_total", "Connections opened.",
-             MetricType::Counter, {{"", static_cast<double>(s.connections_opened_total)}}),
+      Family("paygate_db_pool_connections_opened_total", "Connections opened.", MetricType::Counter,
+             {{"", static_cast<double>(s.connections_opened_total)}}),
       Family("paygate_db_pool_connections_discarded_total", "Broken connections discarded.",
              MetricType::Counter, {{"", static_cast<double>(s.connections_discarded_total)}}),
       Family("paygate_db_pool_acquire_timeouts_total",
@@ -139,22 +140,20 @@ class Daemon::Impl {
       return PoolFamilies(pool_->Stats(), size_max, readiness_->database_ok);
     });
     auto principals = std::make_shared<edge::PrincipalDirectory>(config_);
-    api_ = std::make_shared<edge::HttpServer>(ioc_, "api", config_.api(),
-                                              config_.logging().access_log(),
-                                              std::move(api_tls).value(), BuildApiRouter(),
-                                              metrics_, principals);
+    api_ = std::make_shared<edge::HttpServer>(
+        ioc_, config_.server().io_threads(), "api", config_.api(), config_.logging().access_log(),
+        std::move(api_tls).value(), BuildApiRouter(), metrics_, principals);
     admin_ = std::make_shared<edge::HttpServer>(
-        ioc_, "admin", config_.admin(), config_.logging().access_log(),
-        std::move(admin_tls).value(), BuildAdminRouter(metrics_, readiness_), metrics_,
-        principals);
+        ioc_, config_.server().io_threads(), "admin", config_.admin(),
+        config_.logging().access_log(), std::move(admin_tls).value(),
+        BuildAdminRouter(metrics_, readiness_), metrics_, principals);
     if (auto ok = api_->Listen(); !ok) return ok.error();
     if (auto ok = admin_->Listen(); !ok) return ok.error();
     api_->Start();
     admin_->Start();
     asio::co_spawn(ioc_, HealthLoop(), asio::detached);
     logger->info("paygated {} ready: api https://{}:{} admin https://{}:{}", PAYGATE_VERSION,
-                 config_.api().address(), api_->port(), config_.admin().address(),
-                 admin_->port());
+                 config_.api().address(), api_->port(), config_.admin().address(), admin_->port());
     return outcome::success();
   }
 
@@ -186,7 +185,8 @@ class Daemon::Impl {
 
   int Wait() {
     shutdown_done_future_.wait();
-    // Every listener is drained and the pool closed; what is left (lingering closes) may be abandoned.
+    // Every listener is drained and the pool closed; what is left (lingering closes) may be
+    // abandoned.
     ioc_.stop();
     for (auto& t : threads_) t.join();
     threads_.clear();
@@ -211,7 +211,7 @@ class Daemon::Impl {
     }
     if (auto ok = co_await db::CheckSchemaCurrent(*pool_, deadline); !ok) {
       co_return "refusing to start: " + ok.error().message +
-                " (run `paygatectl migrate --config FILE`)";
+          " (run `paygatectl migrate --config FILE`)";
     }
     co_return outcome::success();
   }

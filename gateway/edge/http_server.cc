@@ -14,11 +14,11 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadChunkBytes = 4096;
-// Connections refused for a limit still get a TLS handshake and a status line; past this many at once
-// they are closed without a word, so a flood cannot buy unbounded handshakes.
+// Connections refused for a limit still get a TLS handshake and a status line; past this many at
+// once they are closed without a word, so a flood cannot buy unbounded handshakes.
 constexpr std::size_t kRejectingMax = 64;
-// After refusing a request whose body we did not read, keep reading (and discarding) for this long so the
-// peer sees our answer instead of a reset (lingering close, as nginx does).
+// After refusing a request whose body we did not read, keep reading (and discarding) for this long
+// so the peer sees our answer instead of a reset (lingering close, as nginx does).
 constexpr auto kLingerTime = 2s;
 constexpr auto kTlsShutdownTime = 1s;
 const Request kHttp11{http::verb::get, "/", 11};
@@ -47,8 +47,8 @@ const Principal* PrincipalDirectory::FindByCommonName(std::string_view common_na
   return it == by_common_name_.end() ? nullptr : &it->second;
 }
 
-// One connection. Its coroutine runs on the connection's own strand and owns every piece of its state;
-// Drain() reaches it only by posting to that strand.
+// One connection. Its coroutine runs on the connection's own strand and owns every piece of its
+// state; Drain() reaches it only by posting to that strand.
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<HttpServer> server, tcp::socket socket, std::string peer_ip,
@@ -65,8 +65,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 
   asio::awaitable<void> Run();
 
-  // Runs on the session's strand: closes the connection now if it waits between requests; otherwise the
-  // request in flight finishes and the loop ends after it.
+  // Runs on the session's strand: closes the connection now if it waits between requests; otherwise
+  // the request in flight finishes and the loop ends after it.
   void OnDrain(bool force) {
     beast::error_code ignored;
     if (force) {
@@ -97,6 +97,7 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<ssl::context> tls_context_;  // Kept alive for this connection across reloads.
   beast::ssl_stream<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
+  std::string write_buffer_;
   const std::string peer_ip_;
   const Admission admission_;
   const std::uint64_t id_;
@@ -144,8 +145,8 @@ asio::awaitable<bool> HttpServer::Session::DetectAndHandshake() {
     tcp_stream.socket().shutdown(tcp::socket::shutdown_both, ec);
     co_return false;
   }
-  const std::size_t used = co_await stream_.async_handshake(ssl::stream_base::server,
-                                                            buffer_.data(), Token(ec));
+  const std::size_t used =
+      co_await stream_.async_handshake(ssl::stream_base::server, buffer_.data(), Token(ec));
   if (ec) {
     server_->metrics_->HandshakeFailed(server_->name_);
     log::Get("edge")->info("listener={} peer={} tls handshake failed: {}", server_->name_, peer_ip_,
@@ -162,16 +163,15 @@ asio::awaitable<void> HttpServer::Session::RefuseConnection() {
   Response response;
   if (admission_ == Admission::kGlobalFull) {
     Reject(Rejection::kConnectionsMax, request_id, "connections_max reached");
-    response = ErrorResponse(request, http::status::service_unavailable, "unavailable_error",
-                             "connections_max", "Too many open connections; retry later.",
-                             request_id);
+    response =
+        ErrorResponse(request, http::status::service_unavailable, "unavailable_error",
+                      "connections_max", "Too many open connections; retry later.", request_id);
     response.set(http::field::retry_after, "1");
   } else {
     Reject(Rejection::kConnectionsPerIpMax, request_id, "connections_per_ip_max reached");
-    response = ErrorResponse(request, http::status::too_many_requests, "rate_limit_error",
-                             "connections_per_ip_max",
-                             "Too many open connections from this address; retry later.",
-                             request_id);
+    response = ErrorResponse(
+        request, http::status::too_many_requests, "rate_limit_error", "connections_per_ip_max",
+        "Too many open connections from this address; retry later.", request_id);
     response.set(http::field::retry_after, "1");
   }
   response.set("Request-Id", request_id);
@@ -186,14 +186,15 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
   for (;;) {
     beast::error_code ec;
     if (server_->draining_) break;
-    // Wait for the first byte of the next request. A fresh connection gets the header timeout (a client
-    // that connects and sends nothing is a slow client); a kept-alive one gets the idle timeout.
+    // Wait for the first byte of the next request. A fresh connection gets the header timeout (a
+    // client that connects and sends nothing is a slow client); a kept-alive one gets the idle
+    // timeout.
     if (buffer_.size() == 0) {
       idle_ = true;
-      tcp_stream.expires_after(Ms(served == 0 ? limits_.header_read_timeout_ms()
-                                              : limits_.idle_timeout_ms()));
-      const std::size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
-                                                            Token(ec));
+      tcp_stream.expires_after(
+          Ms(served == 0 ? limits_.header_read_timeout_ms() : limits_.idle_timeout_ms()));
+      const std::size_t n =
+          co_await stream_.async_read_some(buffer_.prepare(kReadChunkBytes), Token(ec));
       idle_ = false;
       if (ec) {
         if (ec == beast::error::timeout && served == 0) {
@@ -209,8 +210,14 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits_.header_size_max_bytes());
     parser.body_limit(limits_.body_size_max_bytes());
-    tcp_stream.expires_after(Ms(limits_.header_read_timeout_ms()));
-    co_await http::async_read_header(stream_, buffer_, parser, Token(ec));
+    // Fast path: the bytes already read usually hold the whole head, and Beast's parser takes them
+    // directly; only an incomplete head waits for more under the header timeout.
+    buffer_.consume(parser.put(buffer_.data(), ec));
+    if (ec == http::error::need_more) {
+      ec = {};
+      tcp_stream.expires_after(Ms(limits_.header_read_timeout_ms()));
+      co_await http::async_read_header(stream_, buffer_, parser, Token(ec));
+    }
 
     const Request& head = parser.get();
     Response refusal;
@@ -233,7 +240,8 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
              "Request body exceeds body_size_max_bytes.");
     } else if (ec == beast::error::timeout) {
       // The deadline closed the socket; nothing can be answered.
-      Reject(Rejection::kHeaderTimeout, request_id, "headers not complete within header_read_timeout_ms");
+      Reject(Rejection::kHeaderTimeout, request_id,
+             "headers not complete within header_read_timeout_ms");
       co_return;
     } else if (ec == http::error::end_of_stream || ec == asio::error::eof ||
                ec == asio::error::operation_aborted || ec == ssl::error::stream_truncated) {
@@ -246,9 +254,9 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
     if (refused) {
       refusal.set("Request-Id", request_id);
       refusal.keep_alive(false);
-      server_->metrics_->ObserveRequest(server_->name_, "unmatched",
-                                        http::to_string(head.method()), refusal.result_int(),
-                                        std::chrono::duration<double>(Clock::now() - started).count());
+      server_->metrics_->ObserveRequest(
+          server_->name_, "unmatched", http::to_string(head.method()), refusal.result_int(),
+          std::chrono::duration<double>(Clock::now() - started).count());
       const bool written = co_await WriteResponse(refusal);
       if (written) co_await LingeringClose();
       co_return;
@@ -275,7 +283,8 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
         co_return;
       }
       if (ec == beast::error::timeout) {
-        Reject(Rejection::kBodyTimeout, request_id, "body not complete within body_read_timeout_ms");
+        Reject(Rejection::kBodyTimeout, request_id,
+               "body not complete within body_read_timeout_ms");
         co_return;
       }
       if (ec) co_return;
@@ -295,13 +304,12 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
                                       http::to_string(request.method()), response.result_int(),
                                       seconds);
     const auto level = server_->access_log_ ? spdlog::level::info : spdlog::level::debug;
-    log::Get("edge")->log(level,
-                          "listener={} request_id={} peer={} principal={} method={} route={} "
-                          "status={} duration_ms={:.3f}",
-                          server_->name_, request_id, peer_ip_,
-                          principal_ != nullptr ? principal_->name : "-",
-                          http::to_string(request.method()), route_label, response.result_int(),
-                          seconds * 1000);
+    log::Get("edge")->log(
+        level,
+        "listener={} request_id={} peer={} principal={} method={} route={} "
+        "status={} duration_ms={:.3f}",
+        server_->name_, request_id, peer_ip_, principal_ != nullptr ? principal_->name : "-",
+        http::to_string(request.method()), route_label, response.result_int(), seconds * 1000);
     if (!written) co_return;
     if (!response.keep_alive()) break;
   }
@@ -318,8 +326,8 @@ asio::awaitable<Response> HttpServer::Session::Dispatch(const Request& request,
                               "method_not_allowed", "This route does not accept that method.",
                               request_id);
     }
-    co_return ErrorResponse(request, http::status::not_found, "not_found_error",
-                            "route_not_found", "No such route.", request_id);
+    co_return ErrorResponse(request, http::status::not_found, "not_found_error", "route_not_found",
+                            "No such route.", request_id);
   }
   const Route& route = *match.route;
   *route_label = route.pattern;
@@ -343,9 +351,24 @@ asio::awaitable<Response> HttpServer::Session::Dispatch(const Request& request,
 }
 
 asio::awaitable<bool> HttpServer::Session::WriteResponse(Response& response) {
+  // Beast's serializer renders head and body into one reused buffer, written in one operation: cheaper
+  // than the composed write over a chain of small buffers, and it becomes one TLS record anyway.
   beast::error_code ec;
+  http::response_serializer<http::string_body> serializer{response};
+  write_buffer_.clear();
+  while (!ec && !serializer.is_done()) {
+    serializer.next(ec, [&](beast::error_code&, const auto& buffers) {
+      std::size_t taken = 0;
+      for (const auto buffer : beast::buffers_range_ref(buffers)) {
+        write_buffer_.append(static_cast<const char*>(buffer.data()), buffer.size());
+        taken += buffer.size();
+      }
+      serializer.consume(taken);
+    });
+  }
+  if (ec) co_return false;
   beast::get_lowest_layer(stream_).expires_after(Ms(limits_.write_timeout_ms()));
-  co_await http::async_write(stream_, response, Token(ec));
+  co_await asio::async_write(stream_, asio::buffer(write_buffer_), Token(ec));
   co_return !ec;
 }
 
@@ -357,9 +380,10 @@ asio::awaitable<void> HttpServer::Session::CloseGracefully() {
 }
 
 asio::awaitable<void> HttpServer::Session::LingeringClose() {
-  // Send our FIN, then read and discard what the client still sends (an unread body) into a fixed buffer,
-  // so closing does not reset the connection before the client read our answer. A TLS close_notify would
-  // wait behind the peer's unread body, and the answer carries Content-Length, so none is sent.
+  // Send our FIN, then read and discard what the client still sends (an unread body) into a fixed
+  // buffer, so closing does not reset the connection before the client read our answer. A TLS
+  // close_notify would wait behind the peer's unread body, and the answer carries Content-Length,
+  // so none is sent.
   beast::error_code ec;
   auto& tcp_stream = beast::get_lowest_layer(stream_);
   tcp_stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -371,11 +395,13 @@ asio::awaitable<void> HttpServer::Session::LingeringClose() {
   tcp_stream.socket().close(ec);
 }
 
-HttpServer::HttpServer(asio::io_context& ioc, std::string name, config::v1::Listener listener,
-                       bool access_log, std::shared_ptr<TlsContextStore> tls,
-                       std::shared_ptr<const Router> router, std::shared_ptr<EdgeMetrics> metrics,
+HttpServer::HttpServer(asio::io_context& ioc, std::uint32_t io_threads, std::string name,
+                       config::v1::Listener listener, bool access_log,
+                       std::shared_ptr<TlsContextStore> tls, std::shared_ptr<const Router> router,
+                       std::shared_ptr<EdgeMetrics> metrics,
                        std::shared_ptr<const PrincipalDirectory> principals)
     : ioc_(ioc),
+      single_threaded_(io_threads == 1),
       name_(std::move(name)),
       listener_(std::move(listener)),
       access_log_(access_log),
@@ -407,8 +433,9 @@ Result<void, std::string> HttpServer::Listen() {
 }
 
 void HttpServer::Start() {
-  asio::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->AcceptLoop(); },
-                 asio::detached);
+  asio::co_spawn(
+      acceptor_.get_executor(), [self = shared_from_this()] { return self->AcceptLoop(); },
+      asio::detached);
 }
 
 HttpServer::Admission HttpServer::Admit(const std::string& ip) {
@@ -450,7 +477,12 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
   logger->info("listener={} listening on {}:{}", name_, listener_.address(), port_);
   while (!draining_) {
     beast::error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::make_strand(ioc_), Token(ec));
+    // With one I/O thread every handler already runs serially; a strand per connection would only
+    // add a dispatch to every operation.
+    const asio::any_io_executor executor =
+        single_threaded_ ? asio::any_io_executor(ioc_.get_executor())
+                         : asio::any_io_executor(asio::make_strand(ioc_));
+    tcp::socket socket = co_await acceptor_.async_accept(executor, Token(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || draining_) break;
       // Out of descriptors or a transient network error: back off briefly instead of spinning.
@@ -476,7 +508,8 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
       session = std::make_shared<Session>(shared_from_this(), std::move(socket), ip, admission, id);
       sessions_.emplace(id, session);
     }
-    asio::co_spawn(session->executor(), [session] { return session->Run(); }, asio::detached);
+    asio::co_spawn(
+        session->executor(), [session] { return session->Run(); }, asio::detached);
   }
 }
 
@@ -487,8 +520,8 @@ asio::awaitable<void> HttpServer::Drain(std::chrono::milliseconds bound) {
     self->acceptor_.close(ignored);
   });
   auto for_each_session = [this](bool force) {
-    // Collect under the lock, post outside it: the last reference to a session may drop here, and its
-    // destructor takes the same lock.
+    // Collect under the lock, post outside it: the last reference to a session may drop here, and
+    // its destructor takes the same lock.
     std::vector<std::shared_ptr<Session>> live;
     {
       std::lock_guard lock(mu_);

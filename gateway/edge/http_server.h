@@ -1,10 +1,11 @@
 #pragma once
 
-// One HTTPS listener (DESIGN.md §5, §6): Beast over Asio with one C++20 coroutine per connection owning its
-// state. Every configured limit is enforced here and answered with a precise status, a metric and a log
-// line, never a crash: header size (431), body size (413, the body is never buffered), header and body read
-// timeouts (slow clients are cut off), connections globally (503) and per client IP (429), keep-alive idle
-// timeout and request count. Plain HTTP on the TLS port gets a 400 and is closed.
+// One HTTPS listener (DESIGN.md §5, §6): Beast over Asio with one C++20 coroutine per connection
+// owning its state. Every configured limit is enforced here and answered with a precise status, a
+// metric and a log line, never a crash: header size (431), body size (413, the body is never
+// buffered), header and body read timeouts (slow clients are cut off), connections globally (503)
+// and per client IP (429), keep-alive idle timeout and request count. Plain HTTP on the TLS port
+// gets a 400 and is closed.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -37,8 +38,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
  public:
   // `name` labels metrics and logs ("api", "admin"). The listener's limits must already carry their
   // defaults (config::ApplyDefaultsAndValidate).
-  HttpServer(asio::io_context& ioc, std::string name, config::v1::Listener listener,
-             bool access_log, std::shared_ptr<TlsContextStore> tls,
+  // `io_threads` is the number of threads running `ioc`; with one, connections need no strands.
+  HttpServer(asio::io_context& ioc, std::uint32_t io_threads, std::string name,
+             config::v1::Listener listener, bool access_log, std::shared_ptr<TlsContextStore> tls,
              std::shared_ptr<const Router> router, std::shared_ptr<EdgeMetrics> metrics,
              std::shared_ptr<const PrincipalDirectory> principals);
   ~HttpServer();
@@ -52,9 +54,9 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   // Starts accepting connections.
   void Start();
 
-  // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their responses
-  // carry "Connection: close"), and completes when no connection is left or `bound` has passed; then any
-  // connection still open is closed. Safe to call from any thread, once.
+  // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
+  // responses carry "Connection: close"), and completes when no connection is left or `bound` has
+  // passed; then any connection still open is closed. Safe to call from any thread, once.
   asio::awaitable<void> Drain(std::chrono::milliseconds bound);
 
   std::size_t open_connections() const { return open_.load(); }
@@ -70,6 +72,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   void Release(const std::string& ip, Admission admission, std::uint64_t session_id);
 
   asio::io_context& ioc_;
+  const bool single_threaded_;
   const std::string name_;
   const config::v1::Listener listener_;
   const bool access_log_;

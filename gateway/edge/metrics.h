@@ -1,8 +1,8 @@
 #pragma once
 
-// The edge's metrics, declared in one place (STYLE.md "Logging and metrics") and exposed by the admin
-// listener's /metrics in the Prometheus text format. Thread-safe: prometheus-cpp metrics are atomic and
-// families take their own locks.
+// The edge's metrics, declared in one place (STYLE.md "Logging and metrics") and exposed by the
+// admin listener's /metrics in the Prometheus text format. Thread-safe: prometheus-cpp metrics are
+// atomic and families take their own locks.
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -60,14 +60,20 @@ class EdgeMetrics {
   prometheus::Family<prometheus::Gauge>& open_connections_;
   prometheus::Family<prometheus::Counter>& handshake_failures_;
   prometheus::Family<prometheus::Counter>& rejections_;
-  // Series already created, by "listener|route|method|status": a lookup here is far cheaper than building
-  // label maps for the families on every request.
+  // Series already created, by "listener|route|method|status": a lookup here is far cheaper than
+  // building label maps for the families on every request.
   struct RequestSeries {
     prometheus::Counter* count;
     prometheus::Histogram* latency;
   };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
   std::mutex series_mu_;
-  std::unordered_map<std::string, RequestSeries> series_;
+  std::unordered_map<std::string, RequestSeries, KeyHash, std::equal_to<>> series_;
   mutable std::mutex collectors_mu_;
   std::vector<Collector> collectors_;
 };

@@ -31,21 +31,31 @@ Router::Match Router::Find(http::verb method, std::string_view path) const {
   if (path.empty() || path.front() != '/') return match;
   // The query string is not part of the route.
   path = path.substr(0, path.find('?'));
-  const std::vector<std::string> parts = Split(path);
+  // Compare segment by segment without splitting the path into strings: this runs on every request.
   for (size_t i = 0; i < routes_.size(); ++i) {
     const auto& pattern = segments_[i];
-    if (pattern.size() != parts.size()) continue;
     std::vector<std::string> params;
+    size_t start = 1;
     bool same = true;
-    for (size_t s = 0; s < parts.size() && same; ++s) {
-      if (IsPlaceholder(pattern[s])) {
-        same = !parts[s].empty();
-        params.push_back(parts[s]);
-      } else {
-        same = pattern[s] == parts[s];
+    size_t s = 0;
+    for (; s < pattern.size() && same; ++s) {
+      if (start > path.size()) {
+        same = false;
+        break;
       }
+      size_t end = path.find('/', start);
+      if (end == std::string_view::npos) end = path.size();
+      const std::string_view part = path.substr(start, end - start);
+      if (IsPlaceholder(pattern[s])) {
+        same = !part.empty();
+        params.emplace_back(part);
+      } else {
+        same = pattern[s] == part;
+      }
+      start = end + 1;
     }
-    if (!same) continue;
+    // Every pattern segment matched and the path has no segment left.
+    if (!same || start <= path.size()) continue;
     if (routes_[i].method != method) {
       match.other_method = true;
       continue;

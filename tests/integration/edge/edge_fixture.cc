@@ -59,16 +59,15 @@ config::v1::Config TestConfig(const std::filesystem::path& pki) {
   return config;
 }
 
-RunningServer::RunningServer(const config::v1::Config& config,
-                             const config::v1::Listener& listener,
+RunningServer::RunningServer(const config::v1::Config& config, const config::v1::Listener& listener,
                              std::shared_ptr<const edge::Router> router, int threads)
     : metrics_(std::make_shared<edge::EdgeMetrics>()) {
   auto context = edge::MakeServerTlsContext(listener.tls());
   if (!context) throw std::runtime_error(context.error());
   auto store = std::make_shared<edge::TlsContextStore>(listener.tls(), context.value());
   server_ = std::make_shared<edge::HttpServer>(
-      ioc_, "api", listener, /*access_log=*/false, store, std::move(router), metrics_,
-      std::make_shared<edge::PrincipalDirectory>(config));
+      ioc_, static_cast<std::uint32_t>(threads), "api", listener, /*access_log=*/false, store,
+      std::move(router), metrics_, std::make_shared<edge::PrincipalDirectory>(config));
   if (auto ok = server_->Listen(); !ok) throw std::runtime_error(ok.error());
   server_->Start();
   work_.emplace(ioc_.get_executor());
@@ -142,6 +141,12 @@ edge::beast::error_code TlsClient::Send(edge::Request& request, edge::Response* 
   return ec;
 }
 
+edge::beast::error_code TlsClient::Read(edge::Response* response) {
+  edge::beast::error_code ec;
+  edge::http::read(*stream_, buffer_, *response, ec);
+  return ec;
+}
+
 edge::Response TlsClient::Get(std::string_view target) {
   edge::Request request{edge::http::verb::get, target, 11};
   edge::Response response;
@@ -156,8 +161,8 @@ edge::beast::error_code TlsClient::WriteRaw(std::string_view bytes) {
 }
 
 bool TlsClient::ServerClosed(std::chrono::milliseconds wait) {
-  // Reads through TLS until the server closes (EOF, truncation, reset) or the wait passes; TLS records
-  // that carry no application data are consumed by the TLS layer.
+  // Reads through TLS until the server closes (EOF, truncation, reset) or the wait passes; TLS
+  // records that carry no application data are consumed by the TLS layer.
   auto& tcp = edge::beast::get_lowest_layer(*stream_);
   tcp.expires_after(wait);
   char byte;

@@ -1,8 +1,8 @@
 #pragma once
 
-// Test-side pieces for the TLS edge: a dev PKI made by deploy/local/dev-pki.sh (real certificates from a
-// real CA), an in-process listener on port 0 with its own I/O threads, and a blocking TLS client built on
-// Beast so tests read like a conversation.
+// Test-side pieces for the TLS edge: a dev PKI made by deploy/local/dev-pki.sh (real certificates
+// from a real CA), an in-process listener on port 0 with its own I/O threads, and a blocking TLS
+// client built on Beast so tests read like a conversation.
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -19,8 +19,8 @@ namespace edge = paygate::edge;
 // Creates (once per directory) the dev PKI: ca.crt, server.crt/key, <principal>.crt/key.
 std::filesystem::path MakeDevPki(const std::filesystem::path& dir);
 
-// The configuration tests start from: both listeners on 127.0.0.1:0 with the PKI in `pki`, principals
-// sales-platform (sales) and finance (finance), and short limits so tests run fast.
+// The configuration tests start from: both listeners on 127.0.0.1:0 with the PKI in `pki`,
+// principals sales-platform (sales) and finance (finance), and short limits so tests run fast.
 config::v1::Config TestConfig(const std::filesystem::path& pki);
 
 // One listener running on its own io_context and threads.
@@ -49,8 +49,8 @@ struct ClientOptions {
   std::filesystem::path ca;    // Verify the server against this CA; empty: do not verify.
   std::filesystem::path cert;  // Client certificate; empty: none.
   std::filesystem::path key;
-  int max_version = 0;         // e.g. TLS1_1_VERSION to offer only old protocols.
-  std::string tls12_ciphers;   // Override the offered TLS 1.2 cipher list.
+  int max_version = 0;        // e.g. TLS1_1_VERSION to offer only old protocols.
+  std::string tls12_ciphers;  // Override the offered TLS 1.2 cipher list.
 };
 
 // A blocking HTTPS client on one connection.
@@ -64,6 +64,8 @@ class TlsClient {
   // Sends one request and reads the answer.
   edge::beast::error_code Send(edge::Request& request, edge::Response* response);
   edge::Response Get(std::string_view target);
+  // Reads one response (after WriteRaw).
+  edge::beast::error_code Read(edge::Response* response);
   // Raw bytes over TLS, for slow-client tests.
   edge::beast::error_code WriteRaw(std::string_view bytes);
   // True when the server closed the connection (a read returns EOF or an error).

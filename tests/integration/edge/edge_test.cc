@@ -1,10 +1,11 @@
-// Integration tests of the TLS edge: a real listener on loopback with real certificates from the dev CA,
-// driven by a real TLS client. No database is involved; the daemon-level tests cover /readyz.
+// Integration tests of the TLS edge: a real listener on loopback with real certificates from the
+// dev CA, driven by a real TLS client. No database is involved; the daemon-level tests cover
+// /readyz.
 #include <openssl/ssl.h>
 
 #include <atomic>
-#include <fstream>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -34,11 +35,14 @@ class EdgeTest : public ::testing::Test {
     delete pki_;
   }
 
-  // The API routes plus a route whose handler takes `slow_ms`, for drain tests, and a POST echo route
-  // that reports the body size, for body tests.
+  // The API routes plus a route whose handler takes `slow_ms`, for drain tests, and a POST echo
+  // route that reports the body size, for body tests.
   static std::shared_ptr<edge::Router> Routes(std::chrono::milliseconds slow = 0ms) {
     auto router = gateway::BuildApiRouter();
-    router->Add({verb::get, "/test/slow", edge::Access::kAuthenticated, {},
+    router->Add({verb::get,
+                 "/test/slow",
+                 edge::Access::kAuthenticated,
+                 {},
                  [slow](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
                    edge::asio::steady_timer timer(co_await edge::asio::this_coro::executor, slow);
                    co_await timer.async_wait(edge::asio::use_awaitable);
@@ -47,7 +51,10 @@ class EdgeTest : public ::testing::Test {
                    response.prepare_payload();
                    co_return response;
                  }});
-    router->Add({verb::post, "/test/echo-size", edge::Access::kRoles, {config::v1::ROLE_SALES},
+    router->Add({verb::post,
+                 "/test/echo-size",
+                 edge::Access::kRoles,
+                 {config::v1::ROLE_SALES},
                  [](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
                    edge::Response response{status::ok, ctx.request.version()};
                    response.body() = std::to_string(ctx.request.body().size());
@@ -74,8 +81,8 @@ class EdgeTest : public ::testing::Test {
 
 std::filesystem::path* EdgeTest::pki_ = nullptr;
 
-// Metrics are recorded once the response is written, so a client can read its answer a moment before the
-// server counted it: poll briefly.
+// Metrics are recorded once the response is written, so a client can read its answer a moment
+// before the server counted it: poll briefly.
 ::testing::AssertionResult MetricsShow(RunningServer& server, std::string_view line) {
   std::string text;
   for (int i = 0; i < 100; ++i) {
@@ -86,8 +93,8 @@ std::filesystem::path* EdgeTest::pki_ = nullptr;
   return ::testing::AssertionFailure() << "metrics lack " << line << "\n" << text;
 }
 
-// A verified client certificate maps to its configured principal and roles; the answer is JSON with a
-// request id that matches the Request-Id header.
+// A verified client certificate maps to its configured principal and roles; the answer is JSON with
+// a request id that matches the Request-Id header.
 TEST_F(EdgeTest, ClientCertificateAuthenticatesAsPrincipal) {
   auto config = TestConfig(*pki_);
   RunningServer server(config, config.api(), Routes());
@@ -101,8 +108,8 @@ TEST_F(EdgeTest, ClientCertificateAuthenticatesAsPrincipal) {
   EXPECT_EQ(response["Request-Id"].size(), 16u);
 }
 
-// Without a client certificate an authenticated route answers 401 with the JSON error shape of DESIGN.md
-// §5, and the error's request_id is the Request-Id header.
+// Without a client certificate an authenticated route answers 401 with the JSON error shape of
+// DESIGN.md §5, and the error's request_id is the Request-Id header.
 TEST_F(EdgeTest, MissingCertificateIsUnauthenticated) {
   auto config = TestConfig(*pki_);
   RunningServer server(config, config.api(), Routes());
@@ -116,8 +123,8 @@ TEST_F(EdgeTest, MissingCertificateIsUnauthenticated) {
   EXPECT_THAT(response.body(), HasSubstr(R"("request_id":")" + id + "\""));
 }
 
-// A principal without the route's role gets 403; unknown routes 404; a known path with the wrong method
-// 405.
+// A principal without the route's role gets 403; unknown routes 404; a known path with the wrong
+// method 405.
 TEST_F(EdgeTest, RolesAndRoutesAreEnforced) {
   auto config = TestConfig(*pki_);
   RunningServer server(config, config.api(), Routes());
@@ -132,8 +139,8 @@ TEST_F(EdgeTest, RolesAndRoutesAreEnforced) {
   EXPECT_EQ(client.Get("/test/echo-size").result(), status::method_not_allowed);
 }
 
-// A certificate from a CA the listener does not trust fails the handshake when client certificates are
-// required, and a missing one too; both count as handshake failures.
+// A certificate from a CA the listener does not trust fails the handshake when client certificates
+// are required, and a missing one too; both count as handshake failures.
 TEST_F(EdgeTest, RequiredClientCertificateIsEnforced) {
   auto config = TestConfig(*pki_);
   config.mutable_api()->mutable_tls()->set_client_cert(config::v1::CLIENT_CERT_MODE_REQUIRED);
@@ -171,7 +178,8 @@ TEST_F(EdgeTest, OldTlsVersionsAreRefused) {
 TEST_F(EdgeTest, WeakTls12CiphersAreRefused) {
   auto config = TestConfig(*pki_);
   RunningServer server(config, config.api(), Routes());
-  for (const char* ciphers : {"ECDHE-ECDSA-AES128-SHA", "AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-SHA384"}) {
+  for (const char* ciphers :
+       {"ECDHE-ECDSA-AES128-SHA", "AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-SHA384"}) {
     ClientOptions options = AsSales();
     options.tls12_ciphers = ciphers;
     TlsClient client(server.port(), options);
@@ -190,7 +198,8 @@ TEST_F(EdgeTest, PlainHttpIsRefused) {
   edge::asio::io_context ioc;
   edge::tcp::socket socket(ioc);
   socket.connect({edge::asio::ip::make_address("127.0.0.1"), server.port()});
-  edge::asio::write(socket, edge::asio::buffer(std::string("GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")));
+  edge::asio::write(socket,
+                    edge::asio::buffer(std::string("GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")));
   std::string answer;
   edge::beast::error_code ec;
   char chunk[512];
@@ -203,8 +212,8 @@ TEST_F(EdgeTest, PlainHttpIsRefused) {
   EXPECT_THAT(answer, HasSubstr("HTTPS only"));
 }
 
-// A 10 MiB body gets 413 from its headers alone, without the server buffering it: the process does not
-// grow by anything near 10 MiB.
+// A 10 MiB body gets 413 from its headers alone, without the server buffering it: the process does
+// not grow by anything near 10 MiB.
 TEST_F(EdgeTest, OversizedBodyGets413WithoutBuffering) {
   auto config = TestConfig(*pki_);
   RunningServer server(config, config.api(), Routes());
@@ -221,7 +230,8 @@ TEST_F(EdgeTest, OversizedBodyGets413WithoutBuffering) {
   while (sent < 10u * 1024 * 1024 && !client.WriteRaw(chunk)) sent += chunk.size();
   const std::size_t after = ResidentBytes();
   EXPECT_LT(after - std::min(after, before), 4u * 1024 * 1024);
-  EXPECT_TRUE(MetricsShow(server, R"(paygate_http_rejections_total{listener="api",reason="body_too_large"} 1)"));
+  EXPECT_TRUE(MetricsShow(
+      server, R"(paygate_http_rejections_total{listener="api",reason="body_too_large"} 1)"));
 }
 
 // The 413 answer itself reaches a client that announced its large body.
@@ -237,6 +247,24 @@ TEST_F(EdgeTest, OversizedBodyAnswer) {
   EXPECT_EQ(response.result(), status::payload_too_large);
   EXPECT_THAT(response.body(), HasSubstr(R"("code":"body_too_large")"));
   EXPECT_FALSE(response.keep_alive());
+}
+
+// Two requests sent back to back in one write (pipelining) are both answered, in order: the header
+// fast path consumes exactly one request's bytes.
+TEST_F(EdgeTest, PipelinedRequestsAreAnsweredInOrder) {
+  auto config = TestConfig(*pki_);
+  RunningServer server(config, config.api(), Routes());
+  TlsClient client(server.port(), AsSales());
+  ASSERT_FALSE(client.Connect());
+  ASSERT_FALSE(
+      client.WriteRaw("GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                      "GET /v1/nothing HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  edge::Response first;
+  edge::Response second;
+  ASSERT_FALSE(client.Read(&first));
+  ASSERT_FALSE(client.Read(&second));
+  EXPECT_EQ(first.result(), status::ok);
+  EXPECT_EQ(second.result(), status::not_found);
 }
 
 // A body within the limit is read whole.
@@ -266,15 +294,15 @@ TEST_F(EdgeTest, OversizedHeadersGet431) {
   EXPECT_EQ(response.result(), status::request_header_fields_too_large);
 }
 
-// A client sending its headers one byte at a time is cut off at header_read_timeout_ms (1.5 s here),
-// long before it could finish.
+// A client sending its headers one byte at a time is cut off at header_read_timeout_ms (1.5 s
+// here), long before it could finish.
 TEST_F(EdgeTest, SlowHeadersAreCutOffAtHeaderTimeout) {
   auto config = TestConfig(*pki_);
   RunningServer server(config, config.api(), Routes());
   TlsClient client(server.port(), AsSales());
   ASSERT_FALSE(client.Connect());
-  const std::string request = "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nX-Slow: " +
-                              std::string(100, 's') + "\r\n\r\n";
+  const std::string request =
+      "GET /v1/whoami HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + std::string(100, 's') + "\r\n\r\n";
   const auto start = std::chrono::steady_clock::now();
   std::size_t sent = 0;
   for (; sent < request.size(); ++sent) {
@@ -286,7 +314,8 @@ TEST_F(EdgeTest, SlowHeadersAreCutOffAtHeaderTimeout) {
   EXPECT_LT(sent, request.size());
   EXPECT_GE(elapsed, 1400ms);
   EXPECT_LT(elapsed, 3500ms);
-  EXPECT_TRUE(MetricsShow(server, R"(paygate_http_rejections_total{listener="api",reason="header_timeout"} 1)"));
+  EXPECT_TRUE(MetricsShow(
+      server, R"(paygate_http_rejections_total{listener="api",reason="header_timeout"} 1)"));
 }
 
 // A body that trickles in is cut off at body_read_timeout_ms.
@@ -298,7 +327,8 @@ TEST_F(EdgeTest, SlowBodyIsCutOffAtBodyTimeout) {
   ASSERT_FALSE(client.WriteRaw(
       "POST /test/echo-size HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc"));
   EXPECT_TRUE(client.ServerClosed(3s));
-  EXPECT_TRUE(MetricsShow(server, R"(paygate_http_rejections_total{listener="api",reason="body_timeout"} 1)"));
+  EXPECT_TRUE(MetricsShow(
+      server, R"(paygate_http_rejections_total{listener="api",reason="body_timeout"} 1)"));
 }
 
 // An idle keep-alive connection is closed after idle_timeout_ms.
@@ -338,14 +368,15 @@ TEST_F(EdgeTest, ConnectionLimitsAreAnswered) {
   EXPECT_EQ(first.Get("/v1/whoami").result(), status::ok);
 }
 
-// Reloading certificates serves the new certificate to new connections while a connection opened before
-// keeps working on the old one.
+// Reloading certificates serves the new certificate to new connections while a connection opened
+// before keeps working on the old one.
 TEST_F(EdgeTest, CertificateReloadKeepsExistingConnections) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("paygate-edge-reload-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   for (const char* f : {"server.crt", "server.key", "ca.crt"}) {
-    std::filesystem::copy_file(*pki_ / f, dir / f, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(*pki_ / f, dir / f,
+                               std::filesystem::copy_options::overwrite_existing);
   }
   auto config = TestConfig(dir);
   RunningServer server(config, config.api(), Routes());
@@ -363,7 +394,8 @@ TEST_F(EdgeTest, CertificateReloadKeepsExistingConnections) {
   TlsClient after(server.port(), {});
   ASSERT_FALSE(after.Connect());
   EXPECT_NE(after.PeerFingerprint(), old_fingerprint);
-  EXPECT_EQ(before.Get("/v1/whoami").result(), status::unauthorized);  // Still served, no cert sent.
+  EXPECT_EQ(before.Get("/v1/whoami").result(),
+            status::unauthorized);  // Still served, no cert sent.
 
   // A broken file on disk leaves the running context in place.
   std::ofstream(dir / "server.key") << "not a key";
@@ -373,10 +405,11 @@ TEST_F(EdgeTest, CertificateReloadKeepsExistingConnections) {
   std::filesystem::remove_all(dir);
 }
 
-// A server key readable by others is refused at start-up (and on reload), naming the file and the fix.
+// A server key readable by others is refused at start-up (and on reload), naming the file and the
+// fix.
 TEST_F(EdgeTest, WorldReadableKeyIsRefused) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("paygate-edge-perm-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("paygate-edge-perm-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::filesystem::copy_file(*pki_ / "server.key", dir / "server.key",
                              std::filesystem::copy_options::overwrite_existing);
@@ -395,7 +428,8 @@ TEST_F(EdgeTest, WorldReadableKeyIsRefused) {
 // completes once it has.
 TEST_F(EdgeTest, DrainFinishesInFlightRequests) {
   auto config = TestConfig(*pki_);
-  RunningServer server(config, config.api(), Routes(700ms));
+  // One I/O thread: connections run without strands, and draining must still reach them.
+  RunningServer server(config, config.api(), Routes(700ms), /*threads=*/1);
   TlsClient busy(server.port(), AsSales());
   TlsClient idle(server.port(), AsSales());
   ASSERT_FALSE(busy.Connect());
@@ -425,8 +459,12 @@ TEST_F(EdgeTest, MetricsDescribeTraffic) {
   ASSERT_FALSE(client.Connect());
   EXPECT_EQ(client.Get("/v1/whoami").result(), status::ok);
   EXPECT_EQ(client.Get("/v1/whoami").result(), status::ok);
-  EXPECT_TRUE(MetricsShow(server, R"(paygate_http_requests_total{listener="api",method="GET",route="/v1/whoami",status="200"} 2)"));
-  EXPECT_TRUE(MetricsShow(server, R"(paygate_http_request_duration_seconds_count{listener="api",route="/v1/whoami",status="200"} 2)"));
+  EXPECT_TRUE(MetricsShow(
+      server,
+      R"(paygate_http_requests_total{listener="api",method="GET",route="/v1/whoami",status="200"} 2)"));
+  EXPECT_TRUE(MetricsShow(
+      server,
+      R"(paygate_http_request_duration_seconds_count{listener="api",route="/v1/whoami",status="200"} 2)"));
   EXPECT_TRUE(MetricsShow(server, R"(paygate_http_open_connections{listener="api"} 1)"));
 }
 
