@@ -1,6 +1,7 @@
 #include "gateway/edge/http_server.h"
 
 #include <array>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -25,10 +26,20 @@ const Request kHttp11{http::verb::get, "/", 11};
 
 auto Token(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}", rng());
-}
+// 16 lower-case hex digits, held inline: one more than std::string keeps without a heap allocation,
+// and one is made per request.
+class RequestId {
+ public:
+  RequestId() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::uint64_t bits = rng();
+    for (int i = 15; i >= 0; --i, bits >>= 4) digits_[i] = "0123456789abcdef"[bits & 0xf];
+  }
+  operator std::string_view() const { return {digits_.data(), digits_.size()}; }  // NOLINT
+
+ private:
+  std::array<char, 16> digits_;
+};
 
 std::chrono::milliseconds Ms(std::uint32_t value) { return std::chrono::milliseconds(value); }
 
@@ -85,11 +96,14 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> WriteResponse(Response& response);
   asio::awaitable<void> CloseGracefully();
   asio::awaitable<void> LingeringClose();
-  asio::awaitable<Response> Dispatch(const Request& request, std::string_view request_id,
-                                     std::string* route_label);
+  // Finds the route and checks who may call it. Returns the refusal (404, 405, 401, 403), or
+  // nothing when the route's handler should run. Synchronous: no coroutine frame on the way to the
+  // handler.
+  std::optional<Response> Route(const Request& request, std::string_view request_id,
+                                Router::Match* match);
   void Reject(Rejection reason, std::string_view request_id, std::string_view detail) {
     server_->metrics_->Rejected(server_->name_, reason);
-    log::Get("edge")->warn("listener={} peer={} request_id={} rejected: {}", server_->name_,
+    server_->logger_->warn("listener={} peer={} request_id={} rejected: {}", server_->name_,
                            peer_ip_, request_id, detail);
   }
 
@@ -149,7 +163,7 @@ asio::awaitable<bool> HttpServer::Session::DetectAndHandshake() {
       co_await stream_.async_handshake(ssl::stream_base::server, buffer_.data(), Token(ec));
   if (ec) {
     server_->metrics_->HandshakeFailed(server_->name_);
-    log::Get("edge")->info("listener={} peer={} tls handshake failed: {}", server_->name_, peer_ip_,
+    server_->logger_->info("listener={} peer={} tls handshake failed: {}", server_->name_, peer_ip_,
                            ec.message());
     co_return false;
   }
@@ -158,7 +172,7 @@ asio::awaitable<bool> HttpServer::Session::DetectAndHandshake() {
 }
 
 asio::awaitable<void> HttpServer::Session::RefuseConnection() {
-  const std::string request_id = NewRequestId();
+  const RequestId request_id;
   const Request& request = kHttp11;
   Response response;
   if (admission_ == Admission::kGlobalFull) {
@@ -206,7 +220,7 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
     }
 
     const Clock::time_point started = Clock::now();
-    const std::string request_id = NewRequestId();
+    const RequestId request_id;
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits_.header_size_max_bytes());
     parser.body_limit(limits_.body_size_max_bytes());
@@ -291,8 +305,17 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
     }
 
     const Request request = parser.release();
-    std::string route_label = "unmatched";
-    Response response = co_await Dispatch(request, request_id, &route_label);
+    Router::Match match;
+    std::optional<Response> refused_route = Route(request, request_id, &match);
+    const std::string_view route_label =
+        match.route != nullptr ? std::string_view(match.route->pattern) : "unmatched";
+    Response response;
+    if (refused_route) {
+      response = std::move(*refused_route);
+    } else {
+      RequestContext context{request, request_id, principal_, std::move(match.params)};
+      response = co_await match.route->handler(context);
+    }
     ++served;
     response.set("Request-Id", request_id);
     response.set(http::field::cache_control, "no-store");
@@ -304,7 +327,7 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
                                       http::to_string(request.method()), response.result_int(),
                                       seconds);
     const auto level = server_->access_log_ ? spdlog::level::info : spdlog::level::debug;
-    log::Get("edge")->log(
+    server_->logger_->log(
         level,
         "listener={} request_id={} peer={} principal={} method={} route={} "
         "status={} duration_ms={:.3f}",
@@ -316,43 +339,41 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
   co_await CloseGracefully();
 }
 
-asio::awaitable<Response> HttpServer::Session::Dispatch(const Request& request,
-                                                        std::string_view request_id,
-                                                        std::string* route_label) {
-  const Router::Match match = server_->router_->Find(request.method(), request.target());
-  if (match.route == nullptr) {
-    if (match.other_method) {
-      co_return ErrorResponse(request, http::status::method_not_allowed, "invalid_request_error",
-                              "method_not_allowed", "This route does not accept that method.",
-                              request_id);
+std::optional<Response> HttpServer::Session::Route(const Request& request,
+                                                   std::string_view request_id,
+                                                   Router::Match* match) {
+  *match = server_->router_->Find(request.method(), request.target());
+  if (match->route == nullptr) {
+    if (match->other_method) {
+      return ErrorResponse(request, http::status::method_not_allowed, "invalid_request_error",
+                           "method_not_allowed", "This route does not accept that method.",
+                           request_id);
     }
-    co_return ErrorResponse(request, http::status::not_found, "not_found_error", "route_not_found",
-                            "No such route.", request_id);
+    return ErrorResponse(request, http::status::not_found, "not_found_error", "route_not_found",
+                         "No such route.", request_id);
   }
-  const Route& route = *match.route;
-  *route_label = route.pattern;
+  const edge::Route& route = *match->route;
   if (route.access != Access::kPublic) {
     if (principal_ == nullptr) {
       const std::string_view message =
           peer_common_name_.empty()
               ? "Authenticate with a client certificate issued to a configured principal."
               : "The client certificate is valid but not mapped to any principal.";
-      co_return ErrorResponse(request, http::status::unauthorized, "authentication_error",
-                              "unauthenticated", message, request_id);
+      return ErrorResponse(request, http::status::unauthorized, "authentication_error",
+                           "unauthenticated", message, request_id);
     }
     if (route.access == Access::kRoles && !principal_->HasAnyRole(route.roles)) {
-      co_return ErrorResponse(request, http::status::forbidden, "permission_error",
-                              "role_not_allowed", "This principal's roles do not allow this route.",
-                              request_id);
+      return ErrorResponse(request, http::status::forbidden, "permission_error", "role_not_allowed",
+                           "This principal's roles do not allow this route.", request_id);
     }
   }
-  RequestContext context{request, request_id, principal_, match.params};
-  co_return co_await route.handler(context);
+  return std::nullopt;
 }
 
 asio::awaitable<bool> HttpServer::Session::WriteResponse(Response& response) {
-  // Beast's serializer renders head and body into one reused buffer, written in one operation: cheaper
-  // than the composed write over a chain of small buffers, and it becomes one TLS record anyway.
+  // Beast's serializer renders head and body into one reused buffer, written in one operation:
+  // cheaper than the composed write over a chain of small buffers, and it becomes one TLS record
+  // anyway.
   beast::error_code ec;
   http::response_serializer<http::string_body> serializer{response};
   write_buffer_.clear();
@@ -402,6 +423,7 @@ HttpServer::HttpServer(asio::io_context& ioc, std::uint32_t io_threads, std::str
                        std::shared_ptr<const PrincipalDirectory> principals)
     : ioc_(ioc),
       single_threaded_(io_threads == 1),
+      logger_(log::Get("edge")),
       name_(std::move(name)),
       listener_(std::move(listener)),
       access_log_(access_log),
@@ -473,15 +495,15 @@ void HttpServer::Release(const std::string& ip, Admission admission, std::uint64
 }
 
 asio::awaitable<void> HttpServer::AcceptLoop() {
-  auto logger = log::Get("edge");
+  auto& logger = logger_;
   logger->info("listener={} listening on {}:{}", name_, listener_.address(), port_);
   while (!draining_) {
     beast::error_code ec;
     // With one I/O thread every handler already runs serially; a strand per connection would only
     // add a dispatch to every operation.
-    const asio::any_io_executor executor =
-        single_threaded_ ? asio::any_io_executor(ioc_.get_executor())
-                         : asio::any_io_executor(asio::make_strand(ioc_));
+    const asio::any_io_executor executor = single_threaded_
+                                               ? asio::any_io_executor(ioc_.get_executor())
+                                               : asio::any_io_executor(asio::make_strand(ioc_));
     tcp::socket socket = co_await acceptor_.async_accept(executor, Token(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || draining_) break;
@@ -538,8 +560,8 @@ asio::awaitable<void> HttpServer::Drain(std::chrono::milliseconds bound) {
     return open_.load() + rejecting_;
   };
   for_each_session(false);
-  log::Get("edge")->info("listener={} draining {} connection(s) within {} ms", name_, open_.load(),
-                         bound.count());
+  logger_->info("listener={} draining {} connection(s) within {} ms", name_, open_.load(),
+                bound.count());
   const Clock::time_point deadline = Clock::now() + bound;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   beast::error_code ec;
@@ -548,8 +570,8 @@ asio::awaitable<void> HttpServer::Drain(std::chrono::milliseconds bound) {
     co_await timer.async_wait(Token(ec));
   }
   if (remaining() > 0) {
-    log::Get("edge")->warn("listener={} closing {} connection(s) still open after the drain bound",
-                           name_, open_.load());
+    logger_->warn("listener={} closing {} connection(s) still open after the drain bound", name_,
+                  open_.load());
     for_each_session(true);
   }
 }

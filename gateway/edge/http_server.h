@@ -14,6 +14,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <spdlog/logger.h>
+
 #include "config/paygate_config.pb.h"
 #include "config/result.h"
 #include "gateway/edge/asio_fwd.h"
@@ -73,6 +75,8 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
 
   asio::io_context& ioc_;
   const bool single_threaded_;
+  // Looked up once: a lookup per request would take two registry locks.
+  const std::shared_ptr<spdlog::logger> logger_;
   const std::string name_;
   const config::v1::Listener listener_;
   const bool access_log_;
