@@ -1,0 +1,724 @@
+#include "ledger/ledger/postgres_ledger.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "ledger/db/errc.h"
+#include "ledger/db/params.h"
+#include "ledger/db/pg_result.h"
+#include "ledger/ledger/posting.h"
+#include "ledger/ledger/try.h"
+
+namespace paygate::ledger {
+
+namespace asio = boost::asio;
+using db::Params;
+using db::PgConnection;
+using db::PgResult;
+using db::Statement;
+
+namespace {
+
+// ---- SQL. Arrays travel as text literals with the type named in the statement. ----
+
+// Also switches the transaction to custom plans: a generic plan cached while the journal was
+// small (a sequential scan matching every row against the id array) stays cached as the table
+// grows and turns the id look-ups and the trigger's joins into full scans.
+constexpr Statement kLockHead{
+    "ledger_lock_head",
+    "SELECT last_batch_id, set_config('plan_cache_mode', 'force_custom_plan', true) "
+    "FROM ledger_chain_head FOR UPDATE"};
+
+// The batch's timestamp, read once the head is locked: not now() (the transaction's start, which
+// can precede the previous batch's commit when writers queue on the lock) and never before the
+// previous batch's, so journal time order is batch order even if the clock steps back.
+constexpr Statement kBatchTime{
+    "ledger_batch_time",
+    "SELECT (extract(epoch FROM greatest(clock_timestamp(), "
+    "(SELECT max(created_at) FROM ledger_transfers WHERE batch_id = $1))) * 1000000)::bigint"};
+
+constexpr Statement kSelectStored{
+    "ledger_select_stored",
+    "SELECT id, debit_account_id, credit_account_id, amount, currency, kind, linked, "
+    "coalesce(pending_id, ''), timeout_s, reason_code, external_ref, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint "
+    "FROM ledger_transfers WHERE id = ANY($1::text[])"};
+
+constexpr Statement kSelectResolutions{
+    "ledger_select_resolutions",
+    "SELECT pending_id, kind FROM ledger_transfers WHERE pending_id = ANY($1::text[])"};
+
+constexpr Statement kSelectFailures{
+    "ledger_select_failures",
+    "SELECT id, result FROM ledger_transfer_failures WHERE id = ANY($1::text[])"};
+
+constexpr Statement kLockAccounts{
+    "ledger_lock_accounts",
+    "SELECT id, type, currency, code, name, debits_must_not_exceed_credits, "
+    "credits_must_not_exceed_debits, closed, history, debits_pending, debits_posted, "
+    "credits_pending, credits_posted "
+    "FROM ledger_accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"};
+
+constexpr Statement kInsertTransfers{
+    "ledger_insert_transfers",
+    "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, "
+    "kind, linked, pending_id, timeout_s, reason_code, external_ref, entry_id, batch_id, "
+    "created_at) "
+    "SELECT u.id, u.d, u.c, u.a, u.cur, u.k, u.l, NULLIF(u.p, ''), u.t, u.r, u.x, u.e, "
+    "$13::bigint, timestamptz 'epoch' + $14::bigint * interval '1 microsecond' "
+    "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], "
+    "$7::boolean[], $8::text[], $9::integer[], $10::integer[], $11::text[], $12::text[]) "
+    "AS u(id, d, c, a, cur, k, l, p, t, r, x, e)"};
+
+constexpr Statement kInsertFailures{
+    "ledger_insert_failures",
+    "INSERT INTO ledger_transfer_failures (id, result) "
+    "SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"};
+
+constexpr Statement kAppendBatch{
+    "ledger_append_batch",
+    "WITH b AS (INSERT INTO ledger_batches (id, prev_hash, hash, transfer_count) "
+    "SELECT $1::bigint, h.last_hash, ledger_batch_hash($1::bigint, h.last_hash), $2::integer "
+    "FROM ledger_chain_head h RETURNING id, hash) "
+    "UPDATE ledger_chain_head SET last_batch_id = b.id, last_hash = b.hash FROM b"};
+
+constexpr Statement kInsertAccount{
+    "ledger_insert_account",
+    "INSERT INTO ledger_accounts (id, type, currency, code, name, "
+    "debits_must_not_exceed_credits, credits_must_not_exceed_debits, closed, history) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING id"};
+
+constexpr Statement kSelectAccount{
+    "ledger_select_account",
+    "SELECT id, type, currency, code, name, debits_must_not_exceed_credits, "
+    "credits_must_not_exceed_debits, closed, history, debits_pending, debits_posted, "
+    "credits_pending, credits_posted FROM ledger_accounts WHERE id = $1"};
+
+constexpr Statement kSelectExpired{
+    "ledger_select_expired",
+    "SELECT p.id FROM ledger_transfers p "
+    "WHERE p.kind = 'pending' AND p.timeout_s > 0 "
+    "AND p.created_at + p.timeout_s * interval '1 second' <= now() "
+    "AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id) "
+    "ORDER BY p.created_at, p.id LIMIT $1"};
+
+constexpr Statement kBalanceAt{
+    "ledger_balance_at",
+    "SELECT EXISTS (SELECT 1 FROM ledger_accounts WHERE id = $1), "
+    "coalesce(sum(debits_pending), 0)::bigint, coalesce(sum(debits_posted), 0)::bigint, "
+    "coalesce(sum(credits_pending), 0)::bigint, coalesce(sum(credits_posted), 0)::bigint "
+    "FROM ledger_account_postings($1) "
+    "WHERE created_at <= timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"};
+
+constexpr Statement kStatement{
+    "ledger_statement",
+    "SELECT transfer_id, (extract(epoch FROM created_at) * 1000000)::bigint, kind, reason_code, "
+    "external_ref, debits_pending, debits_posted, credits_pending, credits_posted, rdp, rdpo, "
+    "rcp, rcpo FROM ("
+    "  SELECT *, (sum(debits_pending) OVER w)::bigint AS rdp, "
+    "  (sum(debits_posted) OVER w)::bigint AS rdpo, (sum(credits_pending) OVER w)::bigint AS rcp, "
+    "  (sum(credits_posted) OVER w)::bigint AS rcpo "
+    "  FROM ledger_account_postings($1) WINDOW w AS (ORDER BY created_at, transfer_id)) s "
+    "WHERE (created_at, transfer_id) > "
+    "  (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text) "
+    "ORDER BY created_at, transfer_id LIMIT $4"};
+
+constexpr Statement kTrialBalanceNow{
+    "ledger_trial_balance_now",
+    "SELECT id, type, name, debits_pending, debits_posted, credits_pending, credits_posted "
+    "FROM ledger_accounts WHERE currency = $1 ORDER BY id"};
+
+constexpr Statement kTrialBalanceAt{
+    "ledger_trial_balance_at",
+    "SELECT a.id, a.type, a.name, coalesce(s.dp, 0)::bigint, coalesce(s.dpo, 0)::bigint, "
+    "coalesce(s.cp, 0)::bigint, coalesce(s.cpo, 0)::bigint FROM ledger_accounts a "
+    "LEFT JOIN (SELECT account_id, sum(debits_pending) AS dp, sum(debits_posted) AS dpo, "
+    "  sum(credits_pending) AS cp, sum(credits_posted) AS cpo FROM ledger_postings "
+    "  WHERE currency = $1 "
+    "  AND created_at <= timestamptz 'epoch' + $2::bigint * interval '1 microsecond' "
+    "  GROUP BY account_id) s ON s.account_id = a.id "
+    "WHERE a.currency = $1 ORDER BY a.id"};
+
+constexpr Statement kVerifyAccounts{
+    "ledger_verify_accounts",
+    "SELECT coalesce(a.id, s.account_id)::text, a.debits_pending::text, a.debits_posted::text, "
+    "a.credits_pending::text, a.credits_posted::text, coalesce(s.dp, 0)::text, "
+    "coalesce(s.dpo, 0)::text, coalesce(s.cp, 0)::text, coalesce(s.cpo, 0)::text, "
+    "(SELECT count(*) FROM ledger_accounts) "
+    "FROM ledger_accounts a FULL JOIN ("
+    "  SELECT account_id, sum(debits_pending) AS dp, sum(debits_posted) AS dpo, "
+    "  sum(credits_pending) AS cp, sum(credits_posted) AS cpo "
+    "  FROM ledger_postings GROUP BY account_id) s ON s.account_id = a.id "
+    "WHERE a.id IS NULL OR (a.debits_pending, a.debits_posted, a.credits_pending, "
+    "a.credits_posted) IS DISTINCT FROM (coalesce(s.dp, 0), coalesce(s.dpo, 0), "
+    "coalesce(s.cp, 0), coalesce(s.cpo, 0)) "
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+    "(SELECT count(*) FROM ledger_accounts)"};
+
+constexpr Statement kVerifyBatches{
+    "ledger_verify_batches",
+    "SELECT b.id, b.prev_hash, b.hash, ledger_batch_hash(b.id, b.prev_hash) = b.hash "
+    "FROM ledger_batches b ORDER BY b.id"};
+
+constexpr Statement kVerifyHead{"ledger_verify_head",
+                                "SELECT last_batch_id, last_hash FROM ledger_chain_head"};
+
+constexpr Statement kVerifyOrphans{
+    "ledger_verify_orphans",
+    "SELECT count(*) FROM ledger_transfers t "
+    "WHERE NOT EXISTS (SELECT 1 FROM ledger_batches b WHERE b.id = t.batch_id)"};
+
+// ---- Array literals ----
+
+void AppendQuoted(std::string& out, std::string_view value) {
+  out += '"';
+  for (char c : value) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+class ArrayBuilder {
+ public:
+  ArrayBuilder() : text_("{") {}
+  void Text(std::string_view value) {
+    Separator();
+    AppendQuoted(text_, value);
+  }
+  void Int(std::int64_t value) {
+    Separator();
+    text_ += std::to_string(value);
+  }
+  void Bool(bool value) {
+    Separator();
+    text_ += value ? "t" : "f";
+  }
+  std::string Finish() {
+    text_ += '}';
+    return std::move(text_);
+  }
+
+ private:
+  void Separator() {
+    if (text_.size() > 1) text_ += ',';
+  }
+  std::string text_;
+};
+
+// ---- Parsing rows (database output is input: validated, never asserted) ----
+
+Result<TransferKind> ParseKind(std::string_view text) {
+  for (TransferKind kind :
+       {TransferKind::kSingle, TransferKind::kPending, TransferKind::kPostPending,
+        TransferKind::kVoidPending, TransferKind::kExpirePending}) {
+    if (ToString(kind) == text) return kind;
+  }
+  return make_error_code(Errc::inconsistent_state);
+}
+
+Result<AccountType> ParseAccountType(std::string_view text) {
+  for (AccountType type : {AccountType::kAsset, AccountType::kLiability, AccountType::kIncome,
+                           AccountType::kExpense, AccountType::kEquity}) {
+    if (ToString(type) == text) return type;
+  }
+  return make_error_code(Errc::inconsistent_state);
+}
+
+Result<std::int32_t> GetInt32(const PgResult& r, int row, int col) {
+  LEDGER_TRY(auto value, r.GetInt64(row, col));
+  if (value < INT32_MIN || value > INT32_MAX) return make_error_code(db::Errc::bad_value);
+  return static_cast<std::int32_t>(value);
+}
+
+Result<StoredTransfer> ParseStored(const PgResult& r, int row) {
+  StoredTransfer s;
+  Transfer& t = s.transfer;
+  LEDGER_TRY(auto id, r.GetText(row, 0));
+  t.id.value = std::string(id);
+  LEDGER_TRY(t.debit_account_id.value, r.GetInt64(row, 1));
+  LEDGER_TRY(t.credit_account_id.value, r.GetInt64(row, 2));
+  LEDGER_TRY(t.amount, r.GetInt64(row, 3));
+  LEDGER_TRY(auto currency, r.GetText(row, 4));
+  t.currency = std::string(currency);
+  LEDGER_TRY(auto kind, r.GetText(row, 5));
+  LEDGER_TRY(t.kind, ParseKind(kind));
+  LEDGER_TRY(t.linked, r.GetBool(row, 6));
+  LEDGER_TRY(auto pending_id, r.GetText(row, 7));
+  t.pending_id.value = std::string(pending_id);
+  LEDGER_TRY(t.timeout_s, GetInt32(r, row, 8));
+  LEDGER_TRY(t.reason_code, GetInt32(r, row, 9));
+  LEDGER_TRY(auto external_ref, r.GetText(row, 10));
+  t.external_ref = std::string(external_ref);
+  LEDGER_TRY(s.created_at_us, r.GetInt64(row, 11));
+  return s;
+}
+
+// Columns: id, type, currency, code, name, four flags, four counters (kSelectAccount's order).
+Result<AccountState> ParseAccount(const PgResult& r, int row) {
+  AccountState s;
+  Account& a = s.account;
+  LEDGER_TRY(a.id.value, r.GetInt64(row, 0));
+  LEDGER_TRY(auto type, r.GetText(row, 1));
+  LEDGER_TRY(a.type, ParseAccountType(type));
+  LEDGER_TRY(auto currency, r.GetText(row, 2));
+  a.currency = std::string(currency);
+  LEDGER_TRY(a.code, GetInt32(r, row, 3));
+  LEDGER_TRY(auto name, r.GetText(row, 4));
+  a.name = std::string(name);
+  LEDGER_TRY(a.flags.debits_must_not_exceed_credits, r.GetBool(row, 5));
+  LEDGER_TRY(a.flags.credits_must_not_exceed_debits, r.GetBool(row, 6));
+  LEDGER_TRY(a.flags.closed, r.GetBool(row, 7));
+  LEDGER_TRY(a.flags.history, r.GetBool(row, 8));
+  LEDGER_TRY(s.balance.debits_pending, r.GetInt64(row, 9));
+  LEDGER_TRY(s.balance.debits_posted, r.GetInt64(row, 10));
+  LEDGER_TRY(s.balance.credits_pending, r.GetInt64(row, 11));
+  LEDGER_TRY(s.balance.credits_posted, r.GetInt64(row, 12));
+  return s;
+}
+
+Result<Balance> ParseBalance(const PgResult& r, int row, int first_col) {
+  Balance b;
+  LEDGER_TRY(b.debits_pending, r.GetInt64(row, first_col));
+  LEDGER_TRY(b.debits_posted, r.GetInt64(row, first_col + 1));
+  LEDGER_TRY(b.credits_pending, r.GetInt64(row, first_col + 2));
+  LEDGER_TRY(b.credits_posted, r.GetInt64(row, first_col + 3));
+  return b;
+}
+
+std::int64_t ToMicros(Timestamp t) { return t.time_since_epoch().count(); }
+
+bool SameAccount(const Account& a, const Account& b) {
+  return a.id == b.id && a.type == b.type && a.currency == b.currency && a.code == b.code &&
+         a.name == b.name &&
+         a.flags.debits_must_not_exceed_credits == b.flags.debits_must_not_exceed_credits &&
+         a.flags.credits_must_not_exceed_debits == b.flags.credits_must_not_exceed_debits &&
+         a.flags.closed == b.flags.closed && a.flags.history == b.flags.history;
+}
+
+bool ValidAccount(const Account& a) {
+  return a.id.value > 0 && IsValidCurrency(a.currency) && a.code >= 0 && !a.name.empty() &&
+         a.name.size() <= 200 && IsValidExternalRef(a.name) &&
+         !(a.flags.debits_must_not_exceed_credits && a.flags.credits_must_not_exceed_debits);
+}
+
+}  // namespace
+
+std::string_view ToString(AccountResult result) {
+  switch (result) {
+    case AccountResult::kOk:
+      return "ok";
+    case AccountResult::kExists:
+      return "exists";
+    case AccountResult::kExistsWithDifferentFields:
+      return "exists_with_different_fields";
+    case AccountResult::kNameTaken:
+      return "name_taken";
+    case AccountResult::kInvalid:
+      return "invalid";
+  }
+  return "unknown";
+}
+
+PostgresLedger::PostgresLedger(db::PgPool& pool, asio::any_io_executor executor,
+                               PostgresLedgerOptions options)
+    : pool_(pool),
+      options_(options),
+      batcher_(executor, options.batcher,
+               [this](std::span<const Transfer> transfers, std::span<const std::size_t> ends,
+                      Deadline deadline) { return CommitBatch(transfers, ends, deadline); }) {}
+
+asio::awaitable<void> PostgresLedger::Stop() { co_await batcher_.Stop(); }
+
+asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::PostTransfers(
+    std::vector<Transfer> transfers, Deadline deadline) {
+  co_return co_await batcher_.Submit(std::move(transfers), deadline);
+}
+
+asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::CommitBatch(
+    std::span<const Transfer> transfers, std::span<const std::size_t> request_ends,
+    Deadline deadline) {
+  db::TransactionOptions tx;
+  tx.retry = options_.retry;
+  co_return co_await db::RunInTransaction(
+      pool_, deadline, tx,
+      [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<TransferResult>>> {
+        BatchSnapshot snapshot;
+        LEDGER_CO_TRY(auto head, co_await conn.Execute(kLockHead, Params(), deadline));
+        if (head.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
+        LEDGER_CO_TRY(const std::int64_t last_batch_id, head.GetInt64(0, 0));
+        LEDGER_CO_TRY(auto batch_time,
+                      co_await conn.Execute(kBatchTime, Params().Add(last_batch_id), deadline));
+        LEDGER_CO_TRY(snapshot.now_us, batch_time.GetInt64(0, 0));
+
+        // Ids that cannot be valid are left out of the look-ups (they could not be stored anyway,
+        // and a NUL byte would make the statement fail for the whole batch).
+        std::set<std::string_view> ids;
+        std::set<std::string_view> pending_ids;
+        for (const Transfer& t : transfers) {
+          if (IsValidTransferId(t.id.value)) ids.insert(t.id.value);
+          if (IsValidTransferId(t.pending_id.value)) pending_ids.insert(t.pending_id.value);
+        }
+        ArrayBuilder all_ids;
+        for (auto id : ids) all_ids.Text(id);
+        for (auto id : pending_ids) all_ids.Text(id);
+        LEDGER_CO_TRY(
+            auto stored,
+            co_await conn.Execute(kSelectStored, Params().AddUntyped(all_ids.Finish()), deadline));
+        for (int row = 0; row < stored.rows(); ++row) {
+          LEDGER_CO_TRY(auto s, ParseStored(stored, row));
+          TransferId id = s.transfer.id;
+          snapshot.stored.emplace(std::move(id), std::move(s));
+        }
+
+        ArrayBuilder pending_array;
+        for (auto id : pending_ids) pending_array.Text(id);
+        LEDGER_CO_TRY(auto resolutions,
+                      co_await conn.Execute(kSelectResolutions,
+                                            Params().AddUntyped(pending_array.Finish()), deadline));
+        for (int row = 0; row < resolutions.rows(); ++row) {
+          LEDGER_CO_TRY(auto pending_id, resolutions.GetText(row, 0));
+          LEDGER_CO_TRY(auto kind_text, resolutions.GetText(row, 1));
+          LEDGER_CO_TRY(auto kind, ParseKind(kind_text));
+          snapshot.resolutions[TransferId{std::string(pending_id)}] =
+              kind == TransferKind::kPostPending   ? PendingResolution::kPosted
+              : kind == TransferKind::kVoidPending ? PendingResolution::kVoided
+                                                   : PendingResolution::kExpired;
+        }
+
+        ArrayBuilder id_array;
+        for (auto id : ids) id_array.Text(id);
+        LEDGER_CO_TRY(auto failures,
+                      co_await conn.Execute(kSelectFailures, Params().AddUntyped(id_array.Finish()),
+                                            deadline));
+        for (int row = 0; row < failures.rows(); ++row) {
+          LEDGER_CO_TRY(auto id, failures.GetText(row, 0));
+          LEDGER_CO_TRY(auto result, failures.GetText(row, 1));
+          snapshot.failed[TransferId{std::string(id)}] = std::string(result);
+        }
+
+        // Accounts named by the transfers and by the pending transfers they resolve.
+        std::set<std::int64_t> account_ids;
+        for (const Transfer& t : transfers) {
+          if (t.debit_account_id.value > 0) account_ids.insert(t.debit_account_id.value);
+          if (t.credit_account_id.value > 0) account_ids.insert(t.credit_account_id.value);
+        }
+        for (const auto& [id, s] : snapshot.stored) {
+          account_ids.insert(s.transfer.debit_account_id.value);
+          account_ids.insert(s.transfer.credit_account_id.value);
+        }
+        ArrayBuilder account_array;
+        for (auto id : account_ids) account_array.Int(id);
+        LEDGER_CO_TRY(auto accounts,
+                      co_await conn.Execute(kLockAccounts,
+                                            Params().AddUntyped(account_array.Finish()), deadline));
+        for (int row = 0; row < accounts.rows(); ++row) {
+          LEDGER_CO_TRY(auto account, ParseAccount(accounts, row));
+          AccountId id = account.account.id;
+          snapshot.accounts.emplace(id, std::move(account));
+        }
+
+        BatchPlan plan = PlanBatch(transfers, request_ends, snapshot);
+
+        if (!plan.inserts.empty()) {
+          ArrayBuilder id, debit, credit, amount, currency, kind, linked, pending, timeout, reason,
+              ref, entry;
+          for (const PlannedTransfer& p : plan.inserts) {
+            const Transfer& t = p.transfer;
+            id.Text(t.id.value);
+            debit.Int(t.debit_account_id.value);
+            credit.Int(t.credit_account_id.value);
+            amount.Int(t.amount);
+            currency.Text(t.currency);
+            kind.Text(ToString(t.kind));
+            linked.Bool(t.linked);
+            pending.Text(t.pending_id.value);
+            timeout.Int(t.timeout_s);
+            reason.Int(t.reason_code);
+            ref.Text(t.external_ref);
+            entry.Text(p.entry_id.value);
+          }
+          const std::int64_t batch_id = last_batch_id + 1;
+          Params params;
+          params.AddUntyped(id.Finish())
+              .AddUntyped(debit.Finish())
+              .AddUntyped(credit.Finish())
+              .AddUntyped(amount.Finish())
+              .AddUntyped(currency.Finish())
+              .AddUntyped(kind.Finish())
+              .AddUntyped(linked.Finish())
+              .AddUntyped(pending.Finish())
+              .AddUntyped(timeout.Finish())
+              .AddUntyped(reason.Finish())
+              .AddUntyped(ref.Finish())
+              .AddUntyped(entry.Finish())
+              .Add(batch_id)
+              .Add(snapshot.now_us);
+          LEDGER_CO_TRY(auto inserted,
+                        co_await conn.Execute(kInsertTransfers, std::move(params), deadline));
+          if (inserted.affected_rows() != static_cast<std::int64_t>(plan.inserts.size())) {
+            co_return make_error_code(Errc::inconsistent_state);
+          }
+          LEDGER_CO_TRYV(co_await conn.Execute(
+              kAppendBatch,
+              Params().Add(batch_id).Add(static_cast<std::int32_t>(plan.inserts.size())),
+              deadline));
+        }
+        if (!plan.failures.empty()) {
+          ArrayBuilder failed_ids, failed_results;
+          for (const auto& [id, result] : plan.failures) {
+            failed_ids.Text(id.value);
+            failed_results.Text(ToString(result));
+          }
+          LEDGER_CO_TRYV(co_await conn.Execute(
+              kInsertFailures,
+              Params().AddUntyped(failed_ids.Finish()).AddUntyped(failed_results.Finish()),
+              deadline));
+        }
+        co_return std::move(plan.results);
+      });
+}
+
+asio::awaitable<Result<std::vector<AccountResult>>> PostgresLedger::CreateAccounts(
+    std::vector<Account> accounts, Deadline deadline) {
+  co_return co_await db::RunInTransaction(
+      pool_, deadline, db::TransactionOptions{.retry = options_.retry},
+      [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<AccountResult>>> {
+        std::vector<AccountResult> results;
+        results.reserve(accounts.size());
+        for (const Account& a : accounts) {
+          if (!ValidAccount(a)) {
+            results.push_back(AccountResult::kInvalid);
+            continue;
+          }
+          Params params;
+          params.Add(a.id.value)
+              .AddUntyped(ToString(a.type))
+              .AddUntyped(a.currency)
+              .Add(a.code)
+              .Add(a.name)
+              .Add(a.flags.debits_must_not_exceed_credits)
+              .Add(a.flags.credits_must_not_exceed_debits)
+              .Add(a.flags.closed)
+              .Add(a.flags.history);
+          LEDGER_CO_TRY(auto inserted,
+                        co_await conn.Execute(kInsertAccount, std::move(params), deadline));
+          if (inserted.rows() == 1) {
+            results.push_back(AccountResult::kOk);
+            continue;
+          }
+          LEDGER_CO_TRY(auto existing,
+                        co_await conn.Execute(kSelectAccount, Params().Add(a.id.value), deadline));
+          if (existing.rows() == 0) {
+            results.push_back(AccountResult::kNameTaken);
+            continue;
+          }
+          LEDGER_CO_TRY(auto state, ParseAccount(existing, 0));
+          results.push_back(SameAccount(a, state.account)
+                                ? AccountResult::kExists
+                                : AccountResult::kExistsWithDifferentFields);
+        }
+        co_return results;
+      });
+}
+
+asio::awaitable<Result<std::int64_t>> PostgresLedger::ExpirePendingTransfers(std::int32_t limit,
+                                                                             Deadline deadline) {
+  limit = std::clamp<std::int32_t>(limit, 0,
+                                   static_cast<std::int32_t>(options_.batcher.batch_size_max));
+  if (limit == 0) co_return 0;
+  std::vector<Transfer> expiries;
+  {
+    LEDGER_CO_TRY(auto lease, co_await pool_.Acquire(deadline));
+    LEDGER_CO_TRY(auto due, co_await lease->Execute(kSelectExpired, Params().Add(limit), deadline));
+    for (int row = 0; row < due.rows(); ++row) {
+      LEDGER_CO_TRY(auto pending_id, due.GetText(row, 0));
+      Transfer t;
+      t.id.value = "expire:" + std::string(pending_id);
+      t.kind = TransferKind::kExpirePending;
+      t.pending_id.value = std::string(pending_id);
+      expiries.push_back(std::move(t));
+    }
+  }
+  if (expiries.empty()) co_return 0;
+  LEDGER_CO_TRY(auto results, co_await PostTransfers(std::move(expiries), deadline));
+  // A pending posted or voided meanwhile answers pending_already_*: nothing to expire then.
+  co_return static_cast<std::int64_t>(
+      std::count(results.begin(), results.end(), TransferResult::kOk));
+}
+
+asio::awaitable<Result<Balance>> PostgresLedger::GetBalance(AccountId account,
+                                                            std::optional<Timestamp> at,
+                                                            Deadline deadline) {
+  LEDGER_CO_TRY(auto lease, co_await pool_.Acquire(deadline));
+  if (!at) {
+    LEDGER_CO_TRY(auto r,
+                  co_await lease->Execute(kSelectAccount, Params().Add(account.value), deadline));
+    if (r.rows() == 0) co_return make_error_code(Errc::not_found);
+    LEDGER_CO_TRY(auto state, ParseAccount(r, 0));
+    co_return state.balance;
+  }
+  LEDGER_CO_TRY(auto r, co_await lease->Execute(
+                            kBalanceAt, Params().Add(account.value).Add(ToMicros(*at)), deadline));
+  if (r.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
+  LEDGER_CO_TRY(const bool exists, r.GetBool(0, 0));
+  if (!exists) co_return make_error_code(Errc::not_found);
+  co_return ParseBalance(r, 0, 1);
+}
+
+asio::awaitable<Result<StatementPage>> PostgresLedger::GetStatement(AccountId account,
+                                                                    StatementCursor cursor,
+                                                                    std::int32_t limit,
+                                                                    Deadline deadline) {
+  limit = std::clamp<std::int32_t>(limit, 1, 1000);
+  LEDGER_CO_TRY(auto lease, co_await pool_.Acquire(deadline));
+  // The cursor's id is compared as text; an empty id sorts first, so the default cursor (epoch, "")
+  // starts at the beginning.
+  Params params;
+  params.Add(account.value)
+      .Add(ToMicros(cursor.created_at))
+      .Add(cursor.transfer_id.value)
+      .Add(limit);
+  LEDGER_CO_TRY(auto r, co_await lease->Execute(kStatement, std::move(params), deadline));
+  StatementPage page;
+  for (int row = 0; row < r.rows(); ++row) {
+    StatementLine line;
+    LEDGER_CO_TRY(auto id, r.GetText(row, 0));
+    line.transfer_id.value = std::string(id);
+    LEDGER_CO_TRY(auto micros, r.GetInt64(row, 1));
+    line.created_at = Timestamp(std::chrono::microseconds(micros));
+    LEDGER_CO_TRY(auto kind, r.GetText(row, 2));
+    LEDGER_CO_TRY(line.kind, ParseKind(kind));
+    LEDGER_CO_TRY(line.reason_code, GetInt32(r, row, 3));
+    LEDGER_CO_TRY(auto ref, r.GetText(row, 4));
+    line.external_ref = std::string(ref);
+    LEDGER_CO_TRY(line.delta, ParseBalance(r, row, 5));
+    LEDGER_CO_TRY(line.running_balance, ParseBalance(r, row, 9));
+    page.lines.push_back(std::move(line));
+  }
+  if (static_cast<std::int32_t>(page.lines.size()) == limit) {
+    page.next = StatementCursor{page.lines.back().created_at, page.lines.back().transfer_id};
+  }
+  co_return page;
+}
+
+asio::awaitable<Result<TrialBalance>> PostgresLedger::GetTrialBalance(std::string currency,
+                                                                      std::optional<Timestamp> at,
+                                                                      Deadline deadline) {
+  if (!IsValidCurrency(currency)) co_return make_error_code(Errc::not_found);
+  LEDGER_CO_TRY(auto lease, co_await pool_.Acquire(deadline));
+  // if/else rather than ?: — GCC 12 miscompiles co_await inside a conditional expression.
+  Result<PgResult> rows = make_error_code(Errc::inconsistent_state);
+  if (at) {
+    rows = co_await lease->Execute(kTrialBalanceAt, Params().Add(currency).Add(ToMicros(*at)),
+                                   deadline);
+  } else {
+    rows = co_await lease->Execute(kTrialBalanceNow, Params().Add(currency), deadline);
+  }
+  if (!rows) co_return rows.error();
+  const PgResult& r = rows.value();
+  TrialBalance trial;
+  trial.currency = currency;
+  for (int row = 0; row < r.rows(); ++row) {
+    TrialBalanceLine line;
+    LEDGER_CO_TRY(line.account_id.value, r.GetInt64(row, 0));
+    LEDGER_CO_TRY(auto type, r.GetText(row, 1));
+    LEDGER_CO_TRY(line.type, ParseAccountType(type));
+    LEDGER_CO_TRY(auto name, r.GetText(row, 2));
+    line.name = std::string(name);
+    LEDGER_CO_TRY(line.balance, ParseBalance(r, row, 3));
+    Balance& total = trial.total;
+    if (__builtin_add_overflow(total.debits_pending, line.balance.debits_pending,
+                               &total.debits_pending) ||
+        __builtin_add_overflow(total.debits_posted, line.balance.debits_posted,
+                               &total.debits_posted) ||
+        __builtin_add_overflow(total.credits_pending, line.balance.credits_pending,
+                               &total.credits_pending) ||
+        __builtin_add_overflow(total.credits_posted, line.balance.credits_posted,
+                               &total.credits_posted)) {
+      co_return make_error_code(Errc::inconsistent_state);
+    }
+    trial.lines.push_back(std::move(line));
+  }
+  co_return trial;
+}
+
+asio::awaitable<Result<VerifyReport>> PostgresLedger::Verify(Deadline deadline) {
+  db::TransactionOptions tx{.isolation = db::IsolationLevel::kRepeatableRead,
+                            .retry = options_.retry};
+  co_return co_await db::RunInTransaction(
+      pool_, deadline, tx, [&](PgConnection& conn) -> asio::awaitable<Result<VerifyReport>> {
+        VerifyReport report;
+        LEDGER_CO_TRY(auto accounts, co_await conn.Execute(kVerifyAccounts, Params(), deadline));
+        for (int row = 0; row < accounts.rows(); ++row) {
+          LEDGER_CO_TRY(report.accounts_checked, accounts.GetInt64(row, 9));
+          if (accounts.IsNull(row, 0)) continue;  // The count-only row.
+          auto text = [&](int col) -> std::string {
+            return accounts.IsNull(row, col) ? "missing"
+                                             : std::string(accounts.GetText(row, col).value());
+          };
+          static constexpr std::string_view kNames[] = {"debits_pending", "debits_posted",
+                                                        "credits_pending", "credits_posted"};
+          for (int k = 0; k < 4; ++k) {
+            if (text(1 + k) == text(5 + k)) continue;
+            report.differences.push_back({VerifyDifference::Kind::kAccountCounters,
+                                          fmt::format("account {} {} stored {} journal {}", text(0),
+                                                      kNames[k], text(1 + k), text(5 + k))});
+          }
+        }
+
+        LEDGER_CO_TRY(auto batches, co_await conn.Execute(kVerifyBatches, Params(), deadline));
+        std::string expected_prev(32, '\0');
+        std::int64_t expected_id = 1;
+        for (int row = 0; row < batches.rows(); ++row) {
+          LEDGER_CO_TRY(const std::int64_t id, batches.GetInt64(row, 0));
+          LEDGER_CO_TRY(auto prev, batches.GetBytea(row, 1));
+          LEDGER_CO_TRY(auto hash, batches.GetBytea(row, 2));
+          const bool hash_ok = !batches.IsNull(row, 3) && batches.GetBool(row, 3).value();
+          if (id != expected_id || prev != expected_prev) {
+            report.differences.push_back(
+                {VerifyDifference::Kind::kBatchChainLink,
+                 fmt::format("batch {} does not follow batch {}", id, expected_id - 1)});
+          }
+          if (!hash_ok) {
+            report.differences.push_back(
+                {VerifyDifference::Kind::kBatchHash,
+                 fmt::format("batch {} hash differs from its transfers", id)});
+          }
+          expected_prev = std::move(hash);
+          expected_id = id + 1;
+          ++report.batches_checked;
+        }
+
+        LEDGER_CO_TRY(auto head, co_await conn.Execute(kVerifyHead, Params(), deadline));
+        if (head.rows() != 1) {
+          report.differences.push_back(
+              {VerifyDifference::Kind::kChainHead, "chain head row missing"});
+        } else {
+          LEDGER_CO_TRY(const std::int64_t last_id, head.GetInt64(0, 0));
+          LEDGER_CO_TRY(auto last_hash, head.GetBytea(0, 1));
+          if (last_id != expected_id - 1 || last_hash != expected_prev) {
+            report.differences.push_back({VerifyDifference::Kind::kChainHead,
+                                          fmt::format("chain head names batch {}, last batch is {}",
+                                                      last_id, expected_id - 1)});
+          }
+        }
+
+        LEDGER_CO_TRY(auto orphans, co_await conn.Execute(kVerifyOrphans, Params(), deadline));
+        LEDGER_CO_TRY(const std::int64_t orphan_count, orphans.GetInt64(0, 0));
+        if (orphan_count != 0) {
+          report.differences.push_back(
+              {VerifyDifference::Kind::kOrphanTransfers,
+               fmt::format("{} transfers belong to no batch of the chain", orphan_count)});
+        }
+        co_return report;
+      });
+}
+
+}  // namespace paygate::ledger
