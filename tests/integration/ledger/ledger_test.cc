@@ -32,6 +32,7 @@
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
+#include "tests/testing/ledger_builders.h"
 #include "tests/testing/pg_cluster.h"
 #include "tests/testing/run_async.h"
 
@@ -81,25 +82,11 @@ std::vector<Account> Chart() {
 
 Transfer T(std::string id, std::int64_t debit, std::int64_t credit, std::int64_t amount,
            K kind = K::kSingle) {
-  Transfer t;
-  t.id.value = std::move(id);
-  t.debit_account_id = AccountId{debit};
-  t.credit_account_id = AccountId{credit};
-  t.amount = amount;
-  t.currency = "CNY";
-  t.kind = kind;
-  t.reason_code = 1;
-  t.external_ref = "order-" + t.id.value;
-  return t;
+  return paygate::testing::TransferOf(std::move(id), debit, credit, amount, kind);
 }
 
 Transfer Resolve(std::string id, std::string pending, K kind, std::int64_t amount = 0) {
-  Transfer t;
-  t.id.value = std::move(id);
-  t.pending_id.value = std::move(pending);
-  t.kind = kind;
-  t.amount = amount;
-  return t;
+  return paygate::testing::ResolveOf(std::move(id), std::move(pending), kind, amount);
 }
 
 // Runs `task` on `io` until it completes. Unlike testing::RunAsync it does not wait for `io` to run

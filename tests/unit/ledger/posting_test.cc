@@ -1,6 +1,7 @@
 // Proves the posting state machine (PlanBatch) answers every TransferResult for the situation it
 // names, applies two-phase and linked semantics, and never breaks a limit flag.
 #include "ledger/ledger/posting.h"
+#include "tests/testing/ledger_builders.h"
 
 #include <cstdint>
 #include <limits>
@@ -33,23 +34,11 @@ Account MakeAccount(std::int64_t id, std::string currency = "CNY", AccountFlags 
 
 Transfer T(std::string id, std::int64_t debit, std::int64_t credit, std::int64_t amount,
            K kind = K::kSingle) {
-  Transfer t;
-  t.id.value = std::move(id);
-  t.debit_account_id = AccountId{debit};
-  t.credit_account_id = AccountId{credit};
-  t.amount = amount;
-  t.currency = "CNY";
-  t.kind = kind;
-  return t;
+  return paygate::testing::TransferOf(std::move(id), debit, credit, amount, kind);
 }
 
 Transfer Resolve(std::string id, std::string pending, K kind, std::int64_t amount = 0) {
-  Transfer t;
-  t.id.value = std::move(id);
-  t.pending_id.value = std::move(pending);
-  t.kind = kind;
-  t.amount = amount;
-  return t;
+  return paygate::testing::ResolveOf(std::move(id), std::move(pending), kind, amount);
 }
 
 class PostingTest : public ::testing::Test {
