@@ -1,50 +1,187 @@
 #include "gateway/ctl.h"
 
+#include <time.h>
+
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "config/logging.h"
 #include "gateway/daemon.h"
 #include "gateway/edge/asio_fwd.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
+#include "ledger/ledger/postgres_ledger.h"
 
 namespace paygate::gateway {
 
 namespace asio = edge::asio;
+using namespace std::chrono_literals;
 
-int RunMigrate(const config::v1::Config& config) {
+namespace {
+
+// Runs `command` as a coroutine against the configured database on a private I/O thread, then
+// closes the pool. Returns the command's exit code, or 1 when the database cannot be opened.
+int WithDatabase(const config::v1::Config& config, std::string_view name,
+                 std::function<asio::awaitable<int>(db::PgPool&, asio::io_context&)> command) {
   log::Configure(config.logging());
   auto pool_options = DatabasePoolOptions(config.database());
   if (!pool_options) {
-    std::cerr << "paygatectl migrate: " << pool_options.error() << "\n";
+    std::cerr << "paygatectl " << name << ": " << pool_options.error() << "\n";
     return 1;
   }
   asio::io_context ioc;
   auto work = asio::make_work_guard(ioc);
   std::thread runner([&ioc] { ioc.run(); });
-  db::PgPool pool(ioc.get_executor(), std::move(pool_options).value());
-  std::optional<Result<db::MigrationReport, db::DetailedError>> report;
-  asio::co_spawn(
-      ioc,
-      [&]() -> asio::awaitable<void> {
-        report.emplace(
-            co_await db::ApplyMigrations(pool, db::Clock::now() + std::chrono::minutes(10)));
-      },
-      asio::use_future)
-      .get();
-  pool.Close();
+  int exit_code = 1;
+  {
+    db::PgPool pool(ioc.get_executor(), std::move(pool_options).value());
+    asio::co_spawn(
+        ioc, [&]() -> asio::awaitable<void> { exit_code = co_await command(pool, ioc); },
+        asio::use_future)
+        .get();
+    pool.Close();
+  }
   ioc.stop();
   runner.join();
-  if (!*report) {
-    std::cerr << "paygatectl migrate: " << report->error().message << "\n";
-    return 1;
+  return exit_code;
+}
+
+// Runs `read` on a ledger over `pool` and stops the ledger afterwards, as its contract requires.
+template <class T>
+asio::awaitable<Result<T>> WithLedger(
+    db::PgPool& pool, asio::io_context& ioc,
+    std::function<asio::awaitable<Result<T>>(ledger::Ledger&)> read) {
+  ledger::PostgresLedger ledger(pool, ioc.get_executor(), {});
+  auto result = co_await read(ledger);
+  co_await ledger.Stop();
+  co_return result;
+}
+
+// "2026-11-27T03:00:00Z" or with microseconds "...00.123456Z"; UTC only, so nothing depends on the
+// operator's time zone.
+std::optional<ledger::Timestamp> ParseUtc(const std::string& text) {
+  std::tm tm{};
+  const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) return std::nullopt;
+  std::int64_t micros = 0;
+  if (*rest == '.') {
+    int digits = 0;
+    for (++rest; *rest >= '0' && *rest <= '9' && digits < 6; ++rest, ++digits) {
+      micros = micros * 10 + (*rest - '0');
+    }
+    for (; digits < 6; ++digits) micros *= 10;
   }
-  std::cout << "migrations applied: " << report->value().applied << " (schema version "
-            << report->value().version_before << " -> " << report->value().version_after
-            << ")\n";
-  return 0;
+  if (std::string_view(rest) != "Z") return std::nullopt;
+  const std::int64_t seconds = ::timegm(&tm);
+  return ledger::Timestamp(std::chrono::microseconds(seconds * 1'000'000 + micros));
+}
+
+std::string FormatBalance(const ledger::Balance& b) {
+  return fmt::format("dr_posted={} cr_posted={} dr_pending={} cr_pending={}", b.debits_posted,
+                     b.credits_posted, b.debits_pending, b.credits_pending);
+}
+
+constexpr auto kCommandTime = 10min;
+
+}  // namespace
+
+int RunMigrate(const config::v1::Config& config) {
+  return WithDatabase(
+      config, "migrate", [](db::PgPool& pool, asio::io_context&) -> asio::awaitable<int> {
+        auto report = co_await db::ApplyMigrations(pool, db::Clock::now() + kCommandTime);
+        if (!report) {
+          std::cerr << "paygatectl migrate: " << report.error().message << "\n";
+          co_return 1;
+        }
+        std::cout << "migrations applied: " << report.value().applied << " (schema version "
+                  << report.value().version_before << " -> " << report.value().version_after
+                  << ")\n";
+        co_return 0;
+      });
+}
+
+int RunLedgerVerify(const config::v1::Config& config) {
+  return WithDatabase(
+      config, "ledger verify", [](db::PgPool& pool, asio::io_context& ioc) -> asio::awaitable<int> {
+        auto report = co_await WithLedger<ledger::VerifyReport>(
+            pool, ioc,
+            [](ledger::Ledger& ledger) { return ledger.Verify(db::Clock::now() + kCommandTime); });
+        if (!report) {
+          std::cerr << "paygatectl ledger verify: " << report.error().message() << "\n";
+          co_return 1;
+        }
+        for (const auto& difference : report.value().differences) {
+          std::cout << "DIFFERENCE " << difference.detail << "\n";
+        }
+        std::cout << fmt::format(
+            "ledger verify: {} accounts and {} batches checked: {}\n",
+            report.value().accounts_checked, report.value().batches_checked,
+            report.value().ok()
+                ? std::string("sound")
+                : fmt::format("{} difference(s)", report.value().differences.size()));
+        co_return report.value().ok() ? 0 : 3;
+      });
+}
+
+int RunLedgerTrialBalance(const config::v1::Config& config, const std::string& currency,
+                          const std::optional<std::string>& at) {
+  std::optional<ledger::Timestamp> instant;
+  if (at) {
+    instant = ParseUtc(*at);
+    if (!instant) {
+      std::cerr << "paygatectl ledger trial-balance: --at must be UTC like 2026-11-27T03:00:00Z\n";
+      return 2;
+    }
+  }
+  return WithDatabase(
+      config, "ledger trial-balance",
+      [&](db::PgPool& pool, asio::io_context& ioc) -> asio::awaitable<int> {
+        auto trial =
+            co_await WithLedger<ledger::TrialBalance>(pool, ioc, [&](ledger::Ledger& ledger) {
+              return ledger.GetTrialBalance(currency, instant, db::Clock::now() + kCommandTime);
+            });
+        if (!trial) {
+          std::cerr << "paygatectl ledger trial-balance: " << trial.error().message() << "\n";
+          co_return 1;
+        }
+        for (const auto& line : trial.value().lines) {
+          std::cout << fmt::format("{:>8} {:<10} {:<40} {}\n", line.account_id.value,
+                                   ledger::ToString(line.type), line.name,
+                                   FormatBalance(line.balance));
+        }
+        std::cout << fmt::format("total {} {}\n", trial.value().currency,
+                                 FormatBalance(trial.value().total));
+        co_return 0;
+      });
+}
+
+int RunLedgerStatement(const config::v1::Config& config, std::int64_t account, std::int32_t limit) {
+  return WithDatabase(
+      config, "ledger statement",
+      [&](db::PgPool& pool, asio::io_context& ioc) -> asio::awaitable<int> {
+        auto page =
+            co_await WithLedger<ledger::StatementPage>(pool, ioc, [&](ledger::Ledger& ledger) {
+              return ledger.GetStatement(ledger::AccountId{account}, {}, limit,
+                                         db::Clock::now() + kCommandTime);
+            });
+        if (!page) {
+          std::cerr << "paygatectl ledger statement: " << page.error().message() << "\n";
+          co_return 1;
+        }
+        for (const auto& line : page.value().lines) {
+          std::cout << fmt::format("{} {:<24} {:<12} ref={} delta[{}] balance[{}]\n",
+                                   line.created_at.time_since_epoch().count(),
+                                   line.transfer_id.value, ledger::ToString(line.kind),
+                                   line.external_ref, FormatBalance(line.delta),
+                                   FormatBalance(line.running_balance));
+        }
+        if (page.value().next) std::cout << "(more lines follow)\n";
+        co_return 0;
+      });
 }
 
 }  // namespace paygate::gateway

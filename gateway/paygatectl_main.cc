@@ -1,5 +1,6 @@
 // paygatectl: the operator CLI. Holds only argument handling; commands live in the gateway library.
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
@@ -13,6 +14,26 @@ int main(int argc, char** argv) {
   auto* migrate = app.add_subcommand("migrate", "Apply pending SQL migrations to the database");
   migrate->add_option("--config", config_path, "paygated configuration file (its database section)")
       ->required();
+  auto* ledger = app.add_subcommand("ledger", "Read and check the double-entry ledger");
+  ledger->require_subcommand(1);
+  auto* verify = ledger->add_subcommand(
+      "verify",
+      "Recompute balances from the journal and check the hash chain (exit 3 on differences)");
+  auto* trial =
+      ledger->add_subcommand("trial-balance", "Every account of a currency and the totals");
+  std::string currency;
+  std::optional<std::string> at;
+  trial->add_option("--currency", currency, "ISO 4217 code, e.g. CNY")->required();
+  trial->add_option("--at", at, "Instant, UTC: 2026-11-27T03:00:00Z (default: now)");
+  auto* statement =
+      ledger->add_subcommand("statement", "An account's journal with running balances");
+  std::int64_t account = 0;
+  std::int32_t limit = 100;
+  statement->add_option("account", account, "Account id")->required();
+  statement->add_option("--limit", limit, "Lines, 1..1000")->check(CLI::Range(1, 1000));
+  for (auto* command : {verify, trial, statement}) {
+    command->add_option("--config", config_path, "paygated configuration file")->required();
+  }
   auto* version = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
 
@@ -27,5 +48,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (migrate->parsed()) return paygate::gateway::RunMigrate(loaded.value());
+  if (verify->parsed()) return paygate::gateway::RunLedgerVerify(loaded.value());
+  if (trial->parsed()) {
+    return paygate::gateway::RunLedgerTrialBalance(loaded.value(), currency, at);
+  }
+  if (statement->parsed()) {
+    return paygate::gateway::RunLedgerStatement(loaded.value(), account, limit);
+  }
   return 2;
 }

@@ -1,5 +1,5 @@
-// End-to-end tests of the built paygated and paygatectl binaries, driven only through their command line,
-// their HTTPS listeners and signals, against a private PostgreSQL cluster.
+// End-to-end tests of the built paygated and paygatectl binaries, driven only through their command
+// line, their HTTPS listeners and signals, against a private PostgreSQL cluster.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -141,9 +141,9 @@ principals:
   std::unique_ptr<Process> Run(const std::string& binary, std::vector<std::string> args,
                                const std::string& database_url, const std::string& log_name) {
     args.insert(args.begin(), BinaryDir() + "/gateway/" + binary);
-    return std::make_unique<Process>(std::move(args),
-                                     std::vector<std::string>{"PAYGATE_DATABASE_URL=" + database_url},
-                                     *dir_ / log_name);
+    return std::make_unique<Process>(
+        std::move(args), std::vector<std::string>{"PAYGATE_DATABASE_URL=" + database_url},
+        *dir_ / log_name);
   }
 
   // Polls GET `target` on the admin listener until it answers `status` or `bound` passes.
@@ -221,8 +221,54 @@ TEST_F(DaemonTest, RefusesUnsafeDurability) {
   EXPECT_THAT(daemon->Output(), HasSubstr("fsync"));
 }
 
-// The whole life of a daemon: migrate, start, authenticated API call, metrics, /readyz following the
-// database down and up again without a restart, old TLS refused, SIGHUP reload, SIGTERM drain to exit 0.
+// `paygatectl ledger verify` passes on a sound book and exits 3 naming the account when a balance
+// was changed through SQL behind the journal's back; trial-balance prints the accounts and totals.
+TEST_F(DaemonTest, LedgerVerifyCatchesTamperingThroughSql) {
+  auto& cluster = SharedPgCluster();
+  const std::string url = cluster.CreateDatabase("e2e_ledger");
+  const fs::path config = WriteConfig();
+  auto migrate = Run("paygatectl", {"migrate", "--config", config.string()}, url, "lmigrate.log");
+  ASSERT_EQ(migrate->Wait(60s), 0) << migrate->Output();
+  cluster.Exec(
+      "INSERT INTO ledger_accounts (id, type, currency, code, name) VALUES "
+      "(1, 'asset', 'CNY', 1, 'provider_clearing:sandbox:m1'), "
+      "(2, 'liability', 'CNY', 2, 'premiums_received')",
+      "e2e_ledger");
+
+  auto sound =
+      Run("paygatectl", {"ledger", "verify", "--config", config.string()}, url, "verify1.log");
+  EXPECT_EQ(sound->Wait(60s), 0) << sound->Output();
+  EXPECT_THAT(sound->Output(), HasSubstr("2 accounts and 0 batches checked: sound"));
+
+  cluster.Exec(
+      "SET session_replication_role = replica; "
+      "UPDATE ledger_accounts SET credits_posted = 500 WHERE id = 2; "
+      "SET session_replication_role = origin",
+      "e2e_ledger");
+  auto tampered =
+      Run("paygatectl", {"ledger", "verify", "--config", config.string()}, url, "verify2.log");
+  EXPECT_EQ(tampered->Wait(60s), 3) << tampered->Output();
+  EXPECT_THAT(tampered->Output(), HasSubstr("DIFFERENCE"));
+  EXPECT_THAT(tampered->Output(), HasSubstr("account 2"));
+
+  auto trial = Run("paygatectl",
+                   {"ledger", "trial-balance", "--currency", "CNY", "--config", config.string()},
+                   url, "trial.log");
+  EXPECT_EQ(trial->Wait(60s), 0) << trial->Output();
+  EXPECT_THAT(trial->Output(), HasSubstr("premiums_received"));
+  EXPECT_THAT(trial->Output(), HasSubstr("total CNY"));
+
+  auto bad_time = Run("paygatectl",
+                      {"ledger", "trial-balance", "--currency", "CNY", "--at", "yesterday",
+                       "--config", config.string()},
+                      url, "trial-bad.log");
+  EXPECT_EQ(bad_time->Wait(60s), 2);
+  EXPECT_THAT(bad_time->Output(), HasSubstr("--at must be UTC"));
+}
+
+// The whole life of a daemon: migrate, start, authenticated API call, metrics, /readyz following
+// the database down and up again without a restart, old TLS refused, SIGHUP reload, SIGTERM drain
+// to exit 0.
 TEST_F(DaemonTest, LifecycleAgainstRealDatabase) {
   auto cluster = PgCluster::Start();
   ASSERT_NE(cluster, nullptr);
