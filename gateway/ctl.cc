@@ -1,7 +1,5 @@
 #include "gateway/ctl.h"
 
-#include <time.h>
-
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -12,6 +10,7 @@
 #include "config/logging.h"
 #include "gateway/daemon.h"
 #include "gateway/edge/asio_fwd.h"
+#include "gateway/utc_time.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/postgres_ledger.h"
@@ -59,25 +58,6 @@ asio::awaitable<Result<T>> WithLedger(
   auto result = co_await read(ledger);
   co_await ledger.Stop();
   co_return result;
-}
-
-// "2026-11-27T03:00:00Z" or with microseconds "...00.123456Z"; UTC only, so nothing depends on the
-// operator's time zone.
-std::optional<ledger::Timestamp> ParseUtc(const std::string& text) {
-  std::tm tm{};
-  const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == nullptr) return std::nullopt;
-  std::int64_t micros = 0;
-  if (*rest == '.') {
-    int digits = 0;
-    for (++rest; *rest >= '0' && *rest <= '9' && digits < 6; ++rest, ++digits) {
-      micros = micros * 10 + (*rest - '0');
-    }
-    for (; digits < 6; ++digits) micros *= 10;
-  }
-  if (std::string_view(rest) != "Z") return std::nullopt;
-  const std::int64_t seconds = ::timegm(&tm);
-  return ledger::Timestamp(std::chrono::microseconds(seconds * 1'000'000 + micros));
 }
 
 std::string FormatBalance(const ledger::Balance& b) {

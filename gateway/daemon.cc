@@ -16,6 +16,7 @@
 #include "ledger/db/durability.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
+#include "ledger/ledger/postgres_ledger.h"
 
 namespace paygate::gateway {
 
@@ -134,6 +135,8 @@ class Daemon::Impl {
         .get();
     if (!*checked) return checked->error();
     readiness_->database_ok = true;
+    ledger_ = std::make_shared<ledger::PostgresLedger>(*pool_, ioc_.get_executor(),
+                                                       ledger::PostgresLedgerOptions{});
 
     const std::uint32_t size_max = config_.database().pool_size_max();
     metrics_->AddCollector([this, size_max] {
@@ -142,7 +145,7 @@ class Daemon::Impl {
     auto principals = std::make_shared<edge::PrincipalDirectory>(config_);
     api_ = std::make_shared<edge::HttpServer>(
         ioc_, config_.server().io_threads(), "api", config_.api(), config_.logging().access_log(),
-        std::move(api_tls).value(), BuildApiRouter(), metrics_, principals);
+        std::move(api_tls).value(), BuildApiRouter(ledger_), metrics_, principals);
     admin_ = std::make_shared<edge::HttpServer>(
         ioc_, config_.server().io_threads(), "admin", config_.admin(),
         config_.logging().access_log(), std::move(admin_tls).value(),
@@ -253,6 +256,8 @@ class Daemon::Impl {
     const auto bound = std::chrono::milliseconds(config_.server().drain_timeout_ms());
     if (api_) co_await api_->Drain(bound);
     if (admin_) co_await admin_->Drain(kAdminDrainTime);
+    // Requests are drained, so nothing posts any more; the ledger finishes its last batch.
+    if (ledger_) co_await ledger_->Stop();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     health_timer_.cancel();
@@ -269,6 +274,7 @@ class Daemon::Impl {
   std::shared_ptr<edge::EdgeMetrics> metrics_;
   std::shared_ptr<Readiness> readiness_;
   std::unique_ptr<db::PgPool> pool_;
+  std::shared_ptr<ledger::PostgresLedger> ledger_;
   std::shared_ptr<edge::HttpServer> api_;
   std::shared_ptr<edge::HttpServer> admin_;
   asio::steady_timer health_timer_;

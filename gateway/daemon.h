@@ -1,12 +1,13 @@
 #pragma once
 
 // The paygated process: wires configuration, the database pool, both listeners, signals and the
-// readiness probe. Start-up refuses to continue (and says why) when a TLS file is unusable, the database
-// is unreachable, its durability settings are unsafe, or its schema is not fully migrated.
+// readiness probe. Start-up refuses to continue (and says why) when a TLS file is unusable, the
+// database is unreachable, its durability settings are unsafe, or its schema is not fully migrated.
 //
-// Shutdown is ordered (STYLE.md): on SIGTERM or SIGINT /readyz turns 503, the API listener stops accepting
-// and drains in-flight requests within server.drain_timeout_ms, then the admin listener, then the
-// database pool closes and the process exits 0. SIGHUP re-reads both listeners' certificates and keys.
+// Shutdown is ordered (STYLE.md): on SIGTERM or SIGINT /readyz turns 503, the API listener stops
+// accepting and drains in-flight requests within server.drain_timeout_ms, then the admin listener,
+// then the database pool closes and the process exits 0. SIGHUP re-reads both listeners'
+// certificates and keys.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -20,8 +21,9 @@ namespace paygate::gateway {
 // The database URL in effect: PAYGATE_DATABASE_URL when set, else database.url.
 std::string EffectiveDatabaseUrl(const config::v1::Database& database);
 
-// The database section with the URL in effect and the password read from database.password_file (which
-// must not be readable by others), as the pool wants it. paygated and paygatectl open the database alike.
+// The database section with the URL in effect and the password read from database.password_file
+// (which must not be readable by others), as the pool wants it. paygated and paygatectl open the
+// database alike.
 Result<db::PoolOptions, std::string> DatabasePoolOptions(const config::v1::Database& database);
 
 // A running daemon. RunDaemon() uses it with process signals; tests drive it directly.
@@ -33,10 +35,11 @@ class Daemon {
 
   std::uint16_t api_port() const;
   std::uint16_t admin_port() const;
-  // What SIGHUP does: reload certificates and keys of both listeners. Returns false if any failed (the
-  // old ones stay in use).
+  // What SIGHUP does: reload certificates and keys of both listeners. Returns false if any failed
+  // (the old ones stay in use).
   bool ReloadTls();
-  // What SIGTERM does: begins the ordered shutdown. Returns at once; Wait() returns when it is done.
+  // What SIGTERM does: begins the ordered shutdown. Returns at once; Wait() returns when it is
+  // done.
   void BeginShutdown();
   // Blocks until shutdown completed; returns the process exit code.
   int Wait();

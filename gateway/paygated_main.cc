@@ -1,5 +1,5 @@
-// paygated: the payment gateway daemon. Holds only argument handling; everything else is in the gateway
-// library so tests can run it in-process.
+// paygated: the payment gateway daemon. Holds only argument handling; everything else is in the
+// gateway library so tests can run it in-process.
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -11,7 +11,8 @@
 #include "gateway/daemon.h"
 
 int main(int argc, char** argv) {
-  // A closed log pipe or peer socket must surface as an error code, never kill the daemon mid-drain.
+  // A closed log pipe or peer socket must surface as an error code, never kill the daemon
+  // mid-drain.
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"paygated: payment and settlement gateway daemon"};
   std::string config_path;
@@ -19,8 +20,9 @@ int main(int argc, char** argv) {
   std::string print_path;
   bool version = false;
   app.add_option("--config", config_path, "Run with this YAML configuration file");
-  app.add_option("--check-config", check_path,
-                 "Validate a configuration file and exit: 0 when valid, 1 with every error otherwise");
+  app.add_option(
+      "--check-config", check_path,
+      "Validate a configuration file and exit: 0 when valid, 1 with every error otherwise");
   app.add_option("--print-config", print_path,
                  "Print the effective configuration (defaults applied, secrets redacted) and exit");
   app.add_flag("--version", version, "Print the version and exit");
@@ -33,8 +35,9 @@ int main(int argc, char** argv) {
   const std::string& path =
       !check_path.empty() ? check_path : (!print_path.empty() ? print_path : config_path);
   if (path.empty()) {
-    std::cerr << "paygated: one of --config, --check-config, --print-config or --version is needed\n"
-              << app.help();
+    std::cerr
+        << "paygated: one of --config, --check-config, --print-config or --version is needed\n"
+        << app.help();
     return 2;
   }
   auto loaded = paygate::config::LoadFile(path);

@@ -1,6 +1,7 @@
 #include "gateway/routes.h"
 
 #include "gateway/api/v1/common.pb.h"
+#include "gateway/ledger_routes.h"
 
 namespace paygate::gateway {
 
@@ -17,13 +18,19 @@ std::shared_ptr<edge::Router> BuildAdminRouter(std::shared_ptr<const edge::EdgeM
     body.set_status("ok");
     return edge::JsonResponse(edge::Request{verb::get, "/healthz", 11}, status::ok, body);
   }());
-  router->Add({verb::get, "/healthz", Access::kPublic, {},
+  router->Add({verb::get,
+               "/healthz",
+               Access::kPublic,
+               {},
                [healthy](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
                  edge::Response response = *healthy;
                  response.version(ctx.request.version());
                  co_return response;
                }});
-  router->Add({verb::get, "/readyz", Access::kPublic, {},
+  router->Add({verb::get,
+               "/readyz",
+               Access::kPublic,
+               {},
                [readiness](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
                  if (readiness->draining) {
                    co_return edge::ErrorResponse(ctx.request, status::service_unavailable,
@@ -39,7 +46,10 @@ std::shared_ptr<edge::Router> BuildAdminRouter(std::shared_ptr<const edge::EdgeM
                  body.set_status("ready");
                  co_return edge::JsonResponse(ctx.request, status::ok, body);
                }});
-  router->Add({verb::get, "/metrics", Access::kPublic, {},
+  router->Add({verb::get,
+               "/metrics",
+               Access::kPublic,
+               {},
                [metrics](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
                  edge::Response response{status::ok, ctx.request.version()};
                  response.set(edge::http::field::content_type, "text/plain; version=0.0.4");
@@ -50,9 +60,12 @@ std::shared_ptr<edge::Router> BuildAdminRouter(std::shared_ptr<const edge::EdgeM
   return router;
 }
 
-std::shared_ptr<edge::Router> BuildApiRouter() {
+std::shared_ptr<edge::Router> BuildApiRouter(std::shared_ptr<ledger::Ledger> ledger) {
   auto router = std::make_shared<edge::Router>();
-  router->Add({verb::get, "/v1/whoami", Access::kAuthenticated, {},
+  router->Add({verb::get,
+               "/v1/whoami",
+               Access::kAuthenticated,
+               {},
                [](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
                  api::v1::WhoAmIResponse body;
                  body.set_principal(ctx.principal->name);
@@ -60,6 +73,7 @@ std::shared_ptr<edge::Router> BuildApiRouter() {
                  body.set_authentication("mtls");
                  co_return edge::JsonResponse(ctx.request, status::ok, body);
                }});
+  if (ledger) AddLedgerRoutes(*router, std::move(ledger));
   return router;
 }
 

@@ -7,6 +7,7 @@
 
 #include "gateway/edge/metrics.h"
 #include "gateway/edge/router.h"
+#include "ledger/ledger/ledger.h"
 
 namespace paygate::gateway {
 
@@ -16,13 +17,15 @@ struct Readiness {
   std::atomic<bool> draining{false};
 };
 
-// Admin listener: /healthz (the process answers), /readyz (the database answers and the daemon is not
-// draining; 503 otherwise), /metrics (Prometheus text). These three are public: probes and scrapers call
-// them without client certificates, and the admin listener is bound to an operations network.
+// Admin listener: /healthz (the process answers), /readyz (the database answers and the daemon is
+// not draining; 503 otherwise), /metrics (Prometheus text). These three are public: probes and
+// scrapers call them without client certificates, and the admin listener is bound to an operations
+// network.
 std::shared_ptr<edge::Router> BuildAdminRouter(std::shared_ptr<const edge::EdgeMetrics> metrics,
                                                std::shared_ptr<const Readiness> readiness);
 
-// API listener: every route requires an authenticated principal.
-std::shared_ptr<edge::Router> BuildApiRouter();
+// API listener: every route requires an authenticated principal. The ledger's read routes are
+// served when a ledger is given (the daemon always gives one; edge tests run without a database).
+std::shared_ptr<edge::Router> BuildApiRouter(std::shared_ptr<ledger::Ledger> ledger = nullptr);
 
 }  // namespace paygate::gateway

@@ -14,6 +14,47 @@ bool Principal::HasAnyRole(const std::vector<config::v1::Role>& allowed) const {
   });
 }
 
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> QueryParam(std::string_view target, std::string_view key) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(question + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != key) continue;
+    const std::string_view raw =
+        eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string value;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '%') {
+        value.push_back(raw[i]);
+        continue;
+      }
+      if (i + 2 >= raw.size()) return std::nullopt;
+      const int high = HexValue(raw[i + 1]);
+      const int low = HexValue(raw[i + 2]);
+      if (high < 0 || low < 0) return std::nullopt;
+      value.push_back(static_cast<char>(high * 16 + low));
+      i += 2;
+    }
+    return value;
+  }
+  return std::nullopt;
+}
+
 std::string RoleName(config::v1::Role role) {
   std::string name = config::v1::Role_Name(role);
   constexpr std::string_view kPrefix = "ROLE_";
@@ -39,8 +80,8 @@ Response JsonResponse(const Request& request, http::status status,
 }
 
 Response ErrorResponse(const Request& request, http::status status, std::string_view type,
-                       std::string_view code, std::string_view message,
-                       std::string_view request_id, std::string_view param) {
+                       std::string_view code, std::string_view message, std::string_view request_id,
+                       std::string_view param) {
   api::v1::ErrorResponse body;
   api::v1::Error* error = body.mutable_error();
   error->set_type(std::string(type));

@@ -1,7 +1,8 @@
 #pragma once
 
-// The edge's view of one HTTP exchange: the request as parsed by Beast, who sent it, and helpers that
-// build the responses every route shares (JSON errors with a request id, DESIGN.md §5).
+// The edge's view of one HTTP exchange: the request as parsed by Beast, who sent it, and helpers
+// that build the responses every route shares (JSON errors with a request id, DESIGN.md §5).
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,11 @@ struct RequestContext {
   std::vector<std::string> path_params;
 };
 
+// The value of query parameter `key` in a request target ("/x?currency=CNY&at=..."),
+// percent-decoded
+// ('+' stays '+'); nullopt when absent or when its escapes are malformed.
+std::optional<std::string> QueryParam(std::string_view target, std::string_view key);
+
 // Lower-case role name without its prefix ("sales" for ROLE_SALES).
 std::string RoleName(config::v1::Role role);
 
@@ -43,7 +49,7 @@ Response JsonResponse(const Request& request, http::status status,
 
 // {"error": {type, code, message, param, request_id}} with the given status.
 Response ErrorResponse(const Request& request, http::status status, std::string_view type,
-                       std::string_view code, std::string_view message,
-                       std::string_view request_id, std::string_view param = {});
+                       std::string_view code, std::string_view message, std::string_view request_id,
+                       std::string_view param = {});
 
 }  // namespace paygate::edge

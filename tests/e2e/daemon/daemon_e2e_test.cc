@@ -130,6 +130,7 @@ server:
   drain_timeout_ms: 3000
 principals:
   - {{name: sales-platform, client_cert_common_name: sales-platform, roles: [sales]}}
+  - {{name: finance, client_cert_common_name: finance, roles: [finance]}}
 )",
                                          fmt::arg("api", api_port_), fmt::arg("admin", admin_port_),
                                          fmt::arg("pki", pki.string()));
@@ -165,13 +166,14 @@ principals:
     return false;
   }
 
-  ClientOptions Sales() const {
+  ClientOptions As(const std::string& principal) const {
     ClientOptions options;
     options.ca = *dir_ / "pki" / "ca.crt";
-    options.cert = *dir_ / "pki" / "sales-platform.crt";
-    options.key = *dir_ / "pki" / "sales-platform.key";
+    options.cert = *dir_ / "pki" / (principal + ".crt");
+    options.key = *dir_ / "pki" / (principal + ".key");
     return options;
   }
+  ClientOptions Sales() const { return As("sales-platform"); }
 
   static fs::path* dir_;
   std::uint16_t api_port_ = 0;
@@ -278,6 +280,11 @@ TEST_F(DaemonTest, LifecycleAgainstRealDatabase) {
   ASSERT_EQ(migrate->Wait(60s), 0) << migrate->Output();
   EXPECT_THAT(migrate->Output(), HasSubstr("migrations applied"));
 
+  cluster->Exec(
+      "INSERT INTO ledger_accounts (id, type, currency, code, name) VALUES "
+      "(1, 'asset', 'CNY', 1, 'provider_clearing:sandbox:m1'), "
+      "(2, 'liability', 'CNY', 2, 'premiums_received')",
+      "e2e_life");
   auto daemon = Run("paygated", {"--config", config.string()}, url, "daemon.log");
   ASSERT_TRUE(AdminAnswers("/healthz", edge::http::status::ok, 30s)) << daemon->Output();
   EXPECT_TRUE(AdminAnswers("/readyz", edge::http::status::ok, 5s));
@@ -300,6 +307,31 @@ TEST_F(DaemonTest, LifecycleAgainstRealDatabase) {
     EXPECT_THAT(metrics, HasSubstr("paygate_tls_handshake_failures_total"));
     EXPECT_THAT(metrics, HasSubstr("paygate_db_pool_connections{state=\"idle\"}"));
     EXPECT_THAT(metrics, HasSubstr("paygate_db_up 1"));
+  }
+
+  // Finance reads the ledger over the API; other roles may not; bad parameters are named.
+  {
+    TlsClient finance(api_port_, As("finance"));
+    ASSERT_FALSE(finance.Connect());
+    const edge::Response trial = finance.Get("/v1/ledger/trial-balance?currency=CNY");
+    EXPECT_EQ(trial.result(), edge::http::status::ok) << trial.body();
+    EXPECT_THAT(trial.body(), HasSubstr(R"("name":"premiums_received")"));
+    EXPECT_THAT(trial.body(), HasSubstr(R"("total":)"));
+    const edge::Response bad = finance.Get("/v1/ledger/trial-balance?currency=cny");
+    EXPECT_EQ(bad.result(), edge::http::status::bad_request);
+    EXPECT_THAT(bad.body(), HasSubstr(R"("param":"currency")"));
+    EXPECT_EQ(finance.Get("/v1/ledger/accounts/999/balance").result(),
+              edge::http::status::not_found);
+    const edge::Response at =
+        finance.Get("/v1/ledger/accounts/2/balance?at=2026-01-01T00%3A00%3A00Z");
+    EXPECT_EQ(at.result(), edge::http::status::ok) << at.body();
+    EXPECT_THAT(at.body(), HasSubstr(R"("at":"2026-01-01T00:00:00.000000Z")"));
+    EXPECT_EQ(finance.Get("/v1/ledger/accounts/2/statement?limit=10").result(),
+              edge::http::status::ok);
+    EXPECT_EQ(finance.Get("/v1/ledger/accounts/2/statement?limit=0").result(),
+              edge::http::status::bad_request);
+    EXPECT_EQ(sales.Get("/v1/ledger/trial-balance?currency=CNY").result(),
+              edge::http::status::forbidden);
   }
 
   // openssl s_client offering only TLS 1.1 is refused.
