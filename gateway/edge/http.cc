@@ -69,6 +69,8 @@ Response JsonResponse(const Request& request, http::status status,
   Response response{status, request.version()};
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  // Zero amounts and empty fields are printed: a balance of 0 must read as 0, not as an absent field.
+  options.always_print_primitive_fields = true;
   std::string json;
   // Printing a well-formed message cannot fail; an empty body would still be valid for the client.
   (void)google::protobuf::util::MessageToJsonString(body, &json, options);
