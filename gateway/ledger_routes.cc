@@ -36,12 +36,22 @@ std::optional<std::int64_t> ParseInt(std::string_view text) {
   return value;
 }
 
-// `at`: absent means now; present must parse.
-bool ParseAt(const edge::RequestContext& ctx, std::optional<ledger::Timestamp>* at) {
+// The {id} path parameter: a positive integer, or the 400 naming it.
+std::optional<edge::Response> ReadAccountId(const edge::RequestContext& ctx, std::int64_t* id) {
+  const auto parsed = ParseInt(ctx.path_params[0]);
+  if (!parsed || *parsed <= 0) return BadParam(ctx, "id", "id must be a positive integer.");
+  *id = *parsed;
+  return std::nullopt;
+}
+
+// The `at` query parameter: absent means now; present must be UTC, or the 400 naming it.
+std::optional<edge::Response> ReadAt(const edge::RequestContext& ctx,
+                                     std::optional<ledger::Timestamp>* at) {
   const auto text = edge::QueryParam(ctx.request.target(), "at");
-  if (!text) return true;
+  if (!text) return std::nullopt;
   *at = ParseUtc(*text);
-  return at->has_value();
+  if (!*at) return BadParam(ctx, "at", "at must be UTC like 2026-11-27T03:00:00Z.");
+  return std::nullopt;
 }
 
 void Fill(api::v1::LedgerBalance* out, const ledger::Balance& b) {
@@ -59,17 +69,15 @@ void AddLedgerRoutes(edge::Router& router, std::shared_ptr<ledger::Ledger> ledge
   router.Add(
       {edge::http::verb::get, "/v1/ledger/accounts/{id}/balance", edge::Access::kRoles, finance,
        [ledger](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
-         const auto id = ParseInt(ctx.path_params[0]);
-         if (!id || *id <= 0) co_return BadParam(ctx, "id", "id must be a positive integer.");
+         std::int64_t id = 0;
+         if (auto bad = ReadAccountId(ctx, &id)) co_return std::move(*bad);
          std::optional<ledger::Timestamp> at;
-         if (!ParseAt(ctx, &at)) {
-           co_return BadParam(ctx, "at", "at must be UTC like 2026-11-27T03:00:00Z.");
-         }
+         if (auto bad = ReadAt(ctx, &at)) co_return std::move(*bad);
          auto balance =
-             co_await ledger->GetBalance(ledger::AccountId{*id}, at, db::Clock::now() + kReadTime);
+             co_await ledger->GetBalance(ledger::AccountId{id}, at, db::Clock::now() + kReadTime);
          if (!balance) co_return Failure(ctx, balance.error());
          api::v1::LedgerBalanceResponse body;
-         body.set_account_id(*id);
+         body.set_account_id(id);
          if (at) body.set_at(FormatUtc(*at));
          Fill(body.mutable_balance(), balance.value());
          co_return edge::JsonResponse(ctx.request, status::ok, body);
@@ -78,9 +86,8 @@ void AddLedgerRoutes(edge::Router& router, std::shared_ptr<ledger::Ledger> ledge
   router.Add({edge::http::verb::get, "/v1/ledger/accounts/{id}/statement", edge::Access::kRoles,
               finance,
               [ledger](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
-                const auto id = ParseInt(ctx.path_params[0]);
-                if (!id || *id <= 0)
-                  co_return BadParam(ctx, "id", "id must be a positive integer.");
+                std::int64_t id = 0;
+                if (auto bad = ReadAccountId(ctx, &id)) co_return std::move(*bad);
                 std::int32_t limit = 100;
                 if (const auto text = edge::QueryParam(ctx.request.target(), "limit")) {
                   const auto parsed = ParseInt(*text);
@@ -100,11 +107,11 @@ void AddLedgerRoutes(edge::Router& router, std::shared_ptr<ledger::Ledger> ledge
                   cursor.created_at = ledger::Timestamp(std::chrono::microseconds(*micros));
                   cursor.transfer_id.value = text->substr(colon + 1);
                 }
-                auto page = co_await ledger->GetStatement(ledger::AccountId{*id}, cursor, limit,
+                auto page = co_await ledger->GetStatement(ledger::AccountId{id}, cursor, limit,
                                                           db::Clock::now() + kReadTime);
                 if (!page) co_return Failure(ctx, page.error());
                 api::v1::LedgerStatementResponse body;
-                body.set_account_id(*id);
+                body.set_account_id(id);
                 for (const auto& line : page.value().lines) {
                   auto* out = body.add_lines();
                   out->set_transfer_id(line.transfer_id.value);
@@ -132,9 +139,7 @@ void AddLedgerRoutes(edge::Router& router, std::shared_ptr<ledger::Ledger> ledge
            co_return BadParam(ctx, "currency", "currency must be an ISO 4217 code such as CNY.");
          }
          std::optional<ledger::Timestamp> at;
-         if (!ParseAt(ctx, &at)) {
-           co_return BadParam(ctx, "at", "at must be UTC like 2026-11-27T03:00:00Z.");
-         }
+         if (auto bad = ReadAt(ctx, &at)) co_return std::move(*bad);
          auto trial = co_await ledger->GetTrialBalance(*currency, at, db::Clock::now() + kReadTime);
          if (!trial) co_return Failure(ctx, trial.error());
          api::v1::LedgerTrialBalanceResponse body;

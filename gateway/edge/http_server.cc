@@ -93,6 +93,9 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> DetectAndHandshake();
   asio::awaitable<void> ServeRequests();
   asio::awaitable<void> RefuseConnection();
+  // Answers a refused request and closes: its bytes were not all read, so the connection cannot
+  // carry another request.
+  asio::awaitable<void> RefuseAndClose(Response response, std::string_view request_id);
   asio::awaitable<bool> WriteResponse(Response& response);
   asio::awaitable<void> CloseGracefully();
   asio::awaitable<void> LingeringClose();
@@ -188,6 +191,11 @@ asio::awaitable<void> HttpServer::Session::RefuseConnection() {
         "Too many open connections from this address; retry later.", request_id);
     response.set(http::field::retry_after, "1");
   }
+  co_await RefuseAndClose(std::move(response), request_id);
+}
+
+asio::awaitable<void> HttpServer::Session::RefuseAndClose(Response response,
+                                                          std::string_view request_id) {
   response.set("Request-Id", request_id);
   response.keep_alive(false);
   const bool written = co_await WriteResponse(response);
@@ -266,13 +274,10 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
              "The request is not valid HTTP/1.1.");
     }
     if (refused) {
-      refusal.set("Request-Id", request_id);
-      refusal.keep_alive(false);
       server_->metrics_->ObserveRequest(
           server_->name_, "unmatched", http::to_string(head.method()), refusal.result_int(),
           std::chrono::duration<double>(Clock::now() - started).count());
-      const bool written = co_await WriteResponse(refusal);
-      if (written) co_await LingeringClose();
+      co_await RefuseAndClose(std::move(refusal), request_id);
       co_return;
     }
 
@@ -287,13 +292,11 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
       co_await http::async_read(stream_, buffer_, parser, Token(ec));
       if (ec == http::error::body_limit) {
         Reject(Rejection::kBodyTooLarge, request_id, "body_size_max_bytes exceeded");
-        Response response = ErrorResponse(head, http::status::payload_too_large,
-                                          "invalid_request_error", "body_too_large",
-                                          "Request body exceeds body_size_max_bytes.", request_id);
-        response.set("Request-Id", request_id);
-        response.keep_alive(false);
-        const bool written = co_await WriteResponse(response);
-        if (written) co_await LingeringClose();
+        co_await RefuseAndClose(
+            ErrorResponse(head, http::status::payload_too_large, "invalid_request_error",
+                          "body_too_large", "Request body exceeds body_size_max_bytes.",
+                          request_id),
+            request_id);
         co_return;
       }
       if (ec == beast::error::timeout) {
