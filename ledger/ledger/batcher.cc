@@ -67,7 +67,14 @@ void Batcher::Enqueue(std::shared_ptr<Request> request) {
   }
   queued_transfers_ += request->transfers.size();
   queue_.push_back(std::move(request));
-  if (idle_ || (lingering_ && queued_transfers_ >= options_.batch_size_max)) wakeup_.cancel();
+  if (idle_ || (lingering_ && LingerDone())) wakeup_.cancel();
+}
+
+bool Batcher::LingerDone() const {
+  // As many requests as the previous batch carried: in the common closed loop (callers that post
+  // again once answered) everyone is back, and waiting longer only adds latency.
+  return queued_transfers_ >= options_.batch_size_max ||
+         (previous_batch_requests_ > 0 && queue_.size() >= previous_batch_requests_);
 }
 
 asio::awaitable<void> Batcher::Run() {
@@ -84,8 +91,7 @@ asio::awaitable<void> Batcher::Run() {
       continue;
     }
     // Only a batch opened from idle lingers: requests queued during a commit have waited already.
-    if (from_idle && !stopping_ && queued_transfers_ < options_.batch_size_max &&
-        options_.batch_wait_max_us.count() > 0) {
+    if (from_idle && !stopping_ && !LingerDone() && options_.batch_wait_max_us.count() > 0) {
       lingering_ = true;
       wakeup_.expires_after(options_.batch_wait_max_us);
       co_await wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
@@ -117,6 +123,7 @@ asio::awaitable<void> Batcher::Run() {
       queue_.pop_front();
     }
     if (batch.empty()) continue;
+    previous_batch_requests_ = batch.size();
 
     Result<std::vector<TransferResult>> committed = co_await commit_(transfers, ends, deadline);
     ++stats_.batches_total;

@@ -28,8 +28,9 @@ namespace paygate::ledger {
 struct BatcherOptions {
   // Transfers per batch (one database transaction); a request larger than this is refused.
   std::uint32_t batch_size_max = 8000;
-  // How long a batch started from an idle queue waits for more requests. Under load no wait is
-  // added: requests that queued during the previous commit form the next batch at once.
+  // How long a batch started from an idle queue waits for more requests; it stops waiting early
+  // once as many requests are queued as the previous batch carried. Under load no wait is added:
+  // requests that queued during the previous commit form the next batch at once.
   std::chrono::microseconds batch_wait_max_us{500};
   // Transfers queued and not yet taken into a batch; beyond it requests fail with Errc::overloaded.
   std::uint32_t queue_transfers_max = 100000;
@@ -79,6 +80,8 @@ class Batcher {
   };
 
   void Enqueue(std::shared_ptr<Request> request);
+  // Whether a lingering batch has gathered enough to go.
+  bool LingerDone() const;
   boost::asio::awaitable<void> Run();
 
   BatcherOptions options_;
@@ -89,6 +92,7 @@ class Batcher {
   boost::asio::steady_timer exited_;  // Cancelled when the worker exits.
   std::deque<std::shared_ptr<Request>> queue_;
   std::size_t queued_transfers_ = 0;
+  std::size_t previous_batch_requests_ = 0;  // 0 before the first batch.
   bool idle_ = false;
   bool lingering_ = false;
   bool stopping_ = false;

@@ -29,57 +29,101 @@ namespace {
 
 // Also switches the transaction to custom plans: a generic plan cached while the journal was
 // small (a sequential scan matching every row against the id array) stays cached as the table
-// grows and turns the id look-ups and the trigger's joins into full scans.
+// grows and turns the id look-ups and the trigger's joins into full scans. The third column says
+// whether the database orders transfer ids bytewise, as BatchHash() does (see kWriteBatch).
 constexpr Statement kLockHead{
     "ledger_lock_head",
-    "SELECT last_batch_id, set_config('plan_cache_mode', 'force_custom_plan', true) "
+    "SELECT last_batch_id, last_hash, "
+    "coalesce((SELECT a.attcollation IN (950, 951) "  // The "C" and "POSIX" collations.
+    "  OR (a.attcollation = 100 AND d.datlocprovider = 'c' "
+    "      AND d.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')) "
+    "  FROM pg_attribute a, pg_database d "
+    "  WHERE a.attrelid = 'ledger_transfers'::regclass AND a.attname = 'id' "
+    "  AND d.datname = current_database() AND d.encoding = pg_char_to_encoding('UTF8')), false), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true) "
     "FROM ledger_chain_head FOR UPDATE"};
 
-// The batch's timestamp, read once the head is locked: not now() (the transaction's start, which
-// can precede the previous batch's commit when writers queue on the lock) and never before the
-// previous batch's, so journal time order is batch order even if the clock steps back.
-constexpr Statement kBatchTime{
-    "ledger_batch_time",
-    "SELECT (extract(epoch FROM greatest(clock_timestamp(), "
-    "(SELECT max(created_at) FROM ledger_transfers WHERE batch_id = $1))) * 1000000)::bigint"};
+// Everything a batch needs to know, in one round trip once the head is locked (a statement of its
+// own: its snapshot is taken after the lock is granted, so it sees every earlier batch):
+//  * the batch's timestamp: not now() (the transaction's start, which can precede the previous
+//    batch's commit when writers queue on the lock) and never before the previous batch's, so
+//    journal time order is batch order even if the clock steps back;
+//  * stored transfers with the batch's ids ($1) or pending ids ($2), and resolutions of those
+//    pending ids;
+//  * ids recorded as failed;
+//  * the accounts named by the batch ($3) and by the stored transfers, locked in ascending id
+//    order (the global lock order after the head).
+// One row per stored transfer, account, resolution and failure (FULL JOIN ON false stacks them;
+// the other groups' columns are NULL), each carrying the timestamp; one row with only the
+// timestamp when there is nothing else. Columns: see ReadBatchColumn.
+constexpr Statement kReadBatch{
+    "ledger_read_batch",
+    "WITH stored AS MATERIALIZED ("
+    "  SELECT id, debit_account_id, credit_account_id, amount, currency, kind, linked, "
+    "  coalesce(pending_id, ''), timeout_s, reason_code, external_ref, "
+    "  (extract(epoch FROM created_at) * 1000000)::bigint "
+    "  FROM ledger_transfers WHERE id = ANY($1::text[] || $2::text[])), "
+    "locked AS MATERIALIZED ("
+    "  SELECT id, type, currency, code, name, debits_must_not_exceed_credits, "
+    "  credits_must_not_exceed_debits, closed, history, debits_pending, debits_posted, "
+    "  credits_pending, credits_posted FROM ledger_accounts "
+    "  WHERE id = ANY($3::bigint[] || ARRAY(SELECT debit_account_id FROM stored) "
+    "                || ARRAY(SELECT credit_account_id FROM stored)) "
+    "  ORDER BY id FOR UPDATE), "
+    "resolved AS (SELECT pending_id, kind FROM ledger_transfers WHERE pending_id = "
+    "ANY($2::text[])), "
+    "failed AS (SELECT id, result FROM ledger_transfer_failures WHERE id = ANY($1::text[])), "
+    "batch_time AS MATERIALIZED ("
+    "  SELECT (extract(epoch FROM greatest(clock_timestamp(), "
+    "  (SELECT max(created_at) FROM ledger_transfers WHERE batch_id = $4::bigint))) "
+    "  * 1000000)::bigint AS now_us) "
+    "SELECT t.now_us, s.*, a.*, r.*, f.* FROM batch_time t LEFT JOIN ("
+    "  stored s FULL JOIN locked a ON false FULL JOIN resolved r ON false "
+    "  FULL JOIN failed f ON false) ON true"};
 
-constexpr Statement kSelectStored{
-    "ledger_select_stored",
-    "SELECT id, debit_account_id, credit_account_id, amount, currency, kind, linked, "
-    "coalesce(pending_id, ''), timeout_s, reason_code, external_ref, "
-    "(extract(epoch FROM created_at) * 1000000)::bigint "
-    "FROM ledger_transfers WHERE id = ANY($1::text[])"};
+// First columns of kReadBatch's groups.
+enum ReadBatchColumn {
+  kNowColumn = 0,
+  kStoredColumns = 1,       // ParseStored's layout, 12 columns.
+  kAccountColumns = 13,     // ParseAccount's layout, 13 columns.
+  kResolutionColumns = 26,  // pending_id, kind.
+  kFailureColumns = 28,     // id, result.
+  kReadBatchColumnCount = 30,
+};
 
-constexpr Statement kSelectResolutions{
-    "ledger_select_resolutions",
-    "SELECT pending_id, kind FROM ledger_transfers WHERE pending_id = ANY($1::text[])"};
+// Inserts the accepted transfers ($1-$12 arrays, one element per transfer) with the batch id and
+// timestamp ($13, $14); their statement trigger validates them and applies the counters. Records
+// the failed ids ($15, $16). The two variants below append the rows' hash-chain link.
+#define LEDGER_WRITE_ROWS_SQL                                                                      \
+  "WITH inserted AS (INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, "      \
+  "  amount, currency, kind, linked, pending_id, timeout_s, reason_code, external_ref, entry_id, " \
+  "  batch_id, created_at) "                                                                       \
+  "  SELECT u.id, u.d, u.c, u.a, u.cur, u.k, u.l, NULLIF(u.p, ''), u.t, u.r, u.x, u.e, "           \
+  "  $13::bigint, timestamptz 'epoch' + $14::bigint * interval '1 microsecond' "                   \
+  "  FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], "   \
+  "  $7::boolean[], $8::text[], $9::integer[], $10::integer[], $11::text[], $12::text[]) "         \
+  "  AS u(id, d, c, a, cur, k, l, p, t, r, x, e) RETURNING 1), "                                   \
+  "failed AS (INSERT INTO ledger_transfer_failures (id, result) "                                  \
+  "  SELECT * FROM unnest($15::text[], $16::text[]) ON CONFLICT DO NOTHING) "
 
-constexpr Statement kSelectFailures{
-    "ledger_select_failures",
-    "SELECT id, result FROM ledger_transfer_failures WHERE id = ANY($1::text[])"};
+// One round trip for all the batch's writes. The link's hash ($17) is BatchHash() of the rows,
+// computed in C++ (the rows of a CTE are not visible to the rest of its statement, so SQL could
+// only hash them in a second statement); $18 is the number of rows, 0 for a batch of failures only
+// (no link). Returns the rows inserted and whether the head moved.
+constexpr Statement kWriteBatch{
+    "ledger_write_batch", LEDGER_WRITE_ROWS_SQL
+    ", link AS (INSERT INTO ledger_batches (id, prev_hash, hash, transfer_count) "
+    "  SELECT $13::bigint, h.last_hash, $17::bytea, $18::integer FROM ledger_chain_head h "
+    "  WHERE $18::integer > 0 RETURNING id, hash), "
+    "head AS (UPDATE ledger_chain_head SET last_batch_id = link.id, last_hash = link.hash "
+    "  FROM link RETURNING 1) "
+    "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM head)"};
 
-constexpr Statement kLockAccounts{
-    "ledger_lock_accounts",
-    "SELECT id, type, currency, code, name, debits_must_not_exceed_credits, "
-    "credits_must_not_exceed_debits, closed, history, debits_pending, debits_posted, "
-    "credits_pending, credits_posted "
-    "FROM ledger_accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"};
-
-constexpr Statement kInsertTransfers{
-    "ledger_insert_transfers",
-    "INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, currency, "
-    "kind, linked, pending_id, timeout_s, reason_code, external_ref, entry_id, batch_id, "
-    "created_at) "
-    "SELECT u.id, u.d, u.c, u.a, u.cur, u.k, u.l, NULLIF(u.p, ''), u.t, u.r, u.x, u.e, "
-    "$13::bigint, timestamptz 'epoch' + $14::bigint * interval '1 microsecond' "
-    "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], "
-    "$7::boolean[], $8::text[], $9::integer[], $10::integer[], $11::text[], $12::text[]) "
-    "AS u(id, d, c, a, cur, k, l, p, t, r, x, e)"};
-
-constexpr Statement kInsertFailures{
-    "ledger_insert_failures",
-    "INSERT INTO ledger_transfer_failures (id, result) "
-    "SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"};
+// Where the database does not order ids bytewise, the rows are written without their link and
+// kAppendBatch hashes them in SQL. Returns the rows inserted.
+constexpr Statement kWriteRows{"ledger_write_rows",
+                               LEDGER_WRITE_ROWS_SQL "SELECT (SELECT count(*) FROM inserted)"};
+#undef LEDGER_WRITE_ROWS_SQL
 
 constexpr Statement kAppendBatch{
     "ledger_append_batch",
@@ -237,49 +281,52 @@ Result<std::int32_t> GetInt32(const PgResult& r, int row, int col) {
   return static_cast<std::int32_t>(value);
 }
 
-Result<StoredTransfer> ParseStored(const PgResult& r, int row) {
+// Columns from `first` on: id, debit, credit, amount, currency, kind, linked, pending id, timeout,
+// reason code, external ref, created_at in epoch microseconds.
+Result<StoredTransfer> ParseStored(const PgResult& r, int row, int first = 0) {
   StoredTransfer s;
   Transfer& t = s.transfer;
-  LEDGER_TRY(auto id, r.GetText(row, 0));
+  LEDGER_TRY(auto id, r.GetText(row, first + 0));
   t.id.value = std::string(id);
-  LEDGER_TRY(t.debit_account_id.value, r.GetInt64(row, 1));
-  LEDGER_TRY(t.credit_account_id.value, r.GetInt64(row, 2));
-  LEDGER_TRY(t.amount, r.GetInt64(row, 3));
-  LEDGER_TRY(auto currency, r.GetText(row, 4));
+  LEDGER_TRY(t.debit_account_id.value, r.GetInt64(row, first + 1));
+  LEDGER_TRY(t.credit_account_id.value, r.GetInt64(row, first + 2));
+  LEDGER_TRY(t.amount, r.GetInt64(row, first + 3));
+  LEDGER_TRY(auto currency, r.GetText(row, first + 4));
   t.currency = std::string(currency);
-  LEDGER_TRY(auto kind, r.GetText(row, 5));
+  LEDGER_TRY(auto kind, r.GetText(row, first + 5));
   LEDGER_TRY(t.kind, ParseKind(kind));
-  LEDGER_TRY(t.linked, r.GetBool(row, 6));
-  LEDGER_TRY(auto pending_id, r.GetText(row, 7));
+  LEDGER_TRY(t.linked, r.GetBool(row, first + 6));
+  LEDGER_TRY(auto pending_id, r.GetText(row, first + 7));
   t.pending_id.value = std::string(pending_id);
-  LEDGER_TRY(t.timeout_s, GetInt32(r, row, 8));
-  LEDGER_TRY(t.reason_code, GetInt32(r, row, 9));
-  LEDGER_TRY(auto external_ref, r.GetText(row, 10));
+  LEDGER_TRY(t.timeout_s, GetInt32(r, row, first + 8));
+  LEDGER_TRY(t.reason_code, GetInt32(r, row, first + 9));
+  LEDGER_TRY(auto external_ref, r.GetText(row, first + 10));
   t.external_ref = std::string(external_ref);
-  LEDGER_TRY(s.created_at_us, r.GetInt64(row, 11));
+  LEDGER_TRY(s.created_at_us, r.GetInt64(row, first + 11));
   return s;
 }
 
-// Columns: id, type, currency, code, name, four flags, four counters (kSelectAccount's order).
-Result<AccountState> ParseAccount(const PgResult& r, int row) {
+// Columns from `first` on: id, type, currency, code, name, four flags, four counters
+// (kSelectAccount's order).
+Result<AccountState> ParseAccount(const PgResult& r, int row, int first = 0) {
   AccountState s;
   Account& a = s.account;
-  LEDGER_TRY(a.id.value, r.GetInt64(row, 0));
-  LEDGER_TRY(auto type, r.GetText(row, 1));
+  LEDGER_TRY(a.id.value, r.GetInt64(row, first + 0));
+  LEDGER_TRY(auto type, r.GetText(row, first + 1));
   LEDGER_TRY(a.type, ParseAccountType(type));
-  LEDGER_TRY(auto currency, r.GetText(row, 2));
+  LEDGER_TRY(auto currency, r.GetText(row, first + 2));
   a.currency = std::string(currency);
-  LEDGER_TRY(a.code, GetInt32(r, row, 3));
-  LEDGER_TRY(auto name, r.GetText(row, 4));
+  LEDGER_TRY(a.code, GetInt32(r, row, first + 3));
+  LEDGER_TRY(auto name, r.GetText(row, first + 4));
   a.name = std::string(name);
-  LEDGER_TRY(a.flags.debits_must_not_exceed_credits, r.GetBool(row, 5));
-  LEDGER_TRY(a.flags.credits_must_not_exceed_debits, r.GetBool(row, 6));
-  LEDGER_TRY(a.flags.closed, r.GetBool(row, 7));
-  LEDGER_TRY(a.flags.history, r.GetBool(row, 8));
-  LEDGER_TRY(s.balance.debits_pending, r.GetInt64(row, 9));
-  LEDGER_TRY(s.balance.debits_posted, r.GetInt64(row, 10));
-  LEDGER_TRY(s.balance.credits_pending, r.GetInt64(row, 11));
-  LEDGER_TRY(s.balance.credits_posted, r.GetInt64(row, 12));
+  LEDGER_TRY(a.flags.debits_must_not_exceed_credits, r.GetBool(row, first + 5));
+  LEDGER_TRY(a.flags.credits_must_not_exceed_debits, r.GetBool(row, first + 6));
+  LEDGER_TRY(a.flags.closed, r.GetBool(row, first + 7));
+  LEDGER_TRY(a.flags.history, r.GetBool(row, first + 8));
+  LEDGER_TRY(s.balance.debits_pending, r.GetInt64(row, first + 9));
+  LEDGER_TRY(s.balance.debits_posted, r.GetInt64(row, first + 10));
+  LEDGER_TRY(s.balance.credits_pending, r.GetInt64(row, first + 11));
+  LEDGER_TRY(s.balance.credits_posted, r.GetInt64(row, first + 12));
   return s;
 }
 
@@ -349,140 +396,139 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::CommitBatch
   co_return co_await db::RunInTransaction(
       pool_, deadline, tx,
       [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<TransferResult>>> {
-        BatchSnapshot snapshot;
-        LEDGER_CO_TRY(auto head, co_await conn.Execute(kLockHead, Params(), deadline));
-        if (head.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
-        LEDGER_CO_TRY(const std::int64_t last_batch_id, head.GetInt64(0, 0));
-        LEDGER_CO_TRY(auto batch_time,
-                      co_await conn.Execute(kBatchTime, Params().Add(last_batch_id), deadline));
-        LEDGER_CO_TRY(snapshot.now_us, batch_time.GetInt64(0, 0));
-
-        // Ids that cannot be valid are left out of the look-ups (they could not be stored anyway,
-        // and a NUL byte would make the statement fail for the whole batch).
-        std::set<std::string_view> ids;
-        std::set<std::string_view> pending_ids;
-        for (const Transfer& t : transfers) {
-          if (IsValidTransferId(t.id.value)) ids.insert(t.id.value);
-          if (IsValidTransferId(t.pending_id.value)) pending_ids.insert(t.pending_id.value);
-        }
-        ArrayBuilder all_ids;
-        for (auto id : ids) all_ids.Text(id);
-        for (auto id : pending_ids) all_ids.Text(id);
-        LEDGER_CO_TRY(
-            auto stored,
-            co_await conn.Execute(kSelectStored, Params().AddUntyped(all_ids.Finish()), deadline));
-        for (int row = 0; row < stored.rows(); ++row) {
-          LEDGER_CO_TRY(auto s, ParseStored(stored, row));
-          TransferId id = s.transfer.id;
-          snapshot.stored.emplace(std::move(id), std::move(s));
-        }
-
-        ArrayBuilder pending_array;
-        for (auto id : pending_ids) pending_array.Text(id);
-        LEDGER_CO_TRY(auto resolutions,
-                      co_await conn.Execute(kSelectResolutions,
-                                            Params().AddUntyped(pending_array.Finish()), deadline));
-        for (int row = 0; row < resolutions.rows(); ++row) {
-          LEDGER_CO_TRY(auto pending_id, resolutions.GetText(row, 0));
-          LEDGER_CO_TRY(auto kind_text, resolutions.GetText(row, 1));
-          LEDGER_CO_TRY(auto kind, ParseKind(kind_text));
-          snapshot.resolutions[TransferId{std::string(pending_id)}] =
-              kind == TransferKind::kPostPending   ? PendingResolution::kPosted
-              : kind == TransferKind::kVoidPending ? PendingResolution::kVoided
-                                                   : PendingResolution::kExpired;
-        }
-
-        ArrayBuilder id_array;
-        for (auto id : ids) id_array.Text(id);
-        LEDGER_CO_TRY(auto failures,
-                      co_await conn.Execute(kSelectFailures, Params().AddUntyped(id_array.Finish()),
-                                            deadline));
-        for (int row = 0; row < failures.rows(); ++row) {
-          LEDGER_CO_TRY(auto id, failures.GetText(row, 0));
-          LEDGER_CO_TRY(auto result, failures.GetText(row, 1));
-          snapshot.failed[TransferId{std::string(id)}] = std::string(result);
-        }
-
-        // Accounts named by the transfers and by the pending transfers they resolve.
-        std::set<std::int64_t> account_ids;
-        for (const Transfer& t : transfers) {
-          if (t.debit_account_id.value > 0) account_ids.insert(t.debit_account_id.value);
-          if (t.credit_account_id.value > 0) account_ids.insert(t.credit_account_id.value);
-        }
-        for (const auto& [id, s] : snapshot.stored) {
-          account_ids.insert(s.transfer.debit_account_id.value);
-          account_ids.insert(s.transfer.credit_account_id.value);
-        }
-        ArrayBuilder account_array;
-        for (auto id : account_ids) account_array.Int(id);
-        LEDGER_CO_TRY(auto accounts,
-                      co_await conn.Execute(kLockAccounts,
-                                            Params().AddUntyped(account_array.Finish()), deadline));
-        for (int row = 0; row < accounts.rows(); ++row) {
-          LEDGER_CO_TRY(auto account, ParseAccount(accounts, row));
-          AccountId id = account.account.id;
-          snapshot.accounts.emplace(id, std::move(account));
-        }
-
-        BatchPlan plan = PlanBatch(transfers, request_ends, snapshot);
-
-        if (!plan.inserts.empty()) {
-          ArrayBuilder id, debit, credit, amount, currency, kind, linked, pending, timeout, reason,
-              ref, entry;
-          for (const PlannedTransfer& p : plan.inserts) {
-            const Transfer& t = p.transfer;
-            id.Text(t.id.value);
-            debit.Int(t.debit_account_id.value);
-            credit.Int(t.credit_account_id.value);
-            amount.Int(t.amount);
-            currency.Text(t.currency);
-            kind.Text(ToString(t.kind));
-            linked.Bool(t.linked);
-            pending.Text(t.pending_id.value);
-            timeout.Int(t.timeout_s);
-            reason.Int(t.reason_code);
-            ref.Text(t.external_ref);
-            entry.Text(p.entry_id.value);
-          }
-          const std::int64_t batch_id = last_batch_id + 1;
-          Params params;
-          params.AddUntyped(id.Finish())
-              .AddUntyped(debit.Finish())
-              .AddUntyped(credit.Finish())
-              .AddUntyped(amount.Finish())
-              .AddUntyped(currency.Finish())
-              .AddUntyped(kind.Finish())
-              .AddUntyped(linked.Finish())
-              .AddUntyped(pending.Finish())
-              .AddUntyped(timeout.Finish())
-              .AddUntyped(reason.Finish())
-              .AddUntyped(ref.Finish())
-              .AddUntyped(entry.Finish())
-              .Add(batch_id)
-              .Add(snapshot.now_us);
-          LEDGER_CO_TRY(auto inserted,
-                        co_await conn.Execute(kInsertTransfers, std::move(params), deadline));
-          if (inserted.affected_rows() != static_cast<std::int64_t>(plan.inserts.size())) {
-            co_return make_error_code(Errc::inconsistent_state);
-          }
-          LEDGER_CO_TRYV(co_await conn.Execute(
-              kAppendBatch,
-              Params().Add(batch_id).Add(static_cast<std::int32_t>(plan.inserts.size())),
-              deadline));
-        }
-        if (!plan.failures.empty()) {
-          ArrayBuilder failed_ids, failed_results;
-          for (const auto& [id, result] : plan.failures) {
-            failed_ids.Text(id.value);
-            failed_results.Text(ToString(result));
-          }
-          LEDGER_CO_TRYV(co_await conn.Execute(
-              kInsertFailures,
-              Params().AddUntyped(failed_ids.Finish()).AddUntyped(failed_results.Finish()),
-              deadline));
-        }
-        co_return std::move(plan.results);
+        co_return co_await WriteBatch(conn, transfers, request_ends, deadline);
       });
+}
+
+asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::PostTransfersInTransaction(
+    PgConnection& conn, std::vector<Transfer> transfers, Deadline deadline) {
+  const std::size_t end = transfers.size();
+  co_return co_await WriteBatch(conn, transfers, std::span<const std::size_t>(&end, 1), deadline);
+}
+
+asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
+    PgConnection& conn, std::span<const Transfer> transfers,
+    std::span<const std::size_t> request_ends, Deadline deadline) {
+  // Three round trips: lock the head, read (and lock the accounts), write.
+  BatchSnapshot snapshot;
+  LEDGER_CO_TRY(auto head, co_await conn.Execute(kLockHead, Params(), deadline));
+  if (head.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
+  LEDGER_CO_TRY(const std::int64_t last_batch_id, head.GetInt64(0, 0));
+  LEDGER_CO_TRY(const std::string last_hash, head.GetBytea(0, 1));
+  LEDGER_CO_TRY(const bool ids_sort_bytewise, head.GetBool(0, 2));
+  if (last_hash.size() != 32) co_return make_error_code(Errc::inconsistent_state);
+
+  // Ids that cannot be valid are left out of the look-ups (they could not be stored anyway,
+  // and a NUL byte would make the statement fail for the whole batch).
+  std::set<std::string_view> ids;
+  std::set<std::string_view> pending_ids;
+  std::set<std::int64_t> account_ids;
+  for (const Transfer& t : transfers) {
+    if (IsValidTransferId(t.id.value)) ids.insert(t.id.value);
+    if (IsValidTransferId(t.pending_id.value)) pending_ids.insert(t.pending_id.value);
+    if (t.debit_account_id.value > 0) account_ids.insert(t.debit_account_id.value);
+    if (t.credit_account_id.value > 0) account_ids.insert(t.credit_account_id.value);
+  }
+  ArrayBuilder id_array, pending_array, account_array;
+  for (auto id : ids) id_array.Text(id);
+  for (auto id : pending_ids) pending_array.Text(id);
+  for (auto id : account_ids) account_array.Int(id);
+  Params read_params;
+  read_params.AddUntyped(id_array.Finish())
+      .AddUntyped(pending_array.Finish())
+      .AddUntyped(account_array.Finish())
+      .Add(last_batch_id);
+  LEDGER_CO_TRY(auto read, co_await conn.Execute(kReadBatch, std::move(read_params), deadline));
+  if (read.rows() < 1 || read.columns() != kReadBatchColumnCount) {
+    co_return make_error_code(Errc::inconsistent_state);
+  }
+  LEDGER_CO_TRY(snapshot.now_us, read.GetInt64(0, kNowColumn));
+  for (int row = 0; row < read.rows(); ++row) {
+    if (!read.IsNull(row, kStoredColumns)) {
+      LEDGER_CO_TRY(auto stored, ParseStored(read, row, kStoredColumns));
+      TransferId id = stored.transfer.id;
+      snapshot.stored.emplace(std::move(id), std::move(stored));
+    } else if (!read.IsNull(row, kAccountColumns)) {
+      LEDGER_CO_TRY(auto account, ParseAccount(read, row, kAccountColumns));
+      AccountId id = account.account.id;
+      snapshot.accounts.emplace(id, std::move(account));
+    } else if (!read.IsNull(row, kResolutionColumns)) {
+      LEDGER_CO_TRY(auto pending_id, read.GetText(row, kResolutionColumns));
+      LEDGER_CO_TRY(auto kind_text, read.GetText(row, kResolutionColumns + 1));
+      LEDGER_CO_TRY(auto kind, ParseKind(kind_text));
+      snapshot.resolutions[TransferId{std::string(pending_id)}] =
+          kind == TransferKind::kPostPending   ? PendingResolution::kPosted
+          : kind == TransferKind::kVoidPending ? PendingResolution::kVoided
+                                               : PendingResolution::kExpired;
+    } else if (!read.IsNull(row, kFailureColumns)) {
+      LEDGER_CO_TRY(auto id, read.GetText(row, kFailureColumns));
+      LEDGER_CO_TRY(auto result, read.GetText(row, kFailureColumns + 1));
+      snapshot.failed[TransferId{std::string(id)}] = std::string(result);
+    }
+  }
+
+  BatchPlan plan = PlanBatch(transfers, request_ends, snapshot);
+  if (plan.inserts.empty() && plan.failures.empty()) co_return std::move(plan.results);
+
+  ArrayBuilder id, debit, credit, amount, currency, kind, linked, pending, timeout, reason, ref,
+      entry;
+  for (const PlannedTransfer& p : plan.inserts) {
+    const Transfer& t = p.transfer;
+    id.Text(t.id.value);
+    debit.Int(t.debit_account_id.value);
+    credit.Int(t.credit_account_id.value);
+    amount.Int(t.amount);
+    currency.Text(t.currency);
+    kind.Text(ToString(t.kind));
+    linked.Bool(t.linked);
+    pending.Text(t.pending_id.value);
+    timeout.Int(t.timeout_s);
+    reason.Int(t.reason_code);
+    ref.Text(t.external_ref);
+    entry.Text(p.entry_id.value);
+  }
+  ArrayBuilder failed_ids, failed_results;
+  for (const auto& [failed_id, result] : plan.failures) {
+    failed_ids.Text(failed_id.value);
+    failed_results.Text(ToString(result));
+  }
+  const std::int64_t batch_id = last_batch_id + 1;
+  const auto row_count = static_cast<std::int32_t>(plan.inserts.size());
+  Params params;
+  params.AddUntyped(id.Finish())
+      .AddUntyped(debit.Finish())
+      .AddUntyped(credit.Finish())
+      .AddUntyped(amount.Finish())
+      .AddUntyped(currency.Finish())
+      .AddUntyped(kind.Finish())
+      .AddUntyped(linked.Finish())
+      .AddUntyped(pending.Finish())
+      .AddUntyped(timeout.Finish())
+      .AddUntyped(reason.Finish())
+      .AddUntyped(ref.Finish())
+      .AddUntyped(entry.Finish())
+      .Add(batch_id)
+      .Add(snapshot.now_us)
+      .AddUntyped(failed_ids.Finish())
+      .AddUntyped(failed_results.Finish());
+  if (ids_sort_bytewise) {
+    params.AddBytea(BatchHash(last_hash, batch_id, plan.inserts, snapshot.now_us)).Add(row_count);
+    LEDGER_CO_TRY(auto written, co_await conn.Execute(kWriteBatch, std::move(params), deadline));
+    LEDGER_CO_TRY(const std::int64_t inserted, written.GetInt64(0, 0));
+    LEDGER_CO_TRY(const std::int64_t heads_moved, written.GetInt64(0, 1));
+    if (inserted != row_count || heads_moved != (row_count > 0 ? 1 : 0)) {
+      co_return make_error_code(Errc::inconsistent_state);
+    }
+  } else {
+    LEDGER_CO_TRY(auto written, co_await conn.Execute(kWriteRows, std::move(params), deadline));
+    LEDGER_CO_TRY(const std::int64_t inserted, written.GetInt64(0, 0));
+    if (inserted != row_count) co_return make_error_code(Errc::inconsistent_state);
+    if (row_count > 0) {
+      LEDGER_CO_TRYV(
+          co_await conn.Execute(kAppendBatch, Params().Add(batch_id).Add(row_count), deadline));
+    }
+  }
+  co_return std::move(plan.results);
 }
 
 asio::awaitable<Result<std::vector<AccountResult>>> PostgresLedger::CreateAccounts(

@@ -58,6 +58,14 @@ class PostgresLedger final : public Ledger {
                                                                Deadline deadline) override;
   boost::asio::awaitable<Result<VerifyReport>> Verify(Deadline deadline) override;
 
+  // Posts `transfers` (one request: a chain never spans the call) on `conn`, inside the caller's
+  // open transaction, so a business state change and its ledger posting commit or roll back
+  // together (issue 4: "the posting and the state change commit in the same transaction"). Takes
+  // the chain head lock like a batch, so keep the transaction short after this call. Results as
+  // PostTransfers; durable only once the caller commits.
+  boost::asio::awaitable<Result<std::vector<TransferResult>>> PostTransfersInTransaction(
+      db::PgConnection& conn, std::vector<Transfer> transfers, Deadline deadline);
+
   // Drains the posting queue and stops the batcher; later PostTransfers calls fail with
   // Errc::closed.
   boost::asio::awaitable<void> Stop();
@@ -68,6 +76,10 @@ class PostgresLedger final : public Ledger {
   boost::asio::awaitable<Result<std::vector<TransferResult>>> CommitBatch(
       std::span<const Transfer> transfers, std::span<const std::size_t> request_ends,
       Deadline deadline);
+  // Steps 1-5 above on an open transaction.
+  boost::asio::awaitable<Result<std::vector<TransferResult>>> WriteBatch(
+      db::PgConnection& conn, std::span<const Transfer> transfers,
+      std::span<const std::size_t> request_ends, Deadline deadline);
 
   db::PgPool& pool_;
   PostgresLedgerOptions options_;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include <openssl/evp.h>
+
 namespace paygate::ledger {
 namespace {
 
@@ -306,6 +308,80 @@ bool SameFields(const Transfer& request, const Transfer& stored) {
 BatchPlan PlanBatch(std::span<const Transfer> transfers, std::span<const std::size_t> request_ends,
                     const BatchSnapshot& snapshot) {
   return Planner(snapshot).Run(transfers, request_ends);
+}
+
+namespace {
+
+// PostgreSQL's length(): characters, not bytes (external_ref may hold multi-byte UTF-8, validated
+// before it gets here).
+std::size_t CharLength(std::string_view utf8) {
+  return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+// length(x) || ':' || x
+void AppendPrefixed(std::string& out, std::string_view value) {
+  out += std::to_string(CharLength(value));
+  out += ':';
+  out += value;
+}
+
+// ledger_transfer_canonical(): concat_ws('|', ...) over the row as stored; booleans print as t/f.
+void AppendCanonical(std::string& out, const PlannedTransfer& p, std::int64_t batch_id,
+                     std::int64_t created_at_us) {
+  const Transfer& t = p.transfer;
+  AppendPrefixed(out, t.id.value);
+  for (std::int64_t n : {t.debit_account_id.value, t.credit_account_id.value, t.amount}) {
+    out += '|';
+    out += std::to_string(n);
+  }
+  out += '|';
+  out += t.currency;
+  out += '|';
+  out += ToString(t.kind);
+  out += '|';
+  out += t.linked ? 't' : 'f';
+  out += '|';
+  AppendPrefixed(out, t.pending_id.value);
+  out += '|';
+  out += std::to_string(t.timeout_s);
+  out += '|';
+  out += std::to_string(t.reason_code);
+  out += '|';
+  AppendPrefixed(out, t.external_ref);
+  out += '|';
+  AppendPrefixed(out, p.entry_id.value);
+  out += '|';
+  out += std::to_string(batch_id);
+  out += '|';
+  out += std::to_string(created_at_us);
+}
+
+}  // namespace
+
+std::string BatchHash(std::string_view prev_hash, std::int64_t batch_id,
+                      std::span<const PlannedTransfer> inserts, std::int64_t created_at_us) {
+  LEDGER_ASSERT(prev_hash.size() == 32);
+  std::vector<const PlannedTransfer*> rows;
+  rows.reserve(inserts.size());
+  for (const PlannedTransfer& p : inserts) rows.push_back(&p);
+  std::sort(rows.begin(), rows.end(), [](const PlannedTransfer* a, const PlannedTransfer* b) {
+    return a->transfer.id.value < b->transfer.id.value;  // Bytewise, as ORDER BY id in "C".
+  });
+  std::string message(prev_hash);
+  message.reserve(prev_hash.size() + 24 + inserts.size() * 160);
+  message += std::to_string(batch_id);
+  message += '\n';
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0) message += '\n';
+    AppendCanonical(message, *rows[i], batch_id, created_at_us);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  LEDGER_ASSERT(EVP_Digest(message.data(), message.size(), digest, &size, EVP_sha256(), nullptr) ==
+                1);
+  return std::string(reinterpret_cast<const char*>(digest), size);
 }
 
 }  // namespace paygate::ledger

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ledger/ledger/types.h"
@@ -63,5 +64,16 @@ BatchPlan PlanBatch(std::span<const Transfer> transfers, std::span<const std::si
 // Whether `request` (as submitted) describes the same transfer as `stored` (as written): fields a
 // post/void/expire may leave empty match the pending's values they were filled from.
 bool SameFields(const Transfer& request, const Transfer& stored);
+
+// The hash-chain link of a batch, byte for byte what ledger_batch_hash(batch_id, prev_hash) in
+// 0002_ledger.sql computes over the batch's rows once written:
+//   sha256(prev_hash || batch_id || "\n" || canonical rows ordered by id, joined by "\n")
+// with each row as ledger_transfer_canonical() renders it. Computed here so posting does not make
+// the database re-read and re-encode the rows it has just inserted; verify still recomputes it in
+// SQL, so an encoding difference shows up as a batch_hash difference, never as silent drift.
+// Valid only where the database orders transfer ids bytewise (C collation; PostgresLedger checks)
+// and `prev_hash` is 32 bytes. Returns the 32-byte digest.
+std::string BatchHash(std::string_view prev_hash, std::int64_t batch_id,
+                      std::span<const PlannedTransfer> inserts, std::int64_t created_at_us);
 
 }  // namespace paygate::ledger

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh [--smoke] [NAME...]: runs benchmarks against their same-run anchors (DESIGN.md §8).
-# A benchmark is a folder tests/bench/NAME/ with an executable run.sh that prints exactly one line
+# A benchmark is a folder tests/bench/NAME/ with an executable run.sh that prints one or more lines
 #   BENCH NAME <metric>=<value> ... anchor=<value> ratio=<ours/anchor>
 # on stdout (everything else goes to stderr). Without NAME, every such folder runs.
 # --smoke: short runs that only prove each benchmark still works (CI); the numbers mean nothing.
@@ -48,9 +48,10 @@ for name in "${names[@]}"; do
   if ((rc != 0)); then
     echo "benchmark $name failed (status $rc)" >&2
     failed=1
-  elif [[ $(grep -c . <<<"$out") != 1 ]] ||
-    ! grep -Eq "^BENCH $name( [a-z0-9_]+=[^ ]+)* anchor=[0-9.]+( [a-z0-9_]+=[^ ]+)* ratio=[0-9.]+( |$)" <<<"$out"; then
-    echo "benchmark $name printed no well-formed BENCH line; got: $out" >&2
+  elif [[ -z $out ]] ||
+    grep -Evq "^BENCH $name( [a-z0-9_]+=[^ ]+)* anchor=[0-9.]+( [a-z0-9_]+=[^ ]+)* ratio=[0-9.]+( |$)" <<<"$out"; then
+    # Every stdout line must be a well-formed BENCH line (one per measured configuration).
+    echo "benchmark $name printed a line that is not a well-formed BENCH line; got: $out" >&2
     failed=1
   else
     printf '%s\n' "$out"

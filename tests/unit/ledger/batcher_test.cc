@@ -127,6 +127,23 @@ TEST_F(BatcherTest, BatchesNeverExceedTheSizeBoundAndNeverSplitARequest) {
   Stop(batcher);
 }
 
+TEST_F(BatcherTest, LingerEndsOnceThePreviousBatchsCallersAreBack) {
+  // Proves a batch opened from idle stops waiting once as many requests are queued as the previous
+  // batch carried, instead of waiting out batch_wait_max_us (here far longer than the test).
+  FakeCommit fake;
+  Batcher batcher(io_.get_executor(), {.batch_size_max = 4, .batch_wait_max_us = 5s}, fake.Fn());
+  // Two requests of two transfers fill batch_size_max: no linger.
+  SubmitAll(batcher, {Request({1, 1}), Request({1, 1})});
+  ASSERT_EQ(fake.sizes, std::vector<std::size_t>{4});
+  // Two requests again, two transfers in all: the same callers are back, so the batch goes.
+  const auto start = std::chrono::steady_clock::now();
+  auto answers = SubmitAll(batcher, {Request({1}), Request({1})});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(fake.sizes, (std::vector<std::size_t>{4, 2}));
+  EXPECT_TRUE(answers[0] && answers[1]);
+  Stop(batcher);
+}
+
 TEST_F(BatcherTest, CommitErrorReachesEveryRequestOfTheBatch) {
   // Proves a failed commit is reported to every request in that batch.
   FakeCommit fake;
