@@ -61,6 +61,30 @@ constexpr std::array kDatabaseBounds = {
     Bound{"health_check_interval_ms", 1000, 100, 60000},
 };
 
+constexpr std::array kPaymentsBounds = {
+    Bound{"amount_min_minor", 1, 1, 1000000000000},
+    Bound{"amount_max_minor", 100000000, 1, 1000000000000},
+    Bound{"order_ttl_s", 1800, 60, 604800},
+    Bound{"provider_timeout_ms", 10000, 100, 120000},
+};
+
+constexpr std::array kEventsBounds = {
+    Bound{"dispatch_interval_ms", 500, 10, 60000},
+    Bound{"retry_window_s", 259200, 1, 2592000},
+    Bound{"delivery_timeout_ms", 10000, 100, 60000},
+};
+
+constexpr std::array kJanitorBounds = {
+    Bound{"interval_ms", 1000, 10, 600000},
+    Bound{"batch_size", 32, 1, 1000},
+    Bound{"attempts_max", 12, 1, 100},
+};
+
+constexpr std::array kRateLimitBounds = {
+    Bound{"requests_per_second", 0, 1, 1000000},
+    Bound{"burst", 0, 1, 10000000},
+};
+
 // The level names spdlog::level::from_str maps to themselves (config/logging.cc relies on it);
 // anything else would silently become "off" there.
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
@@ -80,7 +104,11 @@ class Validator {
     }
     ValidateDatabase(config->mutable_database());
     ValidateLogging(config->mutable_logging());
-    ValidatePrincipals(config->principals());
+    ValidatePrincipals(*config->mutable_principals());
+    ValidateProviders(*config);
+    ValidatePayments(config->mutable_payments(), config->providers());
+    ValidateEvents(config->mutable_events(), config->principals());
+    ApplyBounds(config->mutable_janitor(), kJanitorBounds, "janitor");
     ApplyBounds(config->mutable_server(), kServerBounds, "server");
     return std::move(errors_);
   }
@@ -294,7 +322,8 @@ class Validator {
            });
   }
 
-  void ValidatePrincipals(const pb::RepeatedPtrField<v1::Principal>& principals) {
+  void ValidatePrincipals(pb::RepeatedPtrField<v1::Principal>& principals) {
+    std::set<std::string, std::less<>> key_ids;
     std::set<std::string, std::less<>> names;
     std::set<std::string, std::less<>> common_names;
     for (int i = 0; i < principals.size(); ++i) {
@@ -309,7 +338,9 @@ class Validator {
         Error(path + ".name", fmt::format("duplicate principal name \"{}\"", principal.name()));
       }
       if (principal.client_cert_common_name().empty()) {
-        Error(path + ".client_cert_common_name", "required");
+        if (principal.api_keys().empty()) {
+          Error(path + ".client_cert_common_name", "required unless api_keys are given");
+        }
       } else if (!common_names.insert(principal.client_cert_common_name()).second) {
         // Two principals behind one certificate name would make authentication ambiguous.
         Error(path + ".client_cert_common_name",
@@ -329,6 +360,135 @@ class Validator {
           Error(role_path, fmt::format("duplicate role {}", v1::Role_Name(role)));
         }
       }
+      if (principal.has_rate_limit()) {
+        ValidateRateLimit(principals.Mutable(i)->mutable_rate_limit(), path + ".rate_limit");
+      }
+      for (int k = 0; k < principal.api_keys_size(); ++k) {
+        v1::ApiKey* key = principals.Mutable(i)->mutable_api_keys(k);
+        const std::string key_path = fmt::format("{}.api_keys[{}]", path, k);
+        if (key->key_id().empty()) {
+          Error(key_path + ".key_id", "required");
+        } else if (!IsKeyId(key->key_id())) {
+          Error(key_path + ".key_id",
+                fmt::format("\"{}\" must match [A-Za-z0-9_.-]{{1,64}}", key->key_id()));
+        } else if (!key_ids.insert(key->key_id()).second) {
+          // A key id names one secret: two would make verification ambiguous.
+          Error(key_path + ".key_id", fmt::format("duplicate key id \"{}\"", key->key_id()));
+        }
+        // The secret is read (and its size and permissions checked) when the daemon starts; here
+        // only its reference is checked, never inline material.
+        if (key->secret_file().empty()) Error(key_path + ".secret_file", "required");
+        if (key->has_rate_limit()) {
+          ValidateRateLimit(key->mutable_rate_limit(), key_path + ".rate_limit");
+        }
+      }
+    }
+  }
+
+  void ValidateProviders(const v1::Config& config) {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (int i = 0; i < config.providers_size(); ++i) {
+      const v1::ProviderAccount& account = config.providers(i);
+      const std::string path = fmt::format("providers[{}]", i);
+      if (account.provider() != "sandbox") {
+        Error(path + ".provider",
+              fmt::format("\"{}\" is not a supported provider (supported: sandbox)",
+                          account.provider()));
+      }
+      if (!IsKeyId(account.merchant_account())) {
+        Error(path + ".merchant_account", "required, matching [A-Za-z0-9_.-]{1,64}");
+      } else if (!seen.emplace(account.provider(), account.merchant_account()).second) {
+        Error(path + ".merchant_account", "duplicate provider account");
+      }
+      if (account.provider() == "sandbox") {
+        const v1::SandboxAccount& sandbox = account.sandbox();
+        if (sandbox.base_url().rfind("https://", 0) != 0) {
+          Error(path + ".sandbox.base_url", "required, an https:// URL");
+        }
+        if (sandbox.ca_file().empty()) Error(path + ".sandbox.ca_file", "required");
+        if (sandbox.secret_file().empty()) Error(path + ".sandbox.secret_file", "required");
+      }
+    }
+  }
+
+  void ValidatePayments(v1::Payments* payments,
+                        const pb::RepeatedPtrField<v1::ProviderAccount>& providers) {
+    ApplyBounds(payments, kPaymentsBounds, "payments");
+    if (payments->amount_min_minor() > payments->amount_max_minor()) {
+      Error("payments.amount_min_minor", "must not exceed amount_max_minor");
+    }
+    if (payments->currencies().empty()) payments->add_currencies("CNY");
+    std::set<std::string, std::less<>> currencies;
+    for (int i = 0; i < payments->currencies_size(); ++i) {
+      const std::string& c = payments->currencies(i);
+      const bool iso = c.size() == 3 && std::all_of(c.begin(), c.end(), [](char ch) {
+                         return ch >= 'A' && ch <= 'Z';
+                       });
+      if (!iso) {
+        Error(fmt::format("payments.currencies[{}]", i),
+              fmt::format("\"{}\" is not an ISO 4217 code (three upper-case letters)", c));
+      } else if (!currencies.insert(c).second) {
+        Error(fmt::format("payments.currencies[{}]", i), fmt::format("duplicate \"{}\"", c));
+      }
+    }
+    if (!payments->routes().empty() &&
+        payments->callback_base_url().rfind("https://", 0) != 0) {
+      Error("payments.callback_base_url", "required when routes are given, an https:// URL");
+    }
+    std::set<std::string, std::less<>> methods;
+    for (int i = 0; i < payments->routes_size(); ++i) {
+      const v1::PaymentRoute& route = payments->routes(i);
+      const std::string path = fmt::format("payments.routes[{}]", i);
+      if (!IsKeyId(route.method())) {
+        Error(path + ".method", "required, matching [A-Za-z0-9_.-]{1,64}");
+      } else if (!methods.insert(route.method()).second) {
+        Error(path + ".method", fmt::format("method \"{}\" is routed twice", route.method()));
+      }
+      const bool known = std::any_of(providers.begin(), providers.end(), [&](const auto& p) {
+        return p.provider() == route.provider() && p.merchant_account() == route.merchant_account();
+      });
+      if (!known) {
+        Error(path + ".merchant_account",
+              fmt::format("no providers entry for provider \"{}\" merchant_account \"{}\"",
+                          route.provider(), route.merchant_account()));
+      }
+    }
+  }
+
+  void ValidateEvents(v1::Events* events,
+                      const pb::RepeatedPtrField<v1::Principal>& principals) {
+    ApplyBounds(events, kEventsBounds, "events");
+    std::set<std::string, std::less<>> seen;
+    for (int i = 0; i < events->webhooks_size(); ++i) {
+      const v1::Webhook& hook = events->webhooks(i);
+      const std::string path = fmt::format("events.webhooks[{}]", i);
+      const bool known = std::any_of(principals.begin(), principals.end(),
+                                     [&](const auto& p) { return p.name() == hook.principal(); });
+      if (!known) {
+        Error(path + ".principal", fmt::format("no principal named \"{}\"", hook.principal()));
+      } else if (!seen.insert(hook.principal()).second) {
+        Error(path + ".principal", "one webhook per principal");
+      }
+      if (hook.url().rfind("https://", 0) != 0) Error(path + ".url", "required, an https:// URL");
+      if (hook.secret_files().empty() || hook.secret_files_size() > 2) {
+        Error(path + ".secret_files", "one secret file, or two during a rotation");
+      }
+    }
+  }
+
+  static bool IsKeyId(const std::string& id) {
+    return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    });
+  }
+
+  void ValidateRateLimit(v1::RateLimit* limit, const std::string& path) {
+    if (limit->requests_per_second() == 0) {
+      Error(path + ".requests_per_second", "required (1..1000000)");
+    } else {
+      if (limit->burst() == 0) limit->set_burst(limit->requests_per_second());
+      ApplyBounds(limit, kRateLimitBounds, path);
     }
   }
 

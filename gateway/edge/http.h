@@ -25,6 +25,15 @@ struct Principal {
   bool HasAnyRole(const std::vector<config::v1::Role>& allowed) const;
 };
 
+// How a request's principal was established.
+enum class Authentication {
+  kNone,
+  // The connection's verified client certificate (mutual TLS).
+  kClientCertificate,
+  // An API key's HMAC signature over the request (gateway/auth/signing.h).
+  kApiKey,
+};
+
 // Everything a handler may know about the request it serves.
 struct RequestContext {
   const Request& request;
@@ -33,6 +42,7 @@ struct RequestContext {
   const Principal* principal = nullptr;
   // Values of the route pattern's {placeholders}, in order.
   std::vector<std::string> path_params;
+  Authentication authentication = Authentication::kNone;
 };
 
 // The value of query parameter `key` in a request target ("/x?currency=CNY&at=..."),

@@ -49,13 +49,22 @@ PrincipalDirectory::PrincipalDirectory(const config::v1::Config& config) {
   for (const auto& p : config.principals()) {
     Principal principal{p.name(), {}};
     for (int role : p.roles()) principal.roles.push_back(static_cast<config::v1::Role>(role));
-    by_common_name_.emplace(p.client_cert_common_name(), std::move(principal));
+    const Principal* stored = &by_name_.emplace(p.name(), std::move(principal)).first->second;
+    // A principal that authenticates only by API key has no certificate name.
+    if (!p.client_cert_common_name().empty()) {
+      by_common_name_.emplace(p.client_cert_common_name(), stored);
+    }
   }
 }
 
 const Principal* PrincipalDirectory::FindByCommonName(std::string_view common_name) const {
   auto it = by_common_name_.find(std::string(common_name));
-  return it == by_common_name_.end() ? nullptr : &it->second;
+  return it == by_common_name_.end() ? nullptr : it->second;
+}
+
+const Principal* PrincipalDirectory::FindByName(std::string_view name) const {
+  auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &it->second;
 }
 
 // One connection. Its coroutine runs on the connection's own strand and owns every piece of its
@@ -99,11 +108,13 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> WriteResponse(Response& response);
   asio::awaitable<void> CloseGracefully();
   asio::awaitable<void> LingeringClose();
-  // Finds the route and checks who may call it. Returns the refusal (404, 405, 401, 403), or
-  // nothing when the route's handler should run. Synchronous: no coroutine frame on the way to the
-  // handler.
-  std::optional<Response> Route(const Request& request, std::string_view request_id,
-                                Router::Match* match);
+  // Finds the route. Returns the refusal (404, 405), or nothing when the route exists.
+  // Synchronous: no coroutine frame on the way to the handler.
+  std::optional<Response> FindRoute(const Request& request, std::string_view request_id,
+                                    Router::Match* match);
+  // Checks who may call the route: the refusal (401, 403), or nothing when its handler should run.
+  std::optional<Response> Authorize(const Request& request, std::string_view request_id,
+                                    const edge::Route& route, const Principal* principal);
   void Reject(Rejection reason, std::string_view request_id, std::string_view detail) {
     server_->metrics_->Rejected(server_->name_, reason);
     server_->logger_->warn("listener={} peer={} request_id={} rejected: {}", server_->name_,
@@ -309,14 +320,36 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
 
     const Request request = parser.release();
     Router::Match match;
-    std::optional<Response> refused_route = Route(request, request_id, &match);
+    std::optional<Response> refused_route = FindRoute(request, request_id, &match);
     const std::string_view route_label =
         match.route != nullptr ? std::string_view(match.route->pattern) : "unmatched";
+    AuthOutcome auth{
+        principal_,
+        principal_ != nullptr ? Authentication::kClientCertificate : Authentication::kNone,
+        std::nullopt};
+    // Public routes (probes) never consult the authenticator: they must answer without a
+    // database, and a signature on them would consume a nonce for nothing.
+    if (!refused_route && match.route->access != Access::kPublic && server_->authenticator_) {
+      std::optional<AuthOutcome> decided =
+          server_->authenticator_->TryAuthenticate(request, principal_, request_id);
+      if (decided) {
+        auth = std::move(*decided);
+      } else {
+        AuthOutcome awaited =
+            co_await server_->authenticator_->Authenticate(request, principal_, request_id);
+        auth = std::move(awaited);
+      }
+      if (auth.refusal) refused_route = std::move(auth.refusal);
+    }
+    if (!refused_route) {
+      refused_route = Authorize(request, request_id, *match.route, auth.principal);
+    }
     Response response;
     if (refused_route) {
       response = std::move(*refused_route);
     } else {
-      RequestContext context{request, request_id, principal_, std::move(match.params)};
+      RequestContext context{request, request_id, auth.principal, std::move(match.params),
+                             auth.authentication};
       response = co_await match.route->handler(context);
     }
     ++served;
@@ -330,21 +363,22 @@ asio::awaitable<void> HttpServer::Session::ServeRequests() {
                                       http::to_string(request.method()), response.result_int(),
                                       seconds);
     const auto level = server_->access_log_ ? spdlog::level::info : spdlog::level::debug;
-    server_->logger_->log(
-        level,
-        "listener={} request_id={} peer={} principal={} method={} route={} "
-        "status={} duration_ms={:.3f}",
-        server_->name_, request_id, peer_ip_, principal_ != nullptr ? principal_->name : "-",
-        http::to_string(request.method()), route_label, response.result_int(), seconds * 1000);
+    server_->logger_->log(level,
+                          "listener={} request_id={} peer={} principal={} method={} route={} "
+                          "status={} duration_ms={:.3f}",
+                          server_->name_, request_id, peer_ip_,
+                          auth.principal != nullptr ? std::string_view(auth.principal->name) : "-",
+                          http::to_string(request.method()), route_label, response.result_int(),
+                          seconds * 1000);
     if (!written) co_return;
     if (!response.keep_alive()) break;
   }
   co_await CloseGracefully();
 }
 
-std::optional<Response> HttpServer::Session::Route(const Request& request,
-                                                   std::string_view request_id,
-                                                   Router::Match* match) {
+std::optional<Response> HttpServer::Session::FindRoute(const Request& request,
+                                                       std::string_view request_id,
+                                                       Router::Match* match) {
   *match = server_->router_->Find(request.method(), request.target());
   if (match->route == nullptr) {
     if (match->other_method) {
@@ -355,17 +389,28 @@ std::optional<Response> HttpServer::Session::Route(const Request& request,
     return ErrorResponse(request, http::status::not_found, "not_found_error", "route_not_found",
                          "No such route.", request_id);
   }
-  const edge::Route& route = *match->route;
+  return std::nullopt;
+}
+
+std::optional<Response> HttpServer::Session::Authorize(const Request& request,
+                                                       std::string_view request_id,
+                                                       const edge::Route& route,
+                                                       const Principal* principal) {
   if (route.access != Access::kPublic) {
-    if (principal_ == nullptr) {
-      const std::string_view message =
-          peer_common_name_.empty()
-              ? "Authenticate with a client certificate issued to a configured principal."
-              : "The client certificate is valid but not mapped to any principal.";
+    if (principal == nullptr) {
+      std::string_view message =
+          "Authenticate with a client certificate issued to a configured principal.";
+      if (!peer_common_name_.empty()) {
+        message = "The client certificate is valid but not mapped to any principal.";
+      } else if (server_->authenticator_) {
+        message =
+            "Authenticate with a client certificate issued to a configured principal or sign the "
+            "request with an API key.";
+      }
       return ErrorResponse(request, http::status::unauthorized, "authentication_error",
                            "unauthenticated", message, request_id);
     }
-    if (route.access == Access::kRoles && !principal_->HasAnyRole(route.roles)) {
+    if (route.access == Access::kRoles && !principal->HasAnyRole(route.roles)) {
       return ErrorResponse(request, http::status::forbidden, "permission_error", "role_not_allowed",
                            "This principal's roles do not allow this route.", request_id);
     }
@@ -423,7 +468,8 @@ HttpServer::HttpServer(asio::io_context& ioc, std::uint32_t io_threads, std::str
                        config::v1::Listener listener, bool access_log,
                        std::shared_ptr<TlsContextStore> tls, std::shared_ptr<const Router> router,
                        std::shared_ptr<EdgeMetrics> metrics,
-                       std::shared_ptr<const PrincipalDirectory> principals)
+                       std::shared_ptr<const PrincipalDirectory> principals,
+                       std::shared_ptr<Authenticator> authenticator)
     : ioc_(ioc),
       single_threaded_(io_threads == 1),
       logger_(log::Get("edge")),
@@ -434,6 +480,7 @@ HttpServer::HttpServer(asio::io_context& ioc, std::uint32_t io_threads, std::str
       router_(std::move(router)),
       metrics_(std::move(metrics)),
       principals_(std::move(principals)),
+      authenticator_(std::move(authenticator)),
       acceptor_(asio::make_strand(ioc)) {
   metrics_->DeclareListener(name_);
 }

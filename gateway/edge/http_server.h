@@ -19,21 +19,26 @@
 #include "config/paygate_config.pb.h"
 #include "config/result.h"
 #include "gateway/edge/asio_fwd.h"
+#include "gateway/edge/authenticator.h"
 #include "gateway/edge/metrics.h"
 #include "gateway/edge/router.h"
 #include "gateway/edge/tls.h"
 
 namespace paygate::edge {
 
-// Maps verified client certificates to principals, per configuration. Immutable after construction.
+// The configured principals, found by client certificate or by name. Immutable after
+// construction; the Principal objects keep their addresses for the directory's lifetime.
 class PrincipalDirectory {
  public:
   explicit PrincipalDirectory(const config::v1::Config& config);
   // The principal whose client_cert_common_name equals `common_name`, or null.
   const Principal* FindByCommonName(std::string_view common_name) const;
+  // The principal named `name`, or null.
+  const Principal* FindByName(std::string_view name) const;
 
  private:
-  std::unordered_map<std::string, Principal> by_common_name_;
+  std::unordered_map<std::string, Principal> by_name_;
+  std::unordered_map<std::string, const Principal*> by_common_name_;
 };
 
 class HttpServer : public std::enable_shared_from_this<HttpServer> {
@@ -41,10 +46,13 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   // `name` labels metrics and logs ("api", "admin"). The listener's limits must already carry their
   // defaults (config::ApplyDefaultsAndValidate).
   // `io_threads` is the number of threads running `ioc`; with one, connections need no strands.
+  // `authenticator`, when given, decides who each request to a non-public route is (API keys, rate
+  // limits); without one the client certificate alone authenticates.
   HttpServer(asio::io_context& ioc, std::uint32_t io_threads, std::string name,
              config::v1::Listener listener, bool access_log, std::shared_ptr<TlsContextStore> tls,
              std::shared_ptr<const Router> router, std::shared_ptr<EdgeMetrics> metrics,
-             std::shared_ptr<const PrincipalDirectory> principals);
+             std::shared_ptr<const PrincipalDirectory> principals,
+             std::shared_ptr<Authenticator> authenticator = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -84,6 +92,7 @@ class HttpServer : public std::enable_shared_from_this<HttpServer> {
   std::shared_ptr<const Router> router_;
   std::shared_ptr<EdgeMetrics> metrics_;
   std::shared_ptr<const PrincipalDirectory> principals_;
+  std::shared_ptr<Authenticator> authenticator_;
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::atomic<bool> draining_{false};

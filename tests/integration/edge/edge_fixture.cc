@@ -60,14 +60,17 @@ config::v1::Config TestConfig(const std::filesystem::path& pki) {
 }
 
 RunningServer::RunningServer(const config::v1::Config& config, const config::v1::Listener& listener,
-                             std::shared_ptr<const edge::Router> router, int threads)
+                             std::shared_ptr<const edge::Router> router, int threads,
+                             std::shared_ptr<edge::Authenticator> authenticator,
+                             std::shared_ptr<const edge::PrincipalDirectory> principals)
     : metrics_(std::make_shared<edge::EdgeMetrics>()) {
+  if (!principals) principals = std::make_shared<edge::PrincipalDirectory>(config);
   auto context = edge::MakeServerTlsContext(listener.tls());
   if (!context) throw std::runtime_error(context.error());
   auto store = std::make_shared<edge::TlsContextStore>(listener.tls(), context.value());
   server_ = std::make_shared<edge::HttpServer>(
       ioc_, static_cast<std::uint32_t>(threads), "api", listener, /*access_log=*/false, store,
-      std::move(router), metrics_, std::make_shared<edge::PrincipalDirectory>(config));
+      std::move(router), metrics_, std::move(principals), std::move(authenticator));
   if (auto ok = server_->Listen(); !ok) throw std::runtime_error(ok.error());
   server_->Start();
   work_.emplace(ioc_.get_executor());

@@ -26,8 +26,11 @@ config::v1::Config TestConfig(const std::filesystem::path& pki);
 // One listener running on its own io_context and threads.
 class RunningServer {
  public:
+  // `authenticator` is passed to the HttpServer (null: client certificates only).
   RunningServer(const config::v1::Config& config, const config::v1::Listener& listener,
-                std::shared_ptr<const edge::Router> router, int threads = 2);
+                std::shared_ptr<const edge::Router> router, int threads = 2,
+                std::shared_ptr<edge::Authenticator> authenticator = nullptr,
+                std::shared_ptr<const edge::PrincipalDirectory> principals = nullptr);
   ~RunningServer();
 
   std::uint16_t port() const { return server_->port(); }

@@ -1,0 +1,202 @@
+#include "gateway/auth/signing.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+namespace paygate::auth {
+namespace {
+
+constexpr std::size_t kDigestSize = 32;
+constexpr char kHexDigits[] = "0123456789abcdef";
+
+std::string Hex(const unsigned char* bytes, std::size_t size) {
+  std::string out(size * 2, '0');
+  for (std::size_t i = 0; i < size; ++i) {
+    out[2 * i] = kHexDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kHexDigits[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::array<unsigned char, kDigestSize> Hmac(std::string_view secret, std::string_view message) {
+  std::array<unsigned char, kDigestSize> out{};
+  unsigned int size = 0;
+  // HMAC() fails only on allocation failure or an unknown digest; either is a broken process.
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
+           &size) == nullptr ||
+      size != kDigestSize) {
+    std::abort();
+  }
+  return out;
+}
+
+bool IsKeyIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '.' || c == '-';
+}
+
+bool IsNonceChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+template <class Pred>
+bool All(std::string_view text, Pred pred) {
+  for (char c : text) {
+    if (!pred(c)) return false;
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+}  // namespace
+
+std::string StringToSign(std::string_view method, std::string_view target, std::int64_t timestamp,
+                         std::string_view nonce, std::string_view body) {
+  return fmt::format("{}\n{}\n{}\n{}\n{}", method, target, timestamp, nonce, Sha256Hex(body));
+}
+
+std::string HmacSha256Hex(std::string_view secret, std::string_view message) {
+  const auto mac = Hmac(secret, message);
+  return Hex(mac.data(), mac.size());
+}
+
+std::string Sha256Hex(std::string_view data) {
+  std::array<unsigned char, kDigestSize> out{};
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 ||
+      size != kDigestSize) {
+    std::abort();
+  }
+  return Hex(out.data(), out.size());
+}
+
+bool SignatureMatches(std::string_view secret, std::string_view message,
+                      std::string_view signature_hex) {
+  if (signature_hex.size() != 2 * kDigestSize) return false;
+  std::array<unsigned char, kDigestSize> given{};
+  for (std::size_t i = 0; i < kDigestSize; ++i) {
+    const int high = HexValue(signature_hex[2 * i]);
+    const int low = HexValue(signature_hex[2 * i + 1]);
+    if (high < 0 || low < 0) return false;
+    given[i] = static_cast<unsigned char>(high << 4 | low);
+  }
+  const auto expected = Hmac(secret, message);
+  return CRYPTO_memcmp(given.data(), expected.data(), kDigestSize) == 0;
+}
+
+bool IsSignedAuthorization(std::string_view header_value) {
+  header_value = Trim(header_value);
+  return header_value.size() > kScheme.size() && header_value.starts_with(kScheme) &&
+         (header_value[kScheme.size()] == ' ' || header_value[kScheme.size()] == '\t');
+}
+
+Result<SignatureFields, std::string> ParseAuthorization(std::string_view header_value) {
+  if (!IsSignedAuthorization(header_value)) {
+    return fmt::format("the Authorization scheme must be {}", kScheme);
+  }
+  std::string_view rest = Trim(header_value).substr(kScheme.size());
+  SignatureFields fields;
+  bool has_key_id = false, has_timestamp = false, has_nonce = false, has_signature = false;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view param = Trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    const std::size_t eq = param.find('=');
+    if (eq == std::string_view::npos) return std::string("each parameter must be Name=value");
+    const std::string_view name = param.substr(0, eq);
+    const std::string_view value = param.substr(eq + 1);
+    auto once = [&](bool* seen) -> bool { return !std::exchange(*seen, true); };
+    if (name == "KeyId") {
+      if (!once(&has_key_id)) return std::string("KeyId is given twice");
+      if (value.empty() || value.size() > 64 || !All(value, IsKeyIdChar)) {
+        return std::string("KeyId must match [A-Za-z0-9_.-]{1,64}");
+      }
+      fields.key_id = value;
+    } else if (name == "Timestamp") {
+      if (!once(&has_timestamp)) return std::string("Timestamp is given twice");
+      const auto [end, ec] =
+          std::from_chars(value.data(), value.data() + value.size(), fields.timestamp);
+      if (value.empty() || value.size() > 12 || value.front() == '-' || ec != std::errc() ||
+          end != value.data() + value.size()) {
+        return std::string("Timestamp must be Unix time in seconds");
+      }
+    } else if (name == "Nonce") {
+      if (!once(&has_nonce)) return std::string("Nonce is given twice");
+      if (value.size() < kNonceSizeMin || value.size() > kNonceSizeMax ||
+          !All(value, IsNonceChar)) {
+        return fmt::format("Nonce must be {} to {} characters of [A-Za-z0-9_-]", kNonceSizeMin,
+                           kNonceSizeMax);
+      }
+      fields.nonce = value;
+    } else if (name == "Signature") {
+      if (!once(&has_signature)) return std::string("Signature is given twice");
+      if (value.size() != 2 * kDigestSize || !All(value, [](char c) { return HexValue(c) >= 0; })) {
+        return std::string("Signature must be 64 hex digits");
+      }
+      fields.signature = value;
+    } else {
+      return std::string("unknown parameter; expected KeyId, Timestamp, Nonce and Signature");
+    }
+  }
+  if (!(has_key_id && has_timestamp && has_nonce && has_signature)) {
+    return std::string("KeyId, Timestamp, Nonce and Signature are all required");
+  }
+  return fields;
+}
+
+std::string RandomNonce() {
+  // 24 bytes, base64url without padding: 32 characters of the nonce alphabet.
+  constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::array<unsigned char, 24> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) std::abort();
+  std::string out;
+  out.reserve(32);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const unsigned bits = unsigned{bytes[i]} << 16 | unsigned{bytes[i + 1]} << 8 | bytes[i + 2];
+    for (int shift = 18; shift >= 0; shift -= 6) out.push_back(kAlphabet[(bits >> shift) & 63]);
+  }
+  return out;
+}
+
+std::string SignRequest(std::string_view key_id, std::string_view secret, std::string_view method,
+                        std::string_view target, std::string_view body, std::int64_t timestamp,
+                        std::string_view nonce) {
+  const std::string signature =
+      HmacSha256Hex(secret, StringToSign(method, target, timestamp, nonce, body));
+  return fmt::format("{} KeyId={}, Timestamp={}, Nonce={}, Signature={}", kScheme, key_id,
+                     timestamp, nonce, signature);
+}
+
+std::string SignRequestNow(std::string_view key_id, std::string_view secret,
+                           std::string_view method, std::string_view target,
+                           std::string_view body) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  return SignRequest(key_id, secret, method, target, body, now, RandomNonce());
+}
+
+}  // namespace paygate::auth
