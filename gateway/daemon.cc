@@ -10,7 +10,12 @@
 #include <prometheus/metric_family.h>
 
 #include "config/logging.h"
+#include "gateway/auth/hmac_authenticator.h"
 #include "gateway/edge/http_server.h"
+#include "gateway/events/dispatcher.h"
+#include "gateway/events/routes.h"
+#include "gateway/idempotency/with_idempotency.h"
+#include "gateway/payments/wiring.h"
 #include "gateway/routes.h"
 #include "keys/secret_file.h"
 #include "ledger/db/durability.h"
@@ -137,15 +142,44 @@ class Daemon::Impl {
     readiness_->database_ok = true;
     ledger_ = std::make_shared<ledger::PostgresLedger>(*pool_, ioc_.get_executor(),
                                                        ledger::PostgresLedgerOptions{});
+    // Collections: provider adapters (secrets read now), the payment service and its janitor.
+    // The chart of accounts for every currency and provider account is created (idempotently)
+    // before the first request can post to it.
+    auto collections = payments::BuildCollections(config_, *pool_, *ledger_, ioc_.get_executor());
+    if (!collections) return collections.error();
+    collections_ = std::move(collections).value();
+    std::optional<Result<void>> chart;
+    asio::co_spawn(
+        ioc_,
+        [&]() -> asio::awaitable<void> {
+          chart.emplace(co_await collections_.service->EnsureChartOfAccounts());
+        },
+        asio::use_future)
+        .get();
+    if (!*chart) return "ledger chart of accounts: " + chart->error().message();
+    metrics_->AddCollector(
+        [counters = collections_.counters] { return payments::CallbackFamilies(*counters); });
+    // Events to clients: the outbox dispatcher (idle when no webhook is configured).
+    auto dispatcher = events::MakeDispatcher(config_, *pool_, ioc_.get_executor());
+    if (!dispatcher) return dispatcher.error();
+    dispatcher_ = std::move(dispatcher).value();
+    metrics_->AddCollector(
+        [dispatcher = dispatcher_] { return events::DispatcherFamilies(dispatcher->counters()); });
 
     const std::uint32_t size_max = config_.database().pool_size_max();
     metrics_->AddCollector([this, size_max] {
       return PoolFamilies(pool_->Stats(), size_max, readiness_->database_ok);
     });
     auto principals = std::make_shared<edge::PrincipalDirectory>(config_);
+    // API keys (secrets read here, permissions checked) and rate limits; nonces live in the
+    // database so every daemon behind a load balancer refuses the same replays.
+    auto authenticator = auth::HmacAuthenticator::Create(
+        config_, principals, std::make_shared<auth::PostgresNonceStore>(*pool_));
+    if (!authenticator) return authenticator.error();
     api_ = std::make_shared<edge::HttpServer>(
         ioc_, config_.server().io_threads(), "api", config_.api(), config_.logging().access_log(),
-        std::move(api_tls).value(), BuildApiRouter(ledger_), metrics_, principals);
+        std::move(api_tls).value(), BuildApiRouterWithCollections(), metrics_, principals,
+        std::move(authenticator).value());
     admin_ = std::make_shared<edge::HttpServer>(
         ioc_, config_.server().io_threads(), "admin", config_.admin(),
         config_.logging().access_log(), std::move(admin_tls).value(),
@@ -154,6 +188,8 @@ class Daemon::Impl {
     if (auto ok = admin_->Listen(); !ok) return ok.error();
     api_->Start();
     admin_->Start();
+    collections_.janitor->Start();
+    dispatcher_->Start();
     asio::co_spawn(ioc_, HealthLoop(), asio::detached);
     logger->info("paygated {} ready: api https://{}:{} admin https://{}:{}", PAYGATE_VERSION,
                  config_.api().address(), api_->port(), config_.admin().address(), admin_->port());
@@ -207,6 +243,19 @@ class Daemon::Impl {
     return std::make_shared<edge::TlsContextStore>(tls, std::move(context).value());
   }
 
+  // The API routes plus the collections' routes, every POST behind Idempotency-Key.
+  std::shared_ptr<edge::Router> BuildApiRouterWithCollections() {
+    auto router = BuildApiRouter(ledger_);
+    auto store = std::make_shared<idempotency::PostgresIdempotencyStore>(*pool_);
+    auto idempotent = [store](edge::Handler inner) {
+      return idempotency::WithIdempotency(store, std::move(inner));
+    };
+    payments::AddPaymentRoutes(*router, collections_.service, collections_.counters, idempotent);
+    events::AddEventRoutes(*router, *pool_, events::EventRoutesOptionsFromConfig(config_),
+                           idempotent);
+    return router;
+  }
+
   asio::awaitable<Result<void, std::string>> StartupChecks() {
     const auto deadline = db::Clock::now() + kStartupCheckTime;
     if (auto ok = co_await db::CheckDurability(*pool_, deadline); !ok) {
@@ -256,6 +305,9 @@ class Daemon::Impl {
     const auto bound = std::chrono::milliseconds(config_.server().drain_timeout_ms());
     if (api_) co_await api_->Drain(bound);
     if (admin_) co_await admin_->Drain(kAdminDrainTime);
+    // No request is left; the janitor finishes its round, so nothing posts any more.
+    if (collections_.janitor) co_await collections_.janitor->Stop();
+    if (dispatcher_) co_await dispatcher_->Stop();
     // Requests are drained, so nothing posts any more; the ledger finishes its last batch.
     if (ledger_) co_await ledger_->Stop();
     boost::system::error_code ignored;
@@ -275,6 +327,9 @@ class Daemon::Impl {
   std::shared_ptr<Readiness> readiness_;
   std::unique_ptr<db::PgPool> pool_;
   std::shared_ptr<ledger::PostgresLedger> ledger_;
+  // Declared after ioc_: its HTTPS clients must go before the io_context they run on.
+  payments::Collections collections_;
+  std::shared_ptr<events::Dispatcher> dispatcher_;
   std::shared_ptr<edge::HttpServer> api_;
   std::shared_ptr<edge::HttpServer> admin_;
   asio::steady_timer health_timer_;

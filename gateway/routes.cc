@@ -70,7 +70,8 @@ std::shared_ptr<edge::Router> BuildApiRouter(std::shared_ptr<ledger::Ledger> led
                  api::v1::WhoAmIResponse body;
                  body.set_principal(ctx.principal->name);
                  for (auto role : ctx.principal->roles) body.add_roles(edge::RoleName(role));
-                 body.set_authentication("mtls");
+                 body.set_authentication(
+                     ctx.authentication == edge::Authentication::kApiKey ? "hmac" : "mtls");
                  co_return edge::JsonResponse(ctx.request, status::ok, body);
                }});
   if (ledger) AddLedgerRoutes(*router, std::move(ledger));

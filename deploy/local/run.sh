@@ -2,7 +2,8 @@
 # run.sh: build paygate and run it locally with everything it needs, on a fresh Debian 12 (as root) or on a
 # machine that already has the packages:
 #   packages -> dev build -> dev PKI -> private PostgreSQL (unless PAYGATE_DATABASE_URL is set) -> migrate
-#   -> paygated in the foreground of this script (logs on stderr) until Ctrl-C.
+#   -> the sandbox provider (paygate-sandbox) -> paygated in the foreground of this script (logs on stderr)
+#   until Ctrl-C.
 # State (PKI, database cluster, its port) lives in PAYGATE_STATE_DIR (default <repo>/.paygate) and is reused
 # by the next run. Ctrl-C or SIGTERM stops paygated (graceful drain) and then PostgreSQL.
 set -euo pipefail
@@ -15,7 +16,9 @@ cd "$PAYGATE_ROOT" # the daemon's working dir: config paths are relative to the 
 state=$(realpath -m "${PAYGATE_STATE_DIR:-$PAYGATE_ROOT/.paygate}")
 config=config/examples/local.yaml
 bindir=build/dev/gateway
+sandbox_bin=build/dev/adapters/sandbox/paygate-sandbox
 daemon_pid=''
+sandbox_pid=''
 
 _alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
@@ -49,6 +52,10 @@ cleanup() {
   trap 'log "still stopping, please wait"' INT TERM
   local had_daemon=${daemon_pid:+1}
   stop_daemon
+  if [[ -n $sandbox_pid ]]; then
+    kill -TERM "$sandbox_pid" 2>/dev/null || true
+    wait "$sandbox_pid" 2>/dev/null || true
+  fi
   stop_private_pg
   if ((interrupted)); then
     # A requested stop that drains cleanly is a success: report paygated's own status.
@@ -74,18 +81,24 @@ ensure_packages
 # PAYGATE_SKIP_BUILD=1: run what build/dev holds (e.g. while an IDE or another shell owns the build).
 [[ ${PAYGATE_SKIP_BUILD:-0} == 1 ]] || build_preset dev
 [[ -x $bindir/paygated && -x $bindir/paygatectl ]] || die "build produced no $bindir/paygated or paygatectl"
+[[ -x $sandbox_bin ]] || die "build produced no $sandbox_bin"
 [[ -f $config ]] || die "missing $config"
 
 "$here/dev-pki.sh" "$state/pki"
 pki=$state/pki
-# local.yaml names .paygate/pki/...; with another state dir, run on a copy that points at the right PKI.
+# The sandbox merchant's HMAC key and the simulator's control token: random, created once, owner-only.
+mkdir -p "$state/sandbox"
+for f in m1.secret control.token; do
+  [[ -s $state/sandbox/$f ]] || (umask 077 && openssl rand -hex 32 >"$state/sandbox/$f")
+done
+# local.yaml names .paygate/...; with another state dir, run on a copy that points at the right files.
 if [[ $state != "$PAYGATE_ROOT/.paygate" ]]; then
-  esc=${pki//\\/\\\\}
+  esc=${state//\\/\\\\}
   esc=${esc//&/\\&}
   esc=${esc//|/\\|}
-  sed "s|\.paygate/pki/|$esc/|g" "$config" >"$state/local.yaml"
+  sed "s|\.paygate/|$esc/|g" "$config" >"$state/local.yaml"
   config=$state/local.yaml
-  log "using $config (PKI paths rewritten to $pki)"
+  log "using $config (state paths rewritten to $state)"
 else
   pki=.paygate/pki # shorter paths in the examples printed below
 fi
@@ -108,7 +121,8 @@ api_port=$(yaml_get api port)
 admin_port=$(yaml_get admin port)
 api_url="https://$(url_host "$(yaml_get api address)"):${api_port:-8443}"
 admin_url="https://$(url_host "$(yaml_get admin address)"):${admin_port:-9443}"
-for p in "${api_port:-8443}" "${admin_port:-9443}"; do
+sandbox_port=7443 # local.yaml's providers[0].sandbox.base_url
+for p in "${api_port:-8443}" "${admin_port:-9443}" "$sandbox_port"; do
   if [[ -n $(ss -Htln "sport = :$p") ]]; then
     die "port $p is already in use (another paygated running? see: ss -ltnp 'sport = :$p')"
   fi
@@ -125,6 +139,22 @@ fi
 "$bindir/paygated" --check-config "$config" >&2 || die "$config does not validate (errors above)"
 log "migrating the schema"
 "$bindir/paygatectl" migrate --config "$config"
+
+# The sandbox provider: payments complete by themselves (succeeded, with a signed callback to paygated)
+# PAYGATE_SANDBOX_AUTO_MS after creation; its control API (token in $state/sandbox/control.token) can
+# fail them or inject faults instead (adapters/sandbox/PROTOCOL.md).
+log "starting paygate-sandbox on 127.0.0.1:$sandbox_port"
+setsid -w "$sandbox_bin" --cert "$pki/server.crt" --key "$pki/server.key" --callback-ca "$pki/ca.crt" \
+  --merchant "m1=$state/sandbox/m1.secret" --control-token-file "$state/sandbox/control.token" \
+  --listen 127.0.0.1 --port "$sandbox_port" --auto-complete-ms "${PAYGATE_SANDBOX_AUTO_MS:-5000}" \
+  </dev/null >&2 &
+sandbox_pid=$!
+deadline=$((SECONDS + 20))
+until [[ -n $(ss -Htln "sport = :$sandbox_port") ]]; do
+  _alive "$sandbox_pid" || die "paygate-sandbox exited before listening on port $sandbox_port"
+  ((SECONDS < deadline)) || die "paygate-sandbox did not listen on port $sandbox_port within 20 s"
+  sleep 0.2
+done
 
 log "starting paygated --config $config"
 # setsid: the terminal's Ctrl-C reaches only this script, whose trap stops paygated first, then PostgreSQL.
@@ -146,9 +176,15 @@ cat <<EOF
 paygated is running (pid $daemon_pid; its log follows on this terminal).
   API       $api_url   (mutual TLS: client certificates for each principal in $pki/)
   admin     $admin_url   (/healthz /readyz /metrics)
+  sandbox   https://127.0.0.1:$sandbox_port   (payments succeed ${PAYGATE_SANDBOX_AUTO_MS:-5000} ms after creation)
   database  $db_note
-Try:
-  curl --cacert $pki/ca.crt --cert $pki/sales-platform.crt --key $pki/sales-platform.key $api_url/v1/whoami
+Try (as the sales platform, with its client certificate):
+  s="curl -s --cacert $pki/ca.crt --cert $pki/sales-platform.crt --key $pki/sales-platform.key"
+  \$s $api_url/v1/whoami
+  \$s -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' \\
+     -d '{"policy_number":"POL-2026-0001","amount_minor":12345,"currency":"CNY","method":"sandbox"}' \\
+     $api_url/v1/payments                  # status "pending", with a next_action QR code URL
+  \$s $api_url/v1/payments/PAYMENT_ID     # "succeeded" a few seconds later (the sandbox's callback)
   curl --cacert $pki/ca.crt $admin_url/metrics
 Reload TLS certificates: kill -HUP $daemon_pid.  Ctrl-C stops paygated (graceful drain), then PostgreSQL.
 

@@ -1,0 +1,603 @@
+#include "gateway/payments/service.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "config/logging.h"
+#include "gateway/payments/store.h"
+#include "gateway/utc_time.h"
+#include "ledger/db/params.h"
+#include "ledger/db/transaction.h"
+#include "ledger/ledger/chart.h"
+#include "ledger/ledger/try.h"
+
+namespace paygate::payments {
+
+namespace asio = boost::asio;
+using db::Params;
+using db::PgConnection;
+
+// ---- AdapterRegistry ----
+
+void AdapterRegistry::Add(std::string merchant_account,
+                          std::shared_ptr<adapters::Adapter> adapter) {
+  std::string provider(adapter->provider());
+  adapters_[{std::move(provider), std::move(merchant_account)}] = std::move(adapter);
+}
+
+adapters::Adapter* AdapterRegistry::Find(std::string_view provider,
+                                         std::string_view merchant_account) const {
+  const auto it = adapters_.find(std::pair<std::string, std::string>(provider, merchant_account));
+  return it == adapters_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::pair<std::string, std::string>> AdapterRegistry::Accounts() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, adapter] : adapters_) out.push_back(key);
+  return out;
+}
+
+PaymentsOptions PaymentsOptionsFromConfig(const config::v1::Config& config) {
+  const config::v1::Payments& p = config.payments();
+  PaymentsOptions options;
+  options.amount_min_minor = static_cast<std::int64_t>(p.amount_min_minor());
+  options.amount_max_minor = static_cast<std::int64_t>(p.amount_max_minor());
+  options.currencies.insert(p.currencies().begin(), p.currencies().end());
+  options.order_ttl = std::chrono::seconds(p.order_ttl_s());
+  options.callback_base_url = p.callback_base_url();
+  for (const auto& route : p.routes()) {
+    options.routes[route.method()] = {route.provider(), route.merchant_account()};
+  }
+  options.provider_timeout = std::chrono::milliseconds(p.provider_timeout_ms());
+  options.db_timeout = std::chrono::milliseconds(config.database().statement_timeout_ms());
+  options.inquiries_max = config.janitor().attempts_max();
+  return options;
+}
+
+namespace {
+
+ApiError Invalid(std::string code, std::string message, std::string param = {}) {
+  return {400, "invalid_request_error", std::move(code), std::move(message), std::move(param)};
+}
+ApiError NotFound(std::string code, std::string message) {
+  return {404, "not_found_error", std::move(code), std::move(message), {}};
+}
+ApiError Conflict(std::string code, std::string message) {
+  return {409, "conflict_error", std::move(code), std::move(message), {}};
+}
+ApiError Unavailable(std::error_code ec) {
+  log::Get("payments")->warn("database unavailable: {}", ec.message());
+  return {503,
+          "unavailable_error",
+          "database_unavailable",
+          "The payment store is unavailable; retry with the same Idempotency-Key.",
+          {}};
+}
+ApiError ProviderUnavailable() {
+  return {503,
+          "unavailable_error",
+          "provider_unavailable",
+          "The provider did not give a usable answer; retry with the same Idempotency-Key.",
+          {}};
+}
+
+bool IsToken(std::string_view s, std::size_t max) {
+  return !s.empty() && s.size() <= max &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= 0x20 && c != 0x7f; });
+}
+
+// The janitor's inquiry schedule after the n-th unanswered inquiry: 1 min, 5 min, 1 h, then daily
+// (DESIGN.md §3).
+std::chrono::seconds InquiryDelay(std::int32_t attempts) {
+  switch (attempts) {
+    case 0:
+    case 1:
+      return std::chrono::minutes(1);
+    case 2:
+      return std::chrono::minutes(5);
+    case 3:
+      return std::chrono::hours(1);
+    default:
+      return std::chrono::hours(24);
+  }
+}
+
+}  // namespace
+
+// ---- Rows ----
+
+struct PaymentService::OrderRow : store::Order {};
+struct PaymentService::RefundRow : store::Refund {};
+
+PaymentService::PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
+                               std::shared_ptr<const AdapterRegistry> adapters,
+                               PaymentsOptions options)
+    : pool_(pool), ledger_(ledger), adapters_(std::move(adapters)), options_(std::move(options)) {}
+
+db::Deadline PaymentService::DbDeadline() const { return db::Clock::now() + options_.db_timeout; }
+
+std::string PaymentService::NotifyUrl(std::string_view provider,
+                                      std::string_view merchant_account) const {
+  return fmt::format("{}/v1/callbacks/{}/{}", options_.callback_base_url, provider,
+                     merchant_account);
+}
+
+asio::awaitable<Result<void>> PaymentService::EnsureChartOfAccounts() {
+  for (const std::string& currency : options_.currencies) {
+    ledger::ChartSpec spec;
+    spec.currency = currency;
+    for (const auto& [provider, merchant] : adapters_->Accounts()) {
+      spec.clearing.push_back({provider, merchant});
+    }
+    auto results = co_await ledger_.CreateAccounts(ledger::StandardChart(spec), DbDeadline());
+    if (!results) co_return results.error();
+    for (const auto result : results.value()) {
+      if (result != ledger::AccountResult::kOk && result != ledger::AccountResult::kExists) {
+        log::Get("payments")
+            ->error("chart of accounts for {}: {}", currency, ledger::ToString(result));
+        co_return make_error_code(ledger::Errc::inconsistent_state);
+      }
+    }
+  }
+  co_return outcome::success();
+}
+
+// ---- Create ----
+
+asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
+    std::string principal, std::string client_reference, api::v1::CreatePaymentRequest request) {
+  // Validation: each failure names its field.
+  if (request.policy_number().empty()) {
+    co_return Invalid("parameter_missing", "policy_number is required.", "policy_number");
+  }
+  if (!IsToken(request.policy_number(), 64)) {
+    co_return Invalid("parameter_invalid", "policy_number must be 1..64 printable characters.",
+                      "policy_number");
+  }
+  if (!request.payer_id().empty() && !IsToken(request.payer_id(), 64)) {
+    co_return Invalid("parameter_invalid", "payer_id must be up to 64 printable characters.",
+                      "payer_id");
+  }
+  if (request.description().size() > 128) {
+    co_return Invalid("parameter_invalid", "description must be at most 128 bytes.", "description");
+  }
+  if (request.amount_minor() <= 0) {
+    co_return Invalid("amount_invalid", "amount_minor must be a positive integer in minor units.",
+                      "amount_minor");
+  }
+  if (request.amount_minor() < options_.amount_min_minor ||
+      request.amount_minor() > options_.amount_max_minor) {
+    co_return Invalid("amount_out_of_range",
+                      fmt::format("amount_minor must be between {} and {}.",
+                                  options_.amount_min_minor, options_.amount_max_minor),
+                      "amount_minor");
+  }
+  if (!options_.currencies.contains(request.currency())) {
+    co_return Invalid("currency_not_supported",
+                      fmt::format("currency \"{}\" is not supported.", request.currency()),
+                      "currency");
+  }
+  const auto route = options_.routes.find(request.method());
+  adapters::Adapter* adapter =
+      route == options_.routes.end()
+          ? nullptr
+          : adapters_->Find(route->second.provider, route->second.merchant_account);
+  if (adapter == nullptr) {
+    co_return Invalid("method_not_supported",
+                      fmt::format("method \"{}\" is not supported.", request.method()), "method");
+  }
+
+  store::Order order;
+  order.id = store::NewId("pay_");
+  order.principal = principal;
+  order.client_reference = client_reference;
+  order.policy_number = request.policy_number();
+  order.payer_id = request.payer_id();
+  order.description = request.description();
+  order.amount_minor = request.amount_minor();
+  order.currency = request.currency();
+  order.method = request.method();
+  order.provider = route->second.provider;
+  order.merchant_account = route->second.merchant_account;
+  order.routing_reason = fmt::format("static route for method {}", request.method());
+  const auto expires_at = std::chrono::system_clock::now() + options_.order_ttl;
+  order.expires_at_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(expires_at.time_since_epoch()).count();
+
+  // Transaction 1: the intent. An existing order for this client reference wins (a retry after a
+  // crash or a lost response): it is answered as it stands, never created twice.
+  auto created = co_await store::InsertOrder(pool_, order, DbDeadline());
+  if (!created) co_return Unavailable(created.error());
+  if (!created.value().inserted) {
+    const store::Order& existing = created.value().order;
+    if (existing.policy_number != order.policy_number ||
+        existing.amount_minor != order.amount_minor || existing.currency != order.currency ||
+        existing.method != order.method || existing.payer_id != order.payer_id) {
+      co_return ApiError{422,
+                         "idempotency_error",
+                         "client_reference_reused",
+                         "This Idempotency-Key created a different payment.",
+                         {}};
+    }
+    co_return store::ToApi(existing);
+  }
+
+  // The provider call, outside any transaction.
+  adapters::CreatePaymentRequest call;
+  call.merchant_account = order.merchant_account;
+  call.provider_reference = store::AttemptReference(order.id, 1);
+  call.amount_minor = order.amount_minor;
+  call.currency = order.currency;
+  call.method = order.method;
+  call.description =
+      order.description.empty() ? "Insurance premium " + order.policy_number : order.description;
+  call.notify_url = NotifyUrl(order.provider, order.merchant_account);
+  call.expires_at = expires_at;
+  const adapters::ProviderResult result = co_await adapter->CreatePayment(std::move(call));
+
+  // Transaction 2: the answer.
+  auto applied = co_await ApplyPaymentResult(order.id, 1, result, false);
+  if (!applied) {
+    // The answer is lost with the database; the janitor's inquiry recovers it.
+    co_return Unavailable(applied.error());
+  }
+  co_return co_await GetPayment(std::move(principal), order.id);
+}
+
+// ---- Reads ----
+
+asio::awaitable<ApiResult<PaymentService::OrderRow>> PaymentService::LoadOrder(
+    const std::string& principal, const std::string& id) {
+  auto order = co_await store::FindOrder(pool_, principal, id, DbDeadline());
+  if (!order) co_return Unavailable(order.error());
+  // Another client's id answers exactly like a missing one (DESIGN.md §5).
+  if (!order.value().has_value()) co_return NotFound("payment_not_found", "No such payment.");
+  OrderRow row;
+  static_cast<store::Order&>(row) = std::move(order.value().value());
+  co_return row;
+}
+
+asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::GetPayment(std::string principal,
+                                                                        std::string id) {
+  auto order = co_await LoadOrder(principal, id);
+  if (!order) co_return order.error();
+  co_return store::ToApi(order.value());
+}
+
+asio::awaitable<ApiResult<api::v1::ListPaymentsResponse>> PaymentService::ListPayments(
+    std::string principal, ListFilter filter) {
+  if (filter.limit < 1 || filter.limit > 100) {
+    co_return Invalid("parameter_invalid", "limit must be between 1 and 100.", "limit");
+  }
+  store::ListQuery query;
+  query.principal = principal;
+  query.policy_number = filter.policy_number;
+  if (filter.status) query.status = std::string(ToString(*filter.status));
+  query.created_from_us = filter.created_from_us;
+  query.created_to_us = filter.created_to_us;
+  query.limit = filter.limit;
+  if (!filter.cursor.empty()) {
+    auto cursor = store::ParseCursor(filter.cursor);
+    if (!cursor) co_return Invalid("parameter_invalid", "cursor is not valid.", "cursor");
+    query.after = *cursor;
+  }
+  auto page = co_await store::ListOrders(pool_, query, DbDeadline());
+  if (!page) co_return Unavailable(page.error());
+  api::v1::ListPaymentsResponse response;
+  for (const store::Order& order : page.value().orders)
+    *response.add_payments() = store::ToApi(order);
+  response.set_next_cursor(page.value().next_cursor);
+  co_return response;
+}
+
+asio::awaitable<ApiResult<api::v1::Refund>> PaymentService::GetRefund(std::string principal,
+                                                                      std::string id) {
+  auto refund = co_await store::FindRefund(pool_, principal, id, DbDeadline());
+  if (!refund) co_return Unavailable(refund.error());
+  if (!refund.value().has_value()) co_return NotFound("refund_not_found", "No such refund.");
+  co_return store::ToApi(refund.value().value());
+}
+
+// ---- Close ----
+
+asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::ClosePayment(std::string principal,
+                                                                          std::string id) {
+  auto order = co_await LoadOrder(principal, id);
+  if (!order) co_return order.error();
+  const auto status = ParseOrderStatus(order.value().status);
+  if (status == OrderStatus::kClosed) co_return store::ToApi(order.value());
+  if (!status || IsTerminal(*status)) {
+    co_return Conflict("payment_not_closable",
+                       fmt::format("A {} payment cannot be closed.", order.value().status));
+  }
+  adapters::Adapter* adapter =
+      adapters_->Find(order.value().provider, order.value().merchant_account);
+  if (adapter == nullptr) co_return ProviderUnavailable();
+  const std::int32_t seq = order.value().attempt_count;
+  // Arguments to coroutines are named variables: GCC 12 destroys a braced temporary twice.
+  adapters::PaymentRef ref{order.value().merchant_account,
+                           store::AttemptReference(order.value().id, seq)};
+  const adapters::ProviderResult closed = co_await adapter->ClosePayment(std::move(ref));
+  if (closed.outcome == adapters::Outcome::kSucceeded) {
+    auto applied = co_await ApplyPaymentResult(order.value().id, seq, closed, true);
+    if (!applied) co_return Unavailable(applied.error());
+  } else if (closed.outcome == adapters::Outcome::kDeclined) {
+    // The provider refuses to close: most likely it was paid meanwhile. Learn what happened.
+    auto known = co_await InquireAttempt(store::AttemptReference(order.value().id, seq));
+    if (!known) co_return Unavailable(known.error());
+  } else {
+    co_return ProviderUnavailable();
+  }
+  auto after = co_await LoadOrder(principal, id);
+  if (!after) co_return after.error();
+  if (after.value().status != ToString(OrderStatus::kClosed)) {
+    co_return Conflict(
+        "payment_not_closable",
+        fmt::format("The provider refused to close the payment; it is {}.", after.value().status));
+  }
+  co_return store::ToApi(after.value());
+}
+
+// ---- Refunds ----
+
+asio::awaitable<ApiResult<api::v1::Refund>> PaymentService::CreateRefund(
+    std::string principal, std::string client_reference, std::string payment_id,
+    api::v1::CreateRefundRequest request) {
+  if (request.amount_minor() < 0) {
+    co_return Invalid("amount_invalid", "amount_minor must be positive (or 0 for everything).",
+                      "amount_minor");
+  }
+  if (request.reason().size() > 128) {
+    co_return Invalid("parameter_invalid", "reason must be at most 128 bytes.", "reason");
+  }
+  // Transaction 1, under the order's lock: re-check what is refundable and reserve it.
+  auto reserved =
+      co_await store::ReserveRefund(pool_, principal, client_reference, payment_id,
+                                    request.amount_minor(), request.reason(), DbDeadline());
+  if (!reserved) co_return Unavailable(reserved.error());
+  switch (reserved.value().outcome) {
+    case store::ReserveOutcome::kNoSuchPayment:
+      co_return NotFound("payment_not_found", "No such payment.");
+    case store::ReserveOutcome::kNotSucceeded:
+      co_return Conflict("payment_not_refundable", "Only a succeeded payment can be refunded.");
+    case store::ReserveOutcome::kExceedsRefundable:
+      co_return Invalid(
+          "amount_exceeds_refundable",
+          fmt::format("amount_minor exceeds the refundable {}.", reserved.value().refundable_minor),
+          "amount_minor");
+    case store::ReserveOutcome::kExisting:
+      if (reserved.value().refund.order_id != payment_id ||
+          (request.amount_minor() != 0 &&
+           reserved.value().refund.amount_minor != request.amount_minor())) {
+        co_return ApiError{422,
+                           "idempotency_error",
+                           "client_reference_reused",
+                           "This Idempotency-Key created a different refund.",
+                           {}};
+      }
+      co_return store::ToApi(reserved.value().refund);
+    case store::ReserveOutcome::kReserved:
+      break;
+  }
+  const store::Refund& refund = reserved.value().refund;
+  adapters::Adapter* adapter =
+      adapters_->Find(reserved.value().order.provider, reserved.value().order.merchant_account);
+  adapters::ProviderResult result;
+  if (adapter == nullptr) {
+    result.outcome = adapters::Outcome::kNotSent;
+    result.detail = "provider account no longer configured";
+  } else {
+    adapters::RefundRequest call;
+    call.merchant_account = reserved.value().order.merchant_account;
+    call.payment_reference =
+        store::AttemptReference(reserved.value().order.id, reserved.value().order.attempt_count);
+    call.refund_reference = refund.provider_reference;
+    call.amount_minor = refund.amount_minor;
+    call.payment_amount_minor = reserved.value().order.captured_minor;
+    call.currency = refund.currency;
+    call.reason = refund.reason;
+    call.notify_url =
+        NotifyUrl(reserved.value().order.provider, reserved.value().order.merchant_account);
+    result = co_await adapter->Refund(std::move(call));
+  }
+  auto applied = co_await ApplyRefundResult(refund.id, result);
+  if (!applied) co_return Unavailable(applied.error());
+  co_return co_await GetRefund(std::move(principal), refund.id);
+}
+
+// ---- Applying provider answers ----
+
+asio::awaitable<Result<void>> PaymentService::ApplyPaymentResult(
+    const std::string& order_id, std::int32_t seq, const adapters::ProviderResult& result,
+    bool closing) {
+  co_return co_await db::RunInTransaction(pool_, DbDeadline(), db::TransactionOptions{},
+                                          [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+                                            auto effect = co_await store::ApplyPaymentResultTx(
+                                                conn, ledger_, order_id, seq, result, closing,
+                                                DbDeadline());
+                                            if (!effect) co_return effect.error();
+                                            co_return outcome::success();
+                                          });
+}
+
+asio::awaitable<Result<void>> PaymentService::ApplyRefundResult(
+    const std::string& refund_id, const adapters::ProviderResult& result) {
+  co_return co_await db::RunInTransaction(pool_, DbDeadline(), db::TransactionOptions{},
+                                          [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+                                            auto effect = co_await store::ApplyRefundResultTx(
+                                                conn, ledger_, refund_id, result, DbDeadline());
+                                            if (!effect) co_return effect.error();
+                                            co_return outcome::success();
+                                          });
+}
+
+// ---- Callbacks ----
+
+asio::awaitable<CallbackReply> PaymentService::ReceiveCallback(std::string provider,
+                                                               adapters::CallbackRequest request) {
+  CallbackReply reply;
+  adapters::Adapter* adapter = adapters_->Find(provider, request.merchant_account);
+  if (adapter == nullptr) {
+    reply.ack = {404, "text/plain", "unknown provider account\n"};
+    reply.error = "unknown provider account";
+    co_return reply;
+  }
+  auto event = adapter->VerifyCallback(request);
+  if (!event) {
+    // Never trusted. It is not even an inquiry trigger by itself: the janitor's schedule already
+    // inquires about every open attempt.
+    reply.ack = adapter->AckCallback(false);
+    reply.error = event.error();
+    co_return reply;
+  }
+  reply.verified = true;
+  auto stored =
+      co_await store::StoreCallback(pool_, provider, request, event.value(), DbDeadline());
+  if (!stored) {
+    // Not stored, so not acknowledged: the provider will send it again.
+    reply.ack = {503, "text/plain", "retry later\n"};
+    reply.verified = false;
+    reply.error = "database unavailable";
+    co_return reply;
+  }
+  reply.duplicate = stored.value() == 0;
+  reply.callback_id = stored.value();
+  reply.ack = adapter->AckCallback(true);
+  co_return reply;
+}
+
+asio::awaitable<Result<void>> PaymentService::ApplyCallback(std::int64_t callback_id) {
+  co_return co_await db::RunInTransaction(pool_, DbDeadline(), db::TransactionOptions{},
+                                          [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+                                            co_return co_await store::ApplyCallbackTx(
+                                                conn, ledger_, callback_id, DbDeadline());
+                                          });
+}
+
+// ---- Janitor ----
+
+asio::awaitable<Result<std::vector<JanitorTask>>> PaymentService::ClaimTasks(
+    std::int32_t limit, std::chrono::seconds lease) {
+  co_return co_await store::ClaimTasks(pool_, limit, lease, DbDeadline());
+}
+
+asio::awaitable<Result<bool>> PaymentService::InquireAttempt(
+    const std::string& provider_reference) {
+  const auto ref = store::ParseAttemptReference(provider_reference);
+  if (!ref) co_return true;  // Not one of ours: nothing to resolve.
+  auto attempt = co_await store::FindAttempt(pool_, ref->first, ref->second, DbDeadline());
+  if (!attempt) co_return attempt.error();
+  if (!attempt.value().has_value()) co_return true;  // Nothing to resolve.
+  const store::Attempt& a = attempt.value().value();
+  const auto status = ParseAttemptStatus(a.status);
+  if (status && IsTerminal(*status)) co_return true;
+  adapters::Adapter* adapter = adapters_->Find(a.provider, a.merchant_account);
+  if (adapter == nullptr) co_return false;
+  adapters::PaymentRef query{a.merchant_account, a.provider_reference};
+  const adapters::ProviderResult result = co_await adapter->QueryPayment(std::move(query));
+  // An inquiry's not_sent only says this query did not get through, not that the payment never
+  // reached the provider: it is no answer at all.
+  if (result.outcome == adapters::Outcome::kNotSent ||
+      result.outcome == adapters::Outcome::kUnknown) {
+    co_return false;
+  }
+  LEDGER_CO_TRYV(co_await ApplyPaymentResult(a.order_id, a.seq, result, false));
+  // Pending is not final: keep asking on the schedule until a callback, an answer or expiry ends
+  // it.
+  co_return result.outcome != adapters::Outcome::kPending;
+}
+
+asio::awaitable<Result<bool>> PaymentService::InquireRefund(const std::string& refund_id) {
+  auto refund = co_await store::FindRefundForProvider(pool_, refund_id, DbDeadline());
+  if (!refund) co_return refund.error();
+  if (!refund.value().has_value()) co_return true;
+  const auto& [r, order] = refund.value().value();
+  if (r.status != ToString(RefundStatus::kProcessing)) co_return true;
+  adapters::Adapter* adapter = adapters_->Find(order.provider, order.merchant_account);
+  if (adapter == nullptr) co_return false;
+  adapters::RefundRef query{order.merchant_account,
+                            store::AttemptReference(order.id, order.attempt_count),
+                            r.provider_reference};
+  const adapters::ProviderResult result = co_await adapter->QueryRefund(std::move(query));
+  if (result.outcome == adapters::Outcome::kNotSent ||
+      result.outcome == adapters::Outcome::kUnknown ||
+      result.outcome == adapters::Outcome::kPending) {
+    co_return false;
+  }
+  LEDGER_CO_TRYV(co_await ApplyRefundResult(r.id, result));
+  co_return true;
+}
+
+asio::awaitable<Result<bool>> PaymentService::ExpireOrder(const std::string& order_id) {
+  auto order = co_await store::FindOrderById(pool_, order_id, DbDeadline());
+  if (!order) co_return order.error();
+  if (!order.value().has_value()) co_return true;
+  const store::Order& o = order.value().value();
+  const auto status = ParseOrderStatus(o.status);
+  if (!status || IsTerminal(*status)) co_return true;
+  adapters::Adapter* adapter = adapters_->Find(o.provider, o.merchant_account);
+  if (adapter == nullptr) co_return false;
+  const std::string reference = store::AttemptReference(o.id, o.attempt_count);
+  adapters::PaymentRef ref{o.merchant_account, reference};
+  const adapters::ProviderResult closed = co_await adapter->ClosePayment(std::move(ref));
+  if (closed.outcome == adapters::Outcome::kSucceeded) {
+    adapters::ProviderResult expired = closed;
+    expired.decline_code = "expired";
+    expired.decline_message = "The payment was not completed in time.";
+    LEDGER_CO_TRYV(co_await ApplyPaymentResult(o.id, o.attempt_count, expired, true));
+    co_return true;
+  }
+  if (closed.outcome == adapters::Outcome::kDeclined) {
+    // Refused: it was probably paid. The inquiry settles it; expiry is retried if still open.
+    auto known = co_await InquireAttempt(reference);
+    if (!known) co_return known.error();
+    co_return false;
+  }
+  co_return false;
+}
+
+asio::awaitable<Result<void>> PaymentService::RunTask(JanitorTask task) {
+  Result<bool> done = false;
+  if (task.kind == "inquire_attempt") {
+    done = co_await InquireAttempt(task.object_id);
+  } else if (task.kind == "inquire_refund") {
+    done = co_await InquireRefund(task.object_id);
+  } else if (task.kind == "expire_order") {
+    done = co_await ExpireOrder(task.object_id);
+  } else if (task.kind == "apply_callback") {
+    std::int64_t id = 0;
+    const auto* end = task.object_id.data() + task.object_id.size();
+    if (std::from_chars(task.object_id.data(), end, id).ptr != end) {
+      done = true;  // Not ours to understand: drop it rather than spin.
+    } else {
+      auto applied = co_await ApplyCallback(id);
+      done = applied ? Result<bool>(true) : Result<bool>(applied.error());
+    }
+  } else {
+    done = true;
+  }
+  std::string error;
+  if (!done) error = done.error().message();
+  const bool finished = done && done.value();
+  if (finished) {
+    co_return co_await store::FinishTask(pool_, task.kind, task.object_id, DbDeadline());
+  }
+  const bool manual = task.attempts >= static_cast<std::int32_t>(options_.inquiries_max);
+  if (manual) {
+    log::Get("payments")
+        ->warn("janitor: {} {} needs manual resolution after {} tries", task.kind, task.object_id,
+               task.attempts);
+  }
+  const auto delay =
+      task.kind == "apply_callback" ? std::chrono::seconds(30) : InquiryDelay(task.attempts);
+  co_return co_await store::RescheduleTask(pool_, task.kind, task.object_id, delay, manual, error,
+                                           DbDeadline());
+}
+
+}  // namespace paygate::payments

@@ -1,0 +1,204 @@
+#pragma once
+
+// The collections' rows in PostgreSQL (ledger/migrations/0003_payments.sql) and the transactions
+// that change them. PaymentService (service.h) calls providers between these transactions; every
+// function here is one transaction (on the pool) or one step inside a caller's (`...Tx`, on a
+// connection). Lock order, the same everywhere: the order row, then its refund row, then the
+// ledger (chain head, accounts). Nothing locks an order while holding a ledger lock, so the API,
+// callbacks and the janitor never deadlock each other.
+#include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "adapters/adapter.h"
+#include "config/result.h"
+#include "gateway/api/v1/payments.pb.h"
+#include "ledger/db/pg_pool.h"
+#include "ledger/ledger/postgres_ledger.h"
+
+namespace paygate::payments {
+
+struct JanitorTask;
+
+namespace store {
+
+struct Order {
+  std::string id;
+  std::string principal;
+  std::string client_reference;
+  std::string policy_number;
+  std::string payer_id;
+  std::string description;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::string method;
+  std::string provider;
+  std::string merchant_account;
+  std::string status;
+  std::int64_t captured_minor = 0;
+  std::int64_t refund_reserved_minor = 0;
+  std::int64_t refunded_minor = 0;
+  std::string failure_code;
+  std::string failure_message;
+  std::string next_action_type;
+  std::string next_action_value;
+  std::int32_t attempt_count = 0;
+  std::int64_t expires_at_us = 0;
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+  // Only when creating: why the route was chosen, stored on the first attempt.
+  std::string routing_reason;
+};
+
+struct Attempt {
+  std::string order_id;
+  std::int32_t seq = 0;
+  std::string provider;
+  std::string merchant_account;
+  std::string provider_reference;
+  std::string status;
+};
+
+struct Refund {
+  std::string id;
+  std::string order_id;
+  std::string principal;
+  std::string client_reference;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::string reason;
+  std::string status;
+  std::string provider_reference;
+  std::string failure_code;
+  std::string failure_message;
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+};
+
+// "<prefix><24 lower-case base32 characters>" from 120 random bits (OpenSSL's CSPRNG): ids are
+// unguessable, so knowing one id tells nothing about another.
+std::string NewId(std::string_view prefix);
+// The provider reference of attempt `seq` of an order: "<order id>_<seq>" (DESIGN.md §4).
+std::string AttemptReference(std::string_view order_id, std::int32_t seq);
+std::optional<std::pair<std::string, std::int32_t>> ParseAttemptReference(std::string_view ref);
+
+api::v1::Payment ToApi(const Order& order);
+api::v1::Refund ToApi(const Refund& refund);
+
+struct InsertedOrder {
+  bool inserted = false;
+  Order order;  // The new order, or the one the client reference already names.
+};
+// Transaction: the order, its first attempt (`sending`) and the janitor's safety net (an inquiry
+// in case we never record the provider's answer, and the expiry) - or the existing order.
+boost::asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
+                                                          db::Deadline deadline);
+// The principal's order, or nullopt (also for another principal's id).
+boost::asio::awaitable<Result<std::optional<Order>>> FindOrder(db::PgPool& pool,
+                                                               const std::string& principal,
+                                                               const std::string& id,
+                                                               db::Deadline deadline);
+boost::asio::awaitable<Result<std::optional<Order>>> FindOrderById(db::PgPool& pool,
+                                                                   const std::string& id,
+                                                                   db::Deadline deadline);
+boost::asio::awaitable<Result<std::optional<Attempt>>> FindAttempt(db::PgPool& pool,
+                                                                   const std::string& order_id,
+                                                                   std::int32_t seq,
+                                                                   db::Deadline deadline);
+
+struct Cursor {
+  std::int64_t created_at_us = 0;
+  std::string id;
+};
+std::optional<Cursor> ParseCursor(std::string_view text);
+
+struct ListQuery {
+  std::string principal;
+  std::string policy_number;
+  std::string status;
+  std::optional<std::int64_t> created_from_us;
+  std::optional<std::int64_t> created_to_us;
+  std::int32_t limit = 20;
+  std::optional<Cursor> after;
+};
+struct OrderPage {
+  std::vector<Order> orders;
+  std::string next_cursor;
+};
+boost::asio::awaitable<Result<OrderPage>> ListOrders(db::PgPool& pool, const ListQuery& query,
+                                                     db::Deadline deadline);
+
+boost::asio::awaitable<Result<std::optional<Refund>>> FindRefund(db::PgPool& pool,
+                                                                 const std::string& principal,
+                                                                 const std::string& id,
+                                                                 db::Deadline deadline);
+// A refund with its order, whoever owns it (for the janitor).
+boost::asio::awaitable<Result<std::optional<std::pair<Refund, Order>>>> FindRefundForProvider(
+    db::PgPool& pool, const std::string& id, db::Deadline deadline);
+
+enum class ReserveOutcome {
+  kReserved,
+  kExisting,
+  kNoSuchPayment,
+  kNotSucceeded,
+  kExceedsRefundable
+};
+struct Reservation {
+  ReserveOutcome outcome = ReserveOutcome::kNoSuchPayment;
+  Refund refund;
+  Order order;
+  std::int64_t refundable_minor = 0;
+};
+// Transaction, under the order's lock: the refundable amount (captured minus refunds that have not
+// failed) is re-checked and the refund reserved against it, so concurrent refunds never exceed the
+// captured amount. `amount_minor` 0 means everything refundable.
+boost::asio::awaitable<Result<Reservation>> ReserveRefund(
+    db::PgPool& pool, const std::string& principal, const std::string& client_reference,
+    const std::string& payment_id, std::int64_t amount_minor, const std::string& reason,
+    db::Deadline deadline);
+
+// Inside a transaction: records a provider answer about an attempt (`closing`: the answer is to a
+// close request, whose success means closed). Applies the transition tables to the attempt and,
+// when it is the order's current attempt, to the order; posts the ledger entry of a success and
+// writes the outbox event. Returns what it did ("no effect" when the answer changed nothing).
+boost::asio::awaitable<Result<std::string>> ApplyPaymentResultTx(
+    db::PgConnection& conn, ledger::PostgresLedger& ledger, const std::string& order_id,
+    std::int32_t seq, const adapters::ProviderResult& result, bool closing, db::Deadline deadline);
+boost::asio::awaitable<Result<std::string>> ApplyRefundResultTx(
+    db::PgConnection& conn, ledger::PostgresLedger& ledger, const std::string& refund_id,
+    const adapters::ProviderResult& result, db::Deadline deadline);
+
+// Transaction: stores a verified callback under its unique key and schedules its application.
+// Returns the new row's id, or 0 when the same callback was already stored.
+boost::asio::awaitable<Result<std::int64_t>> StoreCallback(db::PgPool& pool,
+                                                           const std::string& provider,
+                                                           const adapters::CallbackRequest& request,
+                                                           const adapters::CallbackEvent& event,
+                                                           db::Deadline deadline);
+// Inside a transaction: applies a stored callback once.
+boost::asio::awaitable<Result<void>> ApplyCallbackTx(db::PgConnection& conn,
+                                                     ledger::PostgresLedger& ledger,
+                                                     std::int64_t callback_id,
+                                                     db::Deadline deadline);
+
+boost::asio::awaitable<Result<std::vector<JanitorTask>>> ClaimTasks(db::PgPool& pool,
+                                                                    std::int32_t limit,
+                                                                    std::chrono::seconds lease,
+                                                                    db::Deadline deadline);
+boost::asio::awaitable<Result<void>> FinishTask(db::PgPool& pool, const std::string& kind,
+                                                const std::string& object_id,
+                                                db::Deadline deadline);
+boost::asio::awaitable<Result<void>> RescheduleTask(db::PgPool& pool, const std::string& kind,
+                                                    const std::string& object_id,
+                                                    std::chrono::seconds delay, bool manual,
+                                                    const std::string& error,
+                                                    db::Deadline deadline);
+
+}  // namespace store
+}  // namespace paygate::payments
