@@ -4,6 +4,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -286,6 +287,10 @@ bool PgConnection::usable() const { return !broken_ && PQstatus(conn_) == CONNEC
 bool PgConnection::CheckIdle() {
   if (!usable()) return false;
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) return false;
+  if (!deferred_.empty()) {
+    broken_ = true;
+    return false;
+  }
   // poll() with a zero timeout never blocks. The server writes to an idle session only to end it (a
   // FATAL "terminating connection" before a restart, idle_session_timeout) or when the socket
   // closes; libpq would treat such a message as a notice and keep reporting CONNECTION_OK, so any
@@ -316,10 +321,21 @@ TransactionStatus PgConnection::transaction_status() const {
 
 int PgConnection::backend_pid() const { return PQbackendPID(conn_); }
 
+// Execute() with deferred statements: the statement goes in a pipeline after them.
+#define LEDGER_DB_CO_TRY_PIPELINE(steps)                                \
+  auto pipelined = co_await RunPipeline(std::move(steps), deadline);    \
+  if (!pipelined) co_return pipelined.error();                          \
+  co_return std::move(pipelined.value().front())
+
 asio::awaitable<Result<PgResult>> PgConnection::Execute(std::string_view sql, Params params,
                                                         Deadline deadline) {
   if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
   if (!params.valid()) co_return Fail(Errc::bad_value, "text parameter contains a NUL byte");
+  if (!deferred_.empty()) {
+    std::vector<PipelineStep> steps;
+    steps.push_back(PipelineStep{Statement{"", sql}, std::move(params)});
+    LEDGER_DB_CO_TRY_PIPELINE(steps);
+  }
   std::string text(sql);
   Params::Raw raw = params.ToRaw();
   if (PQsendQueryParams(conn_, text.c_str(), params.size(), params.types(), raw.values.data(),
@@ -333,6 +349,11 @@ asio::awaitable<Result<PgResult>> PgConnection::Execute(const Statement& stateme
                                                         Deadline deadline) {
   if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
   if (!params.valid()) co_return Fail(Errc::bad_value, "text parameter contains a NUL byte");
+  if (!deferred_.empty()) {
+    std::vector<PipelineStep> steps;
+    steps.push_back(PipelineStep{statement, std::move(params)});
+    LEDGER_DB_CO_TRY_PIPELINE(steps);
+  }
   std::string name(statement.name);
   auto it = prepared_.find(name);
   if (it == prepared_.end()) {
@@ -361,18 +382,22 @@ asio::awaitable<Result<PgResult>> PgConnection::Execute(const Statement& stateme
 asio::awaitable<Result<PgResult>> PgConnection::ExecuteSimple(std::string_view sql,
                                                               Deadline deadline) {
   if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  if (!deferred_.empty()) {
+    // The simple query protocol has no pipeline: the deferred statements go first, on their own.
+    auto sent = co_await RunPipeline({}, deadline);
+    if (!sent) co_return sent.error();
+  }
   std::string text(sql);
   if (PQsendQuery(conn_, text.c_str()) == 0) co_return FailFromLibpq(Errc::connection_lost);
   co_return co_await Finish(deadline);
 }
 
-asio::awaitable<Result<PgResult>> PgConnection::Finish(Deadline deadline) {
-  last_error_ = PgError{};
+asio::awaitable<Result<void>> PgConnection::Flush(Deadline deadline) {
   // Non-blocking send: PQflush returns 1 while data remains. Reading is serviced meanwhile, as
   // libpq asks, so a server that is itself blocked writing to us cannot deadlock the exchange.
   for (;;) {
     int flushed = PQflush(conn_);
-    if (flushed == 0) break;
+    if (flushed == 0) co_return outcome::success();
     if (flushed < 0) co_return FailFromLibpq(Errc::connection_lost);
     auto ready = co_await WaitReady(/*want_write=*/true, deadline);
     if (!ready) co_return ready.error();
@@ -380,6 +405,140 @@ asio::awaitable<Result<PgResult>> PgConnection::Finish(Deadline deadline) {
       co_return FailFromLibpq(Errc::connection_lost);
     }
   }
+}
+
+asio::awaitable<Result<std::vector<PgResult>>> PgConnection::ExecutePipeline(
+    std::vector<PipelineStep> steps, Deadline deadline) {
+  co_return co_await RunPipeline(std::move(steps), deadline);
+}
+
+asio::awaitable<Result<std::vector<PgResult>>> PgConnection::RunPipeline(
+    std::vector<PipelineStep> steps, Deadline deadline) {
+  std::vector<std::string_view> deferred = std::move(deferred_);
+  deferred_.clear();
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  for (const PipelineStep& step : steps) {
+    if (!step.params.valid()) co_return Fail(Errc::bad_value, "text parameter contains a NUL byte");
+  }
+  // What each command sent was, to route its result: a deferred statement (step -1), a PREPARE
+  // (recorded in prepared_ once it succeeds), or a step's execution.
+  struct Command {
+    int step = -1;
+    bool prepare = false;
+    std::string name;
+    std::string sql;
+  };
+  std::vector<Command> commands;
+  if (PQenterPipelineMode(conn_) == 0) co_return FailFromLibpq(Errc::protocol_error);
+  // A send that fails leaves the pipeline in an unknown state: the connection is dropped.
+  auto send_failed = [this] { return FailFromLibpq(Errc::connection_lost); };
+  for (std::string_view sql : deferred) {
+    std::string text(sql);
+    if (PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 0) {
+      co_return send_failed();
+    }
+    commands.push_back(Command{});
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Statement& statement = steps[i].statement;
+    const Params& params = steps[i].params;
+    Params::Raw raw = params.ToRaw();
+    const int step = static_cast<int>(i);
+    if (statement.name.empty()) {
+      std::string text(statement.sql);
+      if (PQsendQueryParams(conn_, text.c_str(), params.size(), params.types(), raw.values.data(),
+                            raw.lengths.data(), raw.formats.data(), /*resultFormat=*/0) == 0) {
+        co_return send_failed();
+      }
+      commands.push_back(Command{.step = step, .prepare = false, .name = {}, .sql = {}});
+      continue;
+    }
+    std::string name(statement.name);
+    auto it = prepared_.find(name);
+    if (it != prepared_.end() && it->second != statement.sql) {
+      log::Get("db")->critical("event=statement_name_reused name={}", name);
+      std::abort();  // As in Execute().
+    }
+    const bool preparing_here = std::any_of(commands.begin(), commands.end(), [&](const Command& c) {
+      return c.prepare && c.name == name;
+    });
+    if (it == prepared_.end() && !preparing_here) {
+      std::string sql(statement.sql);
+      if (PQsendPrepare(conn_, name.c_str(), sql.c_str(), params.size(), params.types()) == 0) {
+        co_return send_failed();
+      }
+      commands.push_back(Command{.step = step, .prepare = true, .name = name, .sql = sql});
+    }
+    if (PQsendQueryPrepared(conn_, name.c_str(), params.size(), raw.values.data(),
+                            raw.lengths.data(), raw.formats.data(), /*resultFormat=*/0) == 0) {
+      co_return send_failed();
+    }
+    commands.push_back(Command{.step = step, .prepare = false, .name = {}, .sql = {}});
+  }
+  if (PQpipelineSync(conn_) == 0) co_return send_failed();
+  last_error_ = PgError{};
+  auto flushed = co_await Flush(deadline);
+  if (!flushed) co_return flushed.error();
+
+  // Each command's results end with a NULL; after an error the server skips the rest up to the
+  // sync (PGRES_PIPELINE_ABORTED), which ends the pipeline.
+  std::vector<PgResult> results(steps.size());
+  std::error_code first_error;
+  auto next_result = [&]() -> asio::awaitable<Result<PGresult*>> {
+    while (PQisBusy(conn_) != 0) {
+      auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+      if (!ready) co_return ready.error();
+      if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+    }
+    co_return PQgetResult(conn_);
+  };
+  for (Command& command : commands) {
+    for (;;) {
+      auto next = co_await next_result();
+      if (!next) co_return next.error();
+      if (next.value() == nullptr) break;
+      PgResult result(next.value());
+      switch (PQresultStatus(result.raw())) {
+        case PGRES_COMMAND_OK:
+        case PGRES_TUPLES_OK:
+        case PGRES_EMPTY_QUERY:
+          if (command.prepare) {
+            prepared_.emplace(command.name, std::move(command.sql));
+            ++statements_prepared_;
+          } else if (command.step >= 0) {
+            results[static_cast<std::size_t>(command.step)] = std::move(result);
+          }
+          break;
+        case PGRES_FATAL_ERROR:
+          if (!first_error) first_error = FailFromResult(result.raw());
+          break;
+        case PGRES_PIPELINE_ABORTED:
+        case PGRES_NONFATAL_ERROR:
+          break;
+        default:
+          if (!first_error) {
+            first_error = Fail(Errc::protocol_error, PQresStatus(PQresultStatus(result.raw())));
+          }
+          break;
+      }
+      if (broken_) co_return first_error ? first_error : Fail(Errc::connection_lost, "broken");
+    }
+  }
+  auto sync = co_await next_result();
+  if (!sync) co_return sync.error();
+  PgResult sync_result(sync.value());
+  if (sync.value() == nullptr || PQresultStatus(sync.value()) != PGRES_PIPELINE_SYNC ||
+      PQexitPipelineMode(conn_) == 0) {
+    co_return Fail(Errc::protocol_error, "pipeline did not end with its sync");
+  }
+  if (first_error) co_return first_error;
+  co_return results;
+}
+
+asio::awaitable<Result<PgResult>> PgConnection::Finish(Deadline deadline) {
+  last_error_ = PgError{};
+  auto flushed = co_await Flush(deadline);
+  if (!flushed) co_return flushed.error();
 
   // Collect every result until PQgetResult returns NULL: the last success, or the first error.
   PgResult last;

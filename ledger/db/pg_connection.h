@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include <libpq-fe.h>
 #include <boost/asio/any_io_executor.hpp>
@@ -42,6 +43,13 @@ struct PgError {
   std::string sqlstate;    // Five characters, e.g. "40001"; empty when the failure was client-side.
   std::string message;     // Primary message, e.g. "could not serialize access due to ...".
   std::string constraint;  // Name of the violated constraint, when there is one.
+};
+
+// One statement of a pipeline (PgConnection::ExecutePipeline): prepared on first use as by
+// Execute(const Statement&), or sent unprepared (as Execute(sql, ...)) when its name is empty.
+struct PipelineStep {
+  Statement statement;
+  Params params;
 };
 
 enum class TransactionStatus { kIdle, kActive, kInTransaction, kInError, kUnknown };
@@ -91,11 +99,27 @@ class PgConnection {
   // Several ';'-separated statements without parameters (simple query protocol), e.g. a migration.
   // Returns the result of the last statement, or the first error.
   boost::asio::awaitable<Result<PgResult>> ExecuteSimple(std::string_view sql, Deadline deadline);
+  // Prepared statements sent together in one round trip (libpq pipeline mode; statements are
+  // prepared on first use as by Execute). They still run one after the other, each seeing what
+  // the ones before it did. Returns one result per step, or the first error: the steps after a
+  // failed one do not run. Outside a transaction block the steps share one implicit transaction.
+  // Same errors as Execute.
+  boost::asio::awaitable<Result<std::vector<PgResult>>> ExecutePipeline(
+      std::vector<PipelineStep> steps, Deadline deadline);
+
+  // Queues `sql` (no parameters, e.g. BEGIN; must stay valid until sent) to go out with the next
+  // Execute, ExecutePipeline or ExecuteSimple, in the same round trip where the protocol allows:
+  // saves a round trip per transaction. Its failure is reported by that call, which then runs
+  // nothing else. ClearDeferred() drops what was not sent.
+  void Defer(std::string_view sql) { deferred_.push_back(sql); }
+  void ClearDeferred() { deferred_.clear(); }
+  bool has_deferred() const { return !deferred_.empty(); }
 
   // False once the connection is known to be unusable (lost, timed out, protocol error).
   bool usable() const;
   // Non-blocking check of an idle connection before reuse: false (and marked broken) when the
-  // server wrote to it or closed it meanwhile, as it does when it restarts.
+  // server wrote to it or closed it meanwhile, as it does when it restarts, or when statements
+  // are still Defer()red (the last user left it in an unknown state).
   bool CheckIdle();
   // Marks the connection unusable, e.g. after a caller abandoned a statement half-way.
   void MarkBroken() { broken_ = true; }
@@ -115,6 +139,11 @@ class PgConnection {
   boost::asio::awaitable<Result<void>> Handshake(Deadline deadline);
   // Flushes the sent statement and collects its results.
   boost::asio::awaitable<Result<PgResult>> Finish(Deadline deadline);
+  // Flushes the send buffer (servicing reads meanwhile, as libpq asks).
+  boost::asio::awaitable<Result<void>> Flush(Deadline deadline);
+  // The deferred statements, then `steps`, in pipeline mode; one result per step.
+  boost::asio::awaitable<Result<std::vector<PgResult>>> RunPipeline(std::vector<PipelineStep> steps,
+                                                                   Deadline deadline);
   // Waits until the socket is readable (and, if `want_write`, writable). Returns the ready set as a
   // bitmask (1 = read, 2 = write), or Errc::timeout.
   boost::asio::awaitable<Result<unsigned>> WaitReady(bool want_write, Deadline deadline);
@@ -127,6 +156,7 @@ class PgConnection {
   PGconn* conn_;
   std::unique_ptr<Io> io_;
   std::unordered_map<std::string, std::string> prepared_;  // name -> SQL
+  std::vector<std::string_view> deferred_;                 // Defer()red, not sent yet.
   PgError last_error_;
   std::uint64_t statements_prepared_ = 0;
   bool broken_ = false;

@@ -50,6 +50,7 @@ std::string_view BeginStatement(IsolationLevel isolation) {
 namespace detail {
 
 boost::asio::awaitable<void> Rollback(PgConnection& conn, Deadline deadline) {
+  conn.ClearDeferred();  // A BEGIN fn never sent: nothing to roll back, nothing to send later.
   if (!conn.usable()) co_return;
   if (conn.transaction_status() == TransactionStatus::kIdle)
     co_return;  // Already ended by the server.

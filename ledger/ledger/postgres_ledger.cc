@@ -27,13 +27,17 @@ namespace {
 
 // ---- SQL. Arrays travel as text literals with the type named in the statement. ----
 
-// Also switches the transaction to custom plans: a generic plan cached while the journal was
-// small (a sequential scan matching every row against the id array) stays cached as the table
-// grows and turns the id look-ups and the trigger's joins into full scans. The third column says
-// whether the database orders transfer ids bytewise, as BatchHash() does (see kWriteBatch).
+// The third column says whether the database orders transfer ids bytewise, as BatchHash() does
+// (see kWriteBatch). Also switches the transaction to custom plans for kReadBatch, after saving
+// the mode in force (the subquery's row exists before the outer projection runs the second
+// set_config): a generic plan cached while the journal was small (a sequential scan matching
+// every row against the id array) would stay cached as the table grows and turn the id look-ups
+// into full scans. kReadBatch restores the saved mode, so the write and its trigger's statements
+// keep their cached plans (0005_ledger_faster_invariants.sql makes those safe to cache) instead of
+// being re-planned every batch.
 constexpr Statement kLockHead{
     "ledger_lock_head",
-    "SELECT last_batch_id, last_hash, "
+    "SELECT h.last_batch_id, h.last_hash, "
     "coalesce((SELECT a.attcollation IN (950, 951) "  // The "C" and "POSIX" collations.
     "  OR (a.attcollation = 100 AND d.datlocprovider = 'c' "
     "      AND d.datcollate IN ('C', 'POSIX', 'C.UTF-8', 'C.utf8')) "
@@ -41,7 +45,8 @@ constexpr Statement kLockHead{
     "  WHERE a.attrelid = 'ledger_transfers'::regclass AND a.attname = 'id' "
     "  AND d.datname = current_database() AND d.encoding = pg_char_to_encoding('UTF8')), false), "
     "set_config('plan_cache_mode', 'force_custom_plan', true) "
-    "FROM ledger_chain_head FOR UPDATE"};
+    "FROM (SELECT set_config('paygate.ledger_plan_cache_mode', current_setting('plan_cache_mode'), "
+    "  true) OFFSET 0) s, ledger_chain_head h FOR UPDATE OF h"};
 
 // Everything a batch needs to know, in one round trip once the head is locked (a statement of its
 // own: its snapshot is taken after the lock is granted, so it sees every earlier batch):
@@ -52,7 +57,11 @@ constexpr Statement kLockHead{
 //    pending ids;
 //  * ids recorded as failed;
 //  * the accounts named by the batch ($3) and by the stored transfers, locked in ascending id
-//    order (the global lock order after the head).
+//    order (the global lock order after the head);
+//  * and it restores the plan cache mode kLockHead saved: this statement was planned before it
+//    runs, so only it gets a custom plan.
+// Sent in the same round trip as kLockHead (and BEGIN), so it takes nothing from kLockHead's
+// result: the previous batch's id comes from the head row, locked by then.
 // One row per stored transfer, account, resolution and failure (FULL JOIN ON false stacks them;
 // the other groups' columns are NULL), each carrying the timestamp; one row with only the
 // timestamp when there is nothing else. Columns: see ReadBatchColumn.
@@ -75,8 +84,10 @@ constexpr Statement kReadBatch{
     "failed AS (SELECT id, result FROM ledger_transfer_failures WHERE id = ANY($1::text[])), "
     "batch_time AS MATERIALIZED ("
     "  SELECT (extract(epoch FROM greatest(clock_timestamp(), "
-    "  (SELECT max(created_at) FROM ledger_transfers WHERE batch_id = $4::bigint))) "
-    "  * 1000000)::bigint AS now_us) "
+    "  (SELECT max(created_at) FROM ledger_transfers "
+    "   WHERE batch_id = (SELECT last_batch_id FROM ledger_chain_head)))) "
+    "  * 1000000)::bigint AS now_us WHERE set_config('plan_cache_mode', "
+    "  current_setting('paygate.ledger_plan_cache_mode'), true) IS NOT NULL) "
     "SELECT t.now_us, s.*, a.*, r.*, f.* FROM batch_time t LEFT JOIN ("
     "  stored s FULL JOIN locked a ON false FULL JOIN resolved r ON false "
     "  FULL JOIN failed f ON false) ON true"};
@@ -109,7 +120,8 @@ enum ReadBatchColumn {
 // One round trip for all the batch's writes. The link's hash ($17) is BatchHash() of the rows,
 // computed in C++ (the rows of a CTE are not visible to the rest of its statement, so SQL could
 // only hash them in a second statement); $18 is the number of rows, 0 for a batch of failures only
-// (no link). Returns the rows inserted and whether the head moved.
+// (no link). Returns the rows inserted and whether the head moved, having checked both itself
+// (ledger_require, 0005): a batch's COMMIT is sent right behind this statement.
 constexpr Statement kWriteBatch{
     "ledger_write_batch", LEDGER_WRITE_ROWS_SQL
     ", link AS (INSERT INTO ledger_batches (id, prev_hash, hash, transfer_count) "
@@ -117,13 +129,18 @@ constexpr Statement kWriteBatch{
     "  WHERE $18::integer > 0 RETURNING id, hash), "
     "head AS (UPDATE ledger_chain_head SET last_batch_id = link.id, last_hash = link.hash "
     "  FROM link RETURNING 1) "
-    "SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM head)"};
+    "SELECT c.inserted, c.moved FROM (SELECT (SELECT count(*) FROM inserted) AS inserted, "
+    "  (SELECT count(*) FROM head) AS moved) c "
+    "WHERE ledger_require(c.inserted = $18::integer AND c.moved = sign($18::integer), "
+    "  'batch write')"};
 
 // Where the database does not order ids bytewise, the rows are written without their link and
 // kAppendBatch hashes them in SQL. Returns the rows inserted.
 constexpr Statement kWriteRows{"ledger_write_rows",
                                LEDGER_WRITE_ROWS_SQL "SELECT (SELECT count(*) FROM inserted)"};
 #undef LEDGER_WRITE_ROWS_SQL
+
+constexpr Statement kCommit{"", "COMMIT"};
 
 constexpr Statement kAppendBatch{
     "ledger_append_batch",
@@ -393,31 +410,27 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::CommitBatch
     Deadline deadline) {
   db::TransactionOptions tx;
   tx.retry = options_.retry;
+  tx.begin_with_first_statement = true;
+  tx.body_may_commit = true;
   co_return co_await db::RunInTransaction(
       pool_, deadline, tx,
       [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<TransferResult>>> {
-        co_return co_await WriteBatch(conn, transfers, request_ends, deadline);
+        co_return co_await WriteBatch(conn, transfers, request_ends, deadline, /*commit=*/true);
       });
 }
 
 asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::PostTransfersInTransaction(
     PgConnection& conn, std::vector<Transfer> transfers, Deadline deadline) {
   const std::size_t end = transfers.size();
-  co_return co_await WriteBatch(conn, transfers, std::span<const std::size_t>(&end, 1), deadline);
+  co_return co_await WriteBatch(conn, transfers, std::span<const std::size_t>(&end, 1), deadline,
+                                /*commit=*/false);
 }
 
 asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
     PgConnection& conn, std::span<const Transfer> transfers,
-    std::span<const std::size_t> request_ends, Deadline deadline) {
-  // Three round trips: lock the head, read (and lock the accounts), write.
-  BatchSnapshot snapshot;
-  LEDGER_CO_TRY(auto head, co_await conn.Execute(kLockHead, Params(), deadline));
-  if (head.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
-  LEDGER_CO_TRY(const std::int64_t last_batch_id, head.GetInt64(0, 0));
-  LEDGER_CO_TRY(const std::string last_hash, head.GetBytea(0, 1));
-  LEDGER_CO_TRY(const bool ids_sort_bytewise, head.GetBool(0, 2));
-  if (last_hash.size() != 32) co_return make_error_code(Errc::inconsistent_state);
-
+    std::span<const std::size_t> request_ends, Deadline deadline, bool commit) {
+  // Two round trips: lock the head and read (locking the accounts) in one pipeline, after the
+  // transaction's BEGIN when the caller deferred it; then write (and COMMIT, when `commit`).
   // Ids that cannot be valid are left out of the look-ups (they could not be stored anyway,
   // and a NUL byte would make the statement fail for the whole batch).
   std::set<std::string_view> ids;
@@ -436,9 +449,21 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
   Params read_params;
   read_params.AddUntyped(id_array.Finish())
       .AddUntyped(pending_array.Finish())
-      .AddUntyped(account_array.Finish())
-      .Add(last_batch_id);
-  LEDGER_CO_TRY(auto read, co_await conn.Execute(kReadBatch, std::move(read_params), deadline));
+      .AddUntyped(account_array.Finish());
+  std::vector<db::PipelineStep> steps;
+  steps.push_back(db::PipelineStep{kLockHead, Params()});
+  steps.push_back(db::PipelineStep{kReadBatch, std::move(read_params)});
+  LEDGER_CO_TRY(auto first, co_await conn.ExecutePipeline(std::move(steps), deadline));
+  const PgResult& head = first[0];
+  const PgResult& read = first[1];
+
+  BatchSnapshot snapshot;
+  if (head.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
+  LEDGER_CO_TRY(const std::int64_t last_batch_id, head.GetInt64(0, 0));
+  LEDGER_CO_TRY(const std::string last_hash, head.GetBytea(0, 1));
+  LEDGER_CO_TRY(const bool ids_sort_bytewise, head.GetBool(0, 2));
+  if (last_hash.size() != 32) co_return make_error_code(Errc::inconsistent_state);
+
   if (read.rows() < 1 || read.columns() != kReadBatchColumnCount) {
     co_return make_error_code(Errc::inconsistent_state);
   }
@@ -511,9 +536,27 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
       .Add(snapshot.now_us)
       .AddUntyped(failed_ids.Finish())
       .AddUntyped(failed_results.Finish());
+  // The batch's last statement, with its COMMIT behind it in the same round trip when this
+  // transaction is the batch's own.
+  auto last_write = [&](const Statement& statement,
+                        Params last_params) -> asio::awaitable<Result<PgResult>> {
+    std::vector<db::PipelineStep> writes;
+    writes.push_back(db::PipelineStep{statement, std::move(last_params)});
+    if (commit) writes.push_back(db::PipelineStep{kCommit, Params()});
+    auto done = co_await conn.ExecutePipeline(std::move(writes), deadline);
+    if (!done) {
+      if (conn.last_error().sqlstate == "LG001") co_return make_error_code(Errc::inconsistent_state);
+      co_return done.error();
+    }
+    // After an error ignored inside the transaction PostgreSQL answers COMMIT with ROLLBACK.
+    if (commit && done.value()[1].command_status() != "COMMIT") {
+      co_return make_error_code(db::Errc::transaction_rolled_back);
+    }
+    co_return std::move(done.value()[0]);
+  };
   if (ids_sort_bytewise) {
     params.AddBytea(BatchHash(last_hash, batch_id, plan.inserts, snapshot.now_us)).Add(row_count);
-    LEDGER_CO_TRY(auto written, co_await conn.Execute(kWriteBatch, std::move(params), deadline));
+    LEDGER_CO_TRY(auto written, co_await last_write(kWriteBatch, std::move(params)));
     LEDGER_CO_TRY(const std::int64_t inserted, written.GetInt64(0, 0));
     LEDGER_CO_TRY(const std::int64_t heads_moved, written.GetInt64(0, 1));
     if (inserted != row_count || heads_moved != (row_count > 0 ? 1 : 0)) {
@@ -524,9 +567,8 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
     LEDGER_CO_TRY(const std::int64_t inserted, written.GetInt64(0, 0));
     if (inserted != row_count) co_return make_error_code(Errc::inconsistent_state);
     if (row_count > 0) {
-      LEDGER_CO_TRYV(
-          co_await conn.Execute(kAppendBatch, Params().Add(batch_id).Add(row_count), deadline));
-    }
+      LEDGER_CO_TRYV(co_await last_write(kAppendBatch, Params().Add(batch_id).Add(row_count)));
+    }  // Else the transaction stays open: RunInTransaction commits it (body_may_commit).
   }
   co_return std::move(plan.results);
 }

@@ -33,6 +33,9 @@ struct PostgresLedgerOptions {
 //     ids; one INSERT of the batch's hash-chain link.
 // The database re-checks what PlanBatch decided (limits, currencies, pending resolutions), so a
 // disagreement fails the batch instead of corrupting the book.
+// Two round trips per batch (libpq pipelines): BEGIN with steps 1-3, then step 5 with COMMIT.
+// The head lock is held across both, so round-trip latency, not only server work, bounds the
+// batch rate.
 //
 // Thread-safety: as Ledger. The pool and the executor must outlive this object; call Stop() (from a
 // coroutine) before destroying it.
@@ -76,10 +79,11 @@ class PostgresLedger final : public Ledger {
   boost::asio::awaitable<Result<std::vector<TransferResult>>> CommitBatch(
       std::span<const Transfer> transfers, std::span<const std::size_t> request_ends,
       Deadline deadline);
-  // Steps 1-5 above on an open transaction.
+  // Steps 1-5 above on an open transaction; with `commit`, also commits it (the COMMIT goes out
+  // with the last write; nothing written leaves the transaction open for the caller to commit).
   boost::asio::awaitable<Result<std::vector<TransferResult>>> WriteBatch(
       db::PgConnection& conn, std::span<const Transfer> transfers,
-      std::span<const std::size_t> request_ends, Deadline deadline);
+      std::span<const std::size_t> request_ends, Deadline deadline, bool commit);
 
   db::PgPool& pool_;
   PostgresLedgerOptions options_;

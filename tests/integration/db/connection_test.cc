@@ -12,6 +12,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -179,6 +180,130 @@ TEST(PgConnectionTest, PreparedStatementIsPreparedOncePerConnection) {
     EXPECT_EQ(listed.value().GetInt64(0, 0).value(), 1);
     EXPECT_EQ(listed.value().GetInt64(0, 1).value(), 3);
     EXPECT_EQ(pool.Stats().connections_opened_total, 1u);
+  }());
+}
+
+TEST(PgConnectionTest, PipelineRunsStepsInOrderAndPreparesEachStatementOnce) {
+  // Proves ExecutePipeline runs its steps in order, each seeing the ones before it, returns one
+  // result per step, and prepares a statement used twice in one pipeline once; an unnamed step
+  // is sent unprepared.
+  constexpr Statement kCount{"test_pipeline_count", "SELECT count(*), max(v) FROM p"};
+  constexpr Statement kInsert{"test_pipeline_insert", "INSERT INTO p VALUES ($1)"};
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
+  RunAsync(io, [&]() -> asio::awaitable<void> {
+    auto lease = co_await pool.Acquire(In(5s));
+    CO_ASSERT_OK(lease);
+    PgConnection& conn = *lease.value();
+    CO_ASSERT_OK(co_await conn.ExecuteSimple("CREATE TABLE p (v int8)", In(5s)));
+    std::vector<PipelineStep> steps;
+    steps.push_back({kInsert, Params().Add(std::int64_t{7})});
+    steps.push_back({kCount, Params()});
+    steps.push_back({Statement{"", "INSERT INTO p VALUES ($1)"}, Params().Add(std::int64_t{9})});
+    steps.push_back({kCount, Params()});
+    auto results = co_await conn.ExecutePipeline(std::move(steps), In(5s));
+    CO_ASSERT_OK(results);
+    CO_ASSERT_TRUE(results.value().size() == 4u);
+    EXPECT_EQ(results.value()[0].affected_rows(), 1);
+    EXPECT_EQ(results.value()[1].GetInt64(0, 0).value(), 1);
+    EXPECT_EQ(results.value()[1].GetInt64(0, 1).value(), 7);
+    EXPECT_EQ(results.value()[2].affected_rows(), 1);
+    EXPECT_EQ(results.value()[3].GetInt64(0, 0).value(), 2);
+    EXPECT_EQ(results.value()[3].GetInt64(0, 1).value(), 9);
+    EXPECT_EQ(conn.statements_prepared(), 2u);
+    // Prepared statements stay known to the connection: a later Execute does not prepare again.
+    auto again = co_await conn.Execute(kCount, Params(), In(5s));
+    CO_ASSERT_OK(again);
+    EXPECT_EQ(again.value().GetInt64(0, 0).value(), 2);
+    EXPECT_EQ(conn.statements_prepared(), 2u);
+    EXPECT_EQ(conn.transaction_status(), TransactionStatus::kIdle);
+  }());
+}
+
+TEST(PgConnectionTest, PipelineStopsAtTheFirstErrorAndTheConnectionStaysUsable) {
+  // Proves a failing step reports its error and SQLSTATE, the steps after it do not run, and the
+  // steps before it (one implicit transaction outside BEGIN) are rolled back with it; the
+  // connection is idle and usable afterwards.
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
+  RunAsync(io, [&]() -> asio::awaitable<void> {
+    auto lease = co_await pool.Acquire(In(5s));
+    CO_ASSERT_OK(lease);
+    PgConnection& conn = *lease.value();
+    CO_ASSERT_OK(co_await conn.ExecuteSimple("CREATE TABLE p (v int8)", In(5s)));
+    std::vector<PipelineStep> steps;
+    steps.push_back({Statement{"", "INSERT INTO p VALUES (1)"}, Params()});
+    steps.push_back({Statement{"", "SELECT 1 / $1"}, Params().Add(std::int64_t{0})});
+    steps.push_back({Statement{"", "INSERT INTO p VALUES (2)"}, Params()});
+    auto results = co_await conn.ExecutePipeline(std::move(steps), In(5s));
+    CO_ASSERT_TRUE(!results);
+    EXPECT_EQ(results.error(), Errc::query_failed);
+    EXPECT_EQ(conn.last_error().sqlstate, "22012");
+    EXPECT_TRUE(conn.usable());
+    EXPECT_EQ(conn.transaction_status(), TransactionStatus::kIdle);
+    auto count = co_await conn.Execute("SELECT count(*) FROM p", {}, In(5s));
+    CO_ASSERT_OK(count);
+    EXPECT_EQ(count.value().GetInt64(0, 0).value(), 0);
+  }());
+}
+
+TEST(PgConnectionTest, DeferredStatementGoesOutWithTheNextOne) {
+  // Proves a Defer()red BEGIN is sent with the next Execute (the statement then runs inside the
+  // transaction), with the next ExecuteSimple too, that a failing deferred statement fails that
+  // call without running its statement, and that ClearDeferred() drops what was queued.
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
+  RunAsync(io, [&]() -> asio::awaitable<void> {
+    auto lease = co_await pool.Acquire(In(5s));
+    CO_ASSERT_OK(lease);
+    PgConnection& conn = *lease.value();
+    CO_ASSERT_OK(co_await conn.ExecuteSimple("CREATE TABLE p (v int8)", In(5s)));
+
+    conn.Defer("BEGIN");
+    EXPECT_EQ(conn.transaction_status(), TransactionStatus::kIdle);  // Nothing sent yet.
+    CO_ASSERT_OK(co_await conn.Execute("INSERT INTO p VALUES ($1)", Params().Add(std::int64_t{1}),
+                                       In(5s)));
+    EXPECT_EQ(conn.transaction_status(), TransactionStatus::kInTransaction);
+    CO_ASSERT_OK(co_await conn.ExecuteSimple("ROLLBACK", In(5s)));
+
+    conn.Defer("BEGIN");
+    CO_ASSERT_OK(co_await conn.ExecuteSimple("INSERT INTO p VALUES (2)", In(5s)));
+    EXPECT_EQ(conn.transaction_status(), TransactionStatus::kInTransaction);
+    CO_ASSERT_OK(co_await conn.ExecuteSimple("ROLLBACK", In(5s)));
+
+    conn.Defer("SELECT no_such_column");
+    auto failed =
+        co_await conn.Execute("INSERT INTO p VALUES ($1)", Params().Add(std::int64_t{3}), In(5s));
+    CO_ASSERT_TRUE(!failed);
+    EXPECT_EQ(conn.last_error().sqlstate, "42703");
+
+    conn.Defer("BEGIN");
+    conn.ClearDeferred();
+    CO_ASSERT_OK(co_await conn.Execute("INSERT INTO p VALUES ($1)", Params().Add(std::int64_t{4}),
+                                       In(5s)));
+    EXPECT_EQ(conn.transaction_status(), TransactionStatus::kIdle);
+    auto values = co_await conn.Execute("SELECT string_agg(v::text, ',') FROM p", {}, In(5s));
+    CO_ASSERT_OK(values);
+    EXPECT_EQ(values.value().GetText(0, 0).value(), "4");
+  }());
+}
+
+TEST(PgConnectionTest, ConnectionReturnedWithDeferredStatementsIsNotReused) {
+  // Proves a connection given back to the pool with a statement still deferred is dropped, so the
+  // next user's first statement never runs inside someone else's BEGIN.
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 1));
+  RunAsync(io, [&]() -> asio::awaitable<void> {
+    {
+      auto lease = co_await pool.Acquire(In(5s));
+      CO_ASSERT_OK(lease);
+      lease.value()->Defer("BEGIN");
+    }
+    auto lease = co_await pool.Acquire(In(5s));
+    CO_ASSERT_OK(lease);
+    CO_ASSERT_OK(co_await lease.value()->Execute("SELECT 1", {}, In(5s)));
+    EXPECT_EQ(lease.value()->transaction_status(), TransactionStatus::kIdle);
+    EXPECT_EQ(pool.Stats().connections_opened_total, 2u);
   }());
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -97,6 +98,88 @@ TEST(RunInTransactionTest, CommitsAndReturnsTheValue) {
   }());
   ASSERT_TRUE(count);
   EXPECT_EQ(count.value().GetInt64(0, 0).value(), 1);
+}
+
+TEST(RunInTransactionTest, BeginWithFirstStatementCommitsAndRollsBack) {
+  // Proves that with begin_with_first_statement the body still runs inside BEGIN (at the requested
+  // isolation level) and is committed; that a failing body rolls back, a body that runs nothing
+  // commits, and neither leaves a BEGIN queued on the pooled connection; and that with
+  // body_may_commit a body that sent COMMIT with its last statement is not committed twice.
+  const std::string url = FreshDatabase();
+  CreateSchema(url, "CREATE TABLE t (v int8)");
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(url, 1));
+  const TransactionOptions options{.isolation = IsolationLevel::kRepeatableRead,
+                                   .retry = {},
+                                   .report = nullptr,
+                                   .begin_with_first_statement = true,
+                                   .body_may_commit = true};
+  auto level = RunAsync(
+      io, RunInTransaction(pool, In(5s), options,
+                           [](PgConnection& conn) -> asio::awaitable<Result<std::string>> {
+                             auto inserted =
+                                 co_await conn.Execute("INSERT INTO t VALUES (1)", {}, In(5s));
+                             if (!inserted) co_return inserted.error();
+                             if (conn.transaction_status() != TransactionStatus::kInTransaction) {
+                               co_return make_error_code(Errc::protocol_error);
+                             }
+                             auto shown =
+                                 co_await conn.Execute("SHOW transaction_isolation", {}, In(5s));
+                             if (!shown) co_return shown.error();
+                             co_return std::string(shown.value().GetText(0, 0).value());
+                           }));
+  ASSERT_TRUE(level) << level.error().message();
+  EXPECT_EQ(level.value(), "repeatable read");
+
+  auto failed = RunAsync(
+      io, RunInTransaction(pool, In(5s), options,
+                           [](PgConnection& conn) -> asio::awaitable<Result<int>> {
+                             auto inserted =
+                                 co_await conn.Execute("INSERT INTO t VALUES (2)", {}, In(5s));
+                             if (!inserted) co_return inserted.error();
+                             co_return make_error_code(Errc::bad_value);
+                           }));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error(), Errc::bad_value);
+  auto early = RunAsync(io, RunInTransaction(pool, In(5s), options,
+                                             [](PgConnection&) -> asio::awaitable<Result<int>> {
+                                               co_return make_error_code(Errc::bad_value);
+                                             }));
+  ASSERT_FALSE(early);
+  auto empty = RunAsync(io, RunInTransaction(pool, In(5s), options,
+                                             [](PgConnection&) -> asio::awaitable<Result<int>> {
+                                               co_return 5;
+                                             }));
+  ASSERT_TRUE(empty) << empty.error().message();
+  EXPECT_EQ(empty.value(), 5);
+
+  auto self_committed = RunAsync(
+      io, RunInTransaction(pool, In(5s), options,
+                           [](PgConnection& conn) -> asio::awaitable<Result<int>> {
+                             std::vector<PipelineStep> steps;
+                             steps.push_back({Statement{"", "INSERT INTO t VALUES (3)"}, Params()});
+                             steps.push_back({Statement{"", "COMMIT"}, Params()});
+                             auto done = co_await conn.ExecutePipeline(std::move(steps), In(5s));
+                             if (!done) co_return done.error();
+                             co_return static_cast<int>(conn.transaction_status());
+                           }));
+  ASSERT_TRUE(self_committed) << self_committed.error().message();
+  EXPECT_EQ(self_committed.value(), static_cast<int>(TransactionStatus::kIdle));
+
+  // The one pooled connection: outside any transaction, holding only the committed rows.
+  auto after = RunAsync(io, [&]() -> asio::awaitable<Result<PgResult>> {
+    auto lease = co_await pool.Acquire(In(5s));
+    if (!lease) co_return lease.error();
+    auto rows = co_await lease.value()->Execute(
+        "SELECT string_agg(v::text, ',' ORDER BY v) FROM t", {}, In(5s));
+    if (lease.value()->transaction_status() != TransactionStatus::kIdle) {
+      co_return make_error_code(Errc::protocol_error);
+    }
+    co_return rows;
+  }());
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_EQ(after.value().GetText(0, 0).value(), "1,3");
+  EXPECT_EQ(pool.Stats().connections_opened_total, 1u);
 }
 
 TEST(RunInTransactionTest, SerializationFailureIsRetriedAndBothCommit) {

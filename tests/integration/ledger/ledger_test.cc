@@ -30,6 +30,7 @@
 
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
+#include "ledger/db/transaction.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/ledger_builders.h"
@@ -342,6 +343,107 @@ TEST_F(LedgerTest, DatabaseEnforcesInvariantsAgainstRawSql) {
   VerifyReport report = VerifyLedger();
   ASSERT_EQ(report.differences.size(), 1u);
   EXPECT_EQ(report.differences[0].kind, VerifyDifference::Kind::kOrphanTransfers);
+}
+
+TEST_F(LedgerTest, BalanceCheckCoversEveryStatementThatWritesAccounts) {
+  // Proves the per-statement balance check (0005) refuses every way of writing an unbalanced
+  // counter by hand: UPDATE, a correction split over two statements of one transaction, INSERT,
+  // INSERT ... ON CONFLICT DO UPDATE and MERGE; while the statements posting makes, and changes
+  // of `closed`, go through, and identity columns stay immutable.
+  ASSERT_EQ(PostOne(T("p1", kClearing, kPremiums, 100)), R::kOk);
+  const std::string unbalanced = "debits and credits differ in currency CNY";
+  EXPECT_THAT(SqlError("UPDATE ledger_accounts SET debits_pending = debits_pending + 5 "
+                       "WHERE id = 1"),
+              HasSubstr(unbalanced));
+  // Balanced once both statements ran, but each statement alone is not: refused at the first.
+  EXPECT_THAT(SqlError("BEGIN; "
+                       "UPDATE ledger_accounts SET debits_posted = debits_posted + 1 WHERE id = 1; "
+                       "UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE id = 2; "
+                       "COMMIT"),
+              HasSubstr(unbalanced));
+  EXPECT_THAT(SqlError("INSERT INTO ledger_accounts (id, type, currency, code, name, "
+                       "credits_posted) VALUES (50, 'asset', 'CNY', 0, 'rich', 10)"),
+              HasSubstr(unbalanced));
+  EXPECT_THAT(SqlError("INSERT INTO ledger_accounts (id, type, currency, code, name) "
+                       "VALUES (2, 'liability', 'CNY', 0, 'premiums_received') "
+                       "ON CONFLICT (id) DO UPDATE SET credits_posted = 1000"),
+              HasSubstr(unbalanced));
+  EXPECT_THAT(SqlError("MERGE INTO ledger_accounts a USING (VALUES (2::bigint)) v(id) "
+                       "ON a.id = v.id WHEN MATCHED THEN UPDATE SET credits_posted = 1"),
+              HasSubstr(unbalanced));
+  EXPECT_THAT(SqlError("UPDATE ledger_accounts SET name = 'renamed' WHERE id = 1"),
+              HasSubstr("identity and limit flags are immutable"));
+  EXPECT_THAT(SqlError("UPDATE ledger_accounts SET currency = 'USD' WHERE id = 1"),
+              HasSubstr("identity and limit flags are immutable"));
+  EXPECT_EQ(SqlError("UPDATE ledger_accounts SET closed = true WHERE id = 6"), "");
+  EXPECT_EQ(PostOne(T("c1", kExpense, kPayable, 1)), R::kAccountClosed);
+  EXPECT_EQ(SqlError("INSERT INTO ledger_accounts (id, type, currency, code, name) "
+                     "VALUES (51, 'asset', 'CNY', 0, 'fresh')"),
+            "");
+  EXPECT_EQ(BalanceOf(kClearing), (Balance{0, 100, 0, 0}));
+  EXPECT_EQ(BalanceOf(kPremiums), (Balance{0, 0, 0, 100}));
+  EXPECT_TRUE(VerifyLedger().ok());
+}
+
+TEST_F(LedgerTest, RawInsertRefusalsKeepTheirPrecedence) {
+  // Proves the single validation pass of the posting trigger (0005) reports, for rows with several
+  // problems, what 0002's successive checks did: a missing or foreign account before a closed one,
+  // a closed one before a resolution that does not match its pending transfer.
+  ASSERT_EQ(PostOne(T("r1", kClearing, kPremiums, 10, K::kPending)), R::kOk);
+  const std::string insert =
+      "INSERT INTO ledger_transfers VALUES "
+      "('a', %d, %d, 10, 'CNY', '%s', false, %s, 0, 0, '', 'x', 99, now()), "
+      "('b', %d, %d, 10, 'CNY', '%s', false, %s, 0, 0, '', 'x', 99, now())";
+  auto raw = [&](int d1, int c1, const char* k1, const char* p1, int d2, int c2, const char* k2,
+                 const char* p2) {
+    char sql[512];
+    std::snprintf(sql, sizeof sql, insert.c_str(), d1, c1, k1, p1, d2, c2, k2, p2);
+    return SqlError(sql);
+  };
+  EXPECT_THAT(raw(kClosed, kPremiums, "single", "NULL", 99, kPremiums, "single", "NULL"),
+              HasSubstr("missing account or one of another currency"));
+  EXPECT_THAT(raw(kClearing, kPremiums, "void_pending", "'p-none'", kClosed, kPremiums, "single",
+                  "NULL"),
+              HasSubstr("transfer on a closed account"));
+  EXPECT_THAT(raw(kClearing, kPremiums, "void_pending", "'p-none'", kClearing, kPremiums, "single",
+                  "NULL"),
+              HasSubstr("does not match its pending transfer"));
+  // A matching resolution and an ordinary transfer together apply both.
+  EXPECT_EQ(raw(kClearing, kPremiums, "void_pending", "'r1'", kExpense, kPayable, "single", "NULL"),
+            "");
+  EXPECT_EQ(BalanceOf(kClearing), (Balance{0, 0, 0, 0}));
+  EXPECT_EQ(BalanceOf(kPremiums), (Balance{0, 0, 0, 0}));
+  EXPECT_EQ(BalanceOf(kPayable), (Balance{0, 0, 0, 10}));
+}
+
+TEST_F(LedgerTest, PostingInACallersTransactionRestoresItsPlanCacheMode) {
+  // Proves posting switches to custom plans only for its read and gives the caller's transaction
+  // back its own plan_cache_mode, and that posting works with generic plans forced everywhere else
+  // (the trigger's statements then run on cached generic plans).
+  for (int round = 0; round < 7; ++round) {  // Past the 5 executions before a generic plan.
+    std::vector<Transfer> transfers = {T("g" + std::to_string(round), kClearing, kPremiums, 1)};
+    auto mode = RunUntilDone(
+        io_, db::RunInTransaction(
+                 pool_, In(10s), db::TransactionOptions{},
+                 [&](db::PgConnection& conn) -> asio::awaitable<Result<std::string>> {
+                   auto set = co_await conn.ExecuteSimple(
+                       "SET LOCAL plan_cache_mode = force_generic_plan", In(10s));
+                   if (!set) co_return set.error();
+                   auto posted = co_await ledger_->PostTransfersInTransaction(
+                       conn, std::move(transfers), In(10s));
+                   if (!posted) co_return posted.error();
+                   if (posted.value().size() != 1 || posted.value()[0] != R::kOk) {
+                     co_return make_error_code(Errc::inconsistent_state);
+                   }
+                   auto shown = co_await conn.Execute("SHOW plan_cache_mode", {}, In(10s));
+                   if (!shown) co_return shown.error();
+                   co_return std::string(shown.value().GetText(0, 0).value());
+                 }));
+    ASSERT_TRUE(mode) << mode.error().message();
+    EXPECT_EQ(mode.value(), "force_generic_plan");
+  }
+  EXPECT_EQ(BalanceOf(kPremiums), (Balance{0, 0, 0, 7}));
+  EXPECT_TRUE(VerifyLedger().ok());
 }
 
 TEST_F(LedgerTest, VerifyCatchesTampering) {
