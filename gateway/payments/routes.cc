@@ -136,14 +136,22 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
 
   router.Add({verb::post, "/v1/payments", Access::kRoles, sales,
               post([service](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
+                const auto started = std::chrono::steady_clock::now();
                 std::string key;
                 if (auto bad = ReadKey(ctx, &key)) co_return std::move(*bad);
                 api::v1::CreatePaymentRequest request;
                 if (auto bad = ParseBody(ctx, &request)) co_return std::move(*bad);
-                auto payment =
-                    co_await service->CreatePayment(ctx.principal->name, key, std::move(request));
+                std::chrono::microseconds provider_time{0};
+                auto payment = co_await service->CreatePayment(ctx.principal->name, key,
+                                                               std::move(request), &provider_time);
                 if (!payment) co_return Error(ctx, payment.error());
-                co_return Reply(ctx, status::created, payment.value());
+                edge::Response response = Reply(ctx, status::created, payment.value());
+                // The gateway's own time (validation, database, ledger), without the provider's.
+                const auto total = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - started);
+                response.set("Paygate-Gateway-Time-Us",
+                             std::to_string((total - provider_time).count()));
+                co_return response;
               })});
 
   router.Add({verb::get, "/v1/payments", Access::kRoles, sales,
@@ -192,7 +200,10 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
                 co_return Reply(ctx, status::ok, refund.value());
               }});
 
-  router.Add({verb::get, "/v1/openapi.yaml", Access::kAuthenticated, {},
+  router.Add({verb::get,
+              "/v1/openapi.yaml",
+              Access::kAuthenticated,
+              {},
               [](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
                 edge::Response response{status::ok, ctx.request.version()};
                 response.set(field::content_type, "application/yaml");

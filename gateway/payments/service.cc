@@ -151,7 +151,8 @@ asio::awaitable<Result<void>> PaymentService::EnsureChartOfAccounts() {
 // ---- Create ----
 
 asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
-    std::string principal, std::string client_reference, api::v1::CreatePaymentRequest request) {
+    std::string principal, std::string client_reference, api::v1::CreatePaymentRequest request,
+    std::chrono::microseconds* provider_time) {
   // Validation: each failure names its field.
   if (request.policy_number().empty()) {
     co_return Invalid("parameter_missing", "policy_number is required.", "policy_number");
@@ -239,7 +240,12 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
       order.description.empty() ? "Insurance premium " + order.policy_number : order.description;
   call.notify_url = NotifyUrl(order.provider, order.merchant_account);
   call.expires_at = expires_at;
+  const auto call_started = std::chrono::steady_clock::now();
   const adapters::ProviderResult result = co_await adapter->CreatePayment(std::move(call));
+  if (provider_time != nullptr) {
+    *provider_time = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - call_started);
+  }
 
   // Transaction 2: the answer.
   auto applied = co_await ApplyPaymentResult(order.id, 1, result, false);

@@ -119,8 +119,11 @@ class PaymentService {
   boost::asio::awaitable<Result<void>> EnsureChartOfAccounts();
 
   // ---- The sales platform's API. `principal` scopes every read and write. ----
+  // `provider_time`, when given, receives the time spent waiting for the provider (the gateway's
+  // own processing time is the rest; the route reports it in Paygate-Gateway-Time-Us).
   boost::asio::awaitable<ApiResult<api::v1::Payment>> CreatePayment(
-      std::string principal, std::string client_reference, api::v1::CreatePaymentRequest request);
+      std::string principal, std::string client_reference, api::v1::CreatePaymentRequest request,
+      std::chrono::microseconds* provider_time = nullptr);
   boost::asio::awaitable<ApiResult<api::v1::Payment>> GetPayment(std::string principal,
                                                                  std::string id);
   boost::asio::awaitable<ApiResult<api::v1::ListPaymentsResponse>> ListPayments(
