@@ -90,6 +90,13 @@ struct Dispatcher::State {
   // Claims a batch and delivers it with at most concurrency_max deliveries in flight. Runs on the
   // strand, as do its workers, so the shared cursor and counter need no lock.
   static asio::awaitable<std::size_t> Round(std::shared_ptr<State> state);
+  // Coroutines are free or static functions taking shared_ptrs by value, never lambdas with
+  // captures: GCC 12 releases a coroutine lambda's captured shared_ptr twice.
+  struct Join;
+  static asio::awaitable<void> Worker(std::shared_ptr<State> state,
+                                      std::shared_ptr<std::vector<store::Claim>> claims,
+                                      std::shared_ptr<Join> join);
+  static asio::awaitable<void> Loop(std::shared_ptr<State> state);
 
   db::PgPool& pool;
   std::vector<Webhook> webhooks;
@@ -179,6 +186,35 @@ asio::awaitable<void> Dispatcher::State::Deliver(const store::Claim& claim) {
   }
 }
 
+struct Dispatcher::State::Join {
+  explicit Join(asio::any_io_executor executor) : done(executor) {}
+  std::size_t next = 0;
+  std::size_t running = 0;
+  asio::steady_timer done;
+};
+
+asio::awaitable<void> Dispatcher::State::Worker(std::shared_ptr<State> state,
+                                                std::shared_ptr<std::vector<store::Claim>> claims,
+                                                std::shared_ptr<Join> join) {
+  while (join->next < claims->size()) {
+    const store::Claim& claim = (*claims)[join->next++];
+    co_await state->Deliver(claim);
+  }
+}
+
+asio::awaitable<void> Dispatcher::State::Loop(std::shared_ptr<State> state) {
+  while (!state->stopping.load()) {
+    const std::size_t claimed = co_await State::Round(state);
+    if (state->stopping.load()) break;
+    // A full batch means more may be due: go again at once.
+    if (claimed >= static_cast<std::size_t>(state->options.batch_size)) continue;
+    state->timer.expires_after(state->options.interval);
+    boost::system::error_code ec;
+    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  state->finished.store(true);
+}
+
 asio::awaitable<std::size_t> Dispatcher::State::Round(std::shared_ptr<State> state) {
   auto claimed = co_await store::ClaimDue(state->pool, state->principals, state->options.batch_size,
                                           state->lease, DbDeadline(state->options));
@@ -189,12 +225,6 @@ asio::awaitable<std::size_t> Dispatcher::State::Round(std::shared_ptr<State> sta
   auto claims = std::make_shared<std::vector<store::Claim>>(std::move(claimed).value());
   if (claims->empty()) co_return 0;
 
-  struct Join {
-    explicit Join(asio::any_io_executor executor) : done(executor) {}
-    std::size_t next = 0;
-    std::size_t running = 0;
-    asio::steady_timer done;
-  };
   const auto executor = co_await asio::this_coro::executor;
   auto join = std::make_shared<Join>(executor);
   join->done.expires_at(asio::steady_timer::time_point::max());
@@ -202,18 +232,11 @@ asio::awaitable<std::size_t> Dispatcher::State::Round(std::shared_ptr<State> sta
                                         static_cast<std::size_t>(state->options.concurrency_max));
   const std::size_t workers = join->running;
   for (std::size_t i = 0; i < workers; ++i) {
-    asio::co_spawn(
-        executor,
-        [state, claims, join]() -> asio::awaitable<void> {
-          while (join->next < claims->size()) {
-            const store::Claim& claim = (*claims)[join->next++];
-            co_await state->Deliver(claim);
-          }
-        },
-        // Also on an exception, so the round never waits for a worker that is gone.
-        [join](std::exception_ptr) {
-          if (--join->running == 0) join->done.cancel();
-        });
+    asio::co_spawn(executor, Worker(state, claims, join),
+                   // Also on an exception, so the round never waits for a worker that is gone.
+                   [join](std::exception_ptr) {
+                     if (--join->running == 0) join->done.cancel();
+                   });
   }
   while (join->running > 0) {
     boost::system::error_code ec;
@@ -240,21 +263,8 @@ asio::awaitable<std::size_t> Dispatcher::RunOnce() {
 void Dispatcher::Start() {
   if (state_->webhooks.empty()) return;
   state_->finished.store(false);
-  asio::co_spawn(
-      state_->strand,
-      [state = state_]() -> asio::awaitable<void> {
-        while (!state->stopping.load()) {
-          const std::size_t claimed = co_await State::Round(state);
-          if (state->stopping.load()) break;
-          // A full batch means more may be due: go again at once.
-          if (claimed >= static_cast<std::size_t>(state->options.batch_size)) continue;
-          state->timer.expires_after(state->options.interval);
-          boost::system::error_code ec;
-          co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-        state->finished.store(true);
-      },
-      [state = state_](std::exception_ptr) { state->finished.store(true); });
+  asio::co_spawn(state_->strand, State::Loop(state_),
+                 [state = state_](std::exception_ptr) { state->finished.store(true); });
 }
 
 asio::awaitable<void> Dispatcher::Stop() {

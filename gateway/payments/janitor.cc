@@ -27,6 +27,10 @@ struct Janitor::State {
   asio::steady_timer timer;
   std::atomic<bool> stopping{false};
   std::atomic<bool> finished{true};
+
+  // A static function taking the shared_ptr by value, not a lambda with captures: GCC 12 releases
+  // a coroutine lambda's captured shared_ptr twice.
+  static asio::awaitable<void> Loop(std::shared_ptr<State> state);
 };
 
 Janitor::Janitor(asio::any_io_executor executor, std::shared_ptr<PaymentService> service,
@@ -37,7 +41,16 @@ Janitor::~Janitor() = default;
 
 namespace {
 
-asio::awaitable<std::size_t> Round(PaymentService& service, const JanitorOptions& options) {
+// How often expired nonces and idempotency records are deleted.
+constexpr auto kPurgeInterval = std::chrono::minutes(1);
+
+asio::awaitable<std::size_t> Round(PaymentService& service, const JanitorOptions& options,
+                                   bool purge) {
+  if (purge) {
+    // Expired replay nonces and idempotency records (7 days) are the janitor's to delete too.
+    auto purged = co_await service.PurgeExpired();
+    if (!purged) log::Get("janitor")->warn("purge failed: {}", purged.error().message());
+  }
   auto tasks = co_await service.ClaimTasks(options.batch_size, options.lease);
   if (!tasks) {
     log::Get("janitor")->warn("claiming tasks failed: {}", tasks.error().message());
@@ -58,26 +71,29 @@ asio::awaitable<std::size_t> Round(PaymentService& service, const JanitorOptions
 }  // namespace
 
 asio::awaitable<std::size_t> Janitor::RunOnce() {
-  co_return co_await Round(*state_->service, state_->options);
+  co_return co_await Round(*state_->service, state_->options, true);
+}
+
+asio::awaitable<void> Janitor::State::Loop(std::shared_ptr<State> state) {
+  auto last_purge = std::chrono::steady_clock::time_point{};
+  while (!state->stopping.load()) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool purge = now - last_purge >= kPurgeInterval;
+    if (purge) last_purge = now;
+    const std::size_t ran = co_await Round(*state->service, state->options, purge);
+    if (state->stopping.load()) break;
+    // A full batch means more may be due: go again at once.
+    if (ran >= static_cast<std::size_t>(state->options.batch_size)) continue;
+    state->timer.expires_after(state->options.interval);
+    boost::system::error_code ec;
+    co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  state->finished.store(true);
 }
 
 void Janitor::Start() {
   state_->finished.store(false);
-  asio::co_spawn(
-      state_->strand,
-      [state = state_]() -> asio::awaitable<void> {
-        while (!state->stopping.load()) {
-          const std::size_t ran = co_await Round(*state->service, state->options);
-          if (state->stopping.load()) break;
-          // A full batch means more may be due: go again at once.
-          if (ran >= static_cast<std::size_t>(state->options.batch_size)) continue;
-          state->timer.expires_after(state->options.interval);
-          boost::system::error_code ec;
-          co_await state->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        }
-        state->finished.store(true);
-      },
-      asio::detached);
+  asio::co_spawn(state_->strand, State::Loop(state_), asio::detached);
 }
 
 asio::awaitable<void> Janitor::Stop() {

@@ -125,6 +125,16 @@ std::optional<edge::Response> ReadListFilter(const edge::RequestContext& ctx, Li
   return std::nullopt;
 }
 
+// Applies a stored callback after it was acknowledged. A function taking the shared_ptr by value,
+// not a lambda with captures: GCC 12 releases a coroutine lambda's captured shared_ptr twice.
+asio::awaitable<void> ApplyStoredCallback(std::shared_ptr<PaymentService> service,
+                                          std::int64_t id) {
+  auto applied = co_await service->ApplyCallback(id);
+  if (!applied) {
+    log::Get("payments")->warn("callback {} not applied yet: {}", id, applied.error().message());
+  }
+}
+
 }  // namespace
 
 void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> service,
@@ -240,16 +250,9 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
          } else {
            counters->accepted.fetch_add(1, std::memory_order_relaxed);
            // Answered first, applied right after; a crash in between leaves the janitor's task.
-           asio::co_spawn(
-               co_await asio::this_coro::executor,
-               [service, id = reply.callback_id]() -> asio::awaitable<void> {
-                 auto applied = co_await service->ApplyCallback(id);
-                 if (!applied) {
-                   log::Get("payments")
-                       ->warn("callback {} not applied yet: {}", id, applied.error().message());
-                 }
-               },
-               asio::detached);
+           const auto executor = co_await asio::this_coro::executor;
+           asio::co_spawn(executor, ApplyStoredCallback(service, reply.callback_id),
+                          asio::detached);
          }
          edge::Response response{static_cast<status>(reply.ack.status), ctx.request.version()};
          if (!reply.ack.content_type.empty()) {

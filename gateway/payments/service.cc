@@ -108,6 +108,21 @@ std::chrono::seconds InquiryDelay(std::int32_t attempts) {
   }
 }
 
+// The provider call for a refund; the same fields every time it is sent.
+adapters::RefundRequest MakeRefundRequest(const store::Order& order, const store::Refund& refund,
+                                          std::string notify_url) {
+  adapters::RefundRequest call;
+  call.merchant_account = order.merchant_account;
+  call.payment_reference = store::AttemptReference(order.id, order.attempt_count);
+  call.refund_reference = refund.provider_reference;
+  call.amount_minor = refund.amount_minor;
+  call.payment_amount_minor = order.captured_minor;
+  call.currency = refund.currency;
+  call.reason = refund.reason;
+  call.notify_url = std::move(notify_url);
+  return call;
+}
+
 }  // namespace
 
 // ---- Rows ----
@@ -399,17 +414,9 @@ asio::awaitable<ApiResult<api::v1::Refund>> PaymentService::CreateRefund(
     result.outcome = adapters::Outcome::kNotSent;
     result.detail = "provider account no longer configured";
   } else {
-    adapters::RefundRequest call;
-    call.merchant_account = reserved.value().order.merchant_account;
-    call.payment_reference =
-        store::AttemptReference(reserved.value().order.id, reserved.value().order.attempt_count);
-    call.refund_reference = refund.provider_reference;
-    call.amount_minor = refund.amount_minor;
-    call.payment_amount_minor = reserved.value().order.captured_minor;
-    call.currency = refund.currency;
-    call.reason = refund.reason;
-    call.notify_url =
-        NotifyUrl(reserved.value().order.provider, reserved.value().order.merchant_account);
+    const store::Order& order = reserved.value().order;
+    adapters::RefundRequest call =
+        MakeRefundRequest(order, refund, NotifyUrl(order.provider, order.merchant_account));
     result = co_await adapter->Refund(std::move(call));
   }
   auto applied = co_await ApplyRefundResult(refund.id, result);
@@ -530,7 +537,15 @@ asio::awaitable<Result<bool>> PaymentService::InquireRefund(const std::string& r
   adapters::RefundRef query{order.merchant_account,
                             store::AttemptReference(order.id, order.attempt_count),
                             r.provider_reference};
-  const adapters::ProviderResult result = co_await adapter->QueryRefund(std::move(query));
+  adapters::ProviderResult result = co_await adapter->QueryRefund(std::move(query));
+  if (result.outcome == adapters::Outcome::kUnknown) {
+    // The provider may never have received the refund (its query cannot prove absence). Sending
+    // the same refund again under the same refund reference is safe - providers execute a refund
+    // reference at most once and answer the existing refund - and turns "unknown" into an answer.
+    adapters::RefundRequest again =
+        MakeRefundRequest(order, r, NotifyUrl(order.provider, order.merchant_account));
+    result = co_await adapter->Refund(std::move(again));
+  }
   if (result.outcome == adapters::Outcome::kNotSent ||
       result.outcome == adapters::Outcome::kUnknown ||
       result.outcome == adapters::Outcome::kPending) {
@@ -604,6 +619,16 @@ asio::awaitable<Result<void>> PaymentService::RunTask(JanitorTask task) {
       task.kind == "apply_callback" ? std::chrono::seconds(30) : InquiryDelay(task.attempts);
   co_return co_await store::RescheduleTask(pool_, task.kind, task.object_id, delay, manual, error,
                                            DbDeadline());
+}
+
+asio::awaitable<Result<std::int64_t>> PaymentService::PurgeExpired() {
+  const auto deadline = DbDeadline();
+  auto lease = co_await pool_.Acquire(deadline);
+  if (!lease) co_return lease.error();
+  auto purged = co_await lease.value()->ExecuteSimple(
+      "SELECT api_nonces_purge() + idempotency_keys_purge()", deadline);
+  if (!purged) co_return purged.error();
+  co_return purged.value().GetInt64(0, 0);
 }
 
 }  // namespace paygate::payments

@@ -151,6 +151,8 @@ class PaymentService {
   // backoff when it did not reach a final answer, and moves it to manual resolution after
   // options().inquiries_max tries.
   boost::asio::awaitable<Result<void>> RunTask(JanitorTask task);
+  // Deletes expired API nonces and idempotency records (kept at least 7 days); returns how many.
+  boost::asio::awaitable<Result<std::int64_t>> PurgeExpired();
 
  private:
   struct OrderRow;

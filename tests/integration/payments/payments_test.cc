@@ -476,6 +476,25 @@ TEST_F(PaymentsTest, RefundsPostOnceAndADeclineReleasesTheAmount) {
   EXPECT_EQ(SqlInt("SELECT count(*) FROM ledger_transfers WHERE id LIKE 'refund:%'"), 2);
 }
 
+TEST_F(PaymentsTest, RefundTheProviderNeverSawIsSentAgainUnderTheSameReference) {
+  const api::v1::Payment p = Create("k1", Request(1000));
+  Callback(p.id() + "_1|succeeded|n1");
+  adapter_->Queue("refund", Answer(Outcome::kUnknown));  // e.g. a 5xx: maybe never executed
+  api::v1::CreateRefundRequest request;
+  request.set_amount_minor(400);
+  auto refund = Await(io_, service_->CreateRefund("sales-platform", "r1", p.id(), request));
+  ASSERT_TRUE(refund);
+  EXPECT_EQ(refund.value().status(), "processing");
+  // The provider does not know it: the janitor sends the same refund again, and it succeeds.
+  adapter_->Queue("query_refund", Answer(Outcome::kUnknown));
+  JanitorRound();
+  EXPECT_EQ(adapter_->Calls("refund"), 2);
+  EXPECT_EQ(Await(io_, service_->GetRefund("sales-platform", refund.value().id())).value().status(),
+            "succeeded");
+  EXPECT_EQ(Get(p.id()).refunded_minor(), 400);
+  EXPECT_EQ(BalanceOf("premiums_received").debits_posted, 400);
+}
+
 TEST_F(PaymentsTest, FiftyParallelRefundsNeverExceedTheCapturedAmount) {
   const api::v1::Payment p = Create("k1", Request(1000));
   Callback(p.id() + "_1|succeeded|n1");
@@ -556,6 +575,26 @@ TEST_F(PaymentsTest, ListFiltersAndPages) {
   failed.status = OrderStatus::kFailed;
   EXPECT_EQ(Await(io_, service_->ListPayments("sales-platform", failed)).value().payments_size(),
             0);
+}
+
+TEST_F(PaymentsTest, JanitorPurgesExpiredNoncesAndIdempotencyRecordsOnly) {
+  SqlInt(
+      "WITH i AS (INSERT INTO api_nonces VALUES "
+      "('k1', 'expired-nonce-0001', now() - interval '1 second'), "
+      "('k1', 'live-nonce-000001', now() + interval '5 minutes') RETURNING 1) "
+      "SELECT count(*) FROM i");
+  SqlInt(
+      "WITH i AS (INSERT INTO idempotency_keys (principal, key, fingerprint, state, lease_token, "
+      "request_id, response_status, response_content_type, response_headers, response_body, "
+      "created_at, expires_at) SELECT 'sales-platform', k, sha256(k::bytea), 'done', "
+      "gen_random_uuid(), 'r', 201, 'application/json', '', '{}', c, c + interval '7 days' "
+      "FROM (VALUES ('old', now() - interval '8 days'), ('new', now())) v(k, c) RETURNING 1) "
+      "SELECT count(*) FROM i");
+  JanitorRound();
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM api_nonces"), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM api_nonces WHERE nonce = 'live-nonce-000001'"), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM idempotency_keys"), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM idempotency_keys WHERE key = 'new'"), 1);
 }
 
 }  // namespace
