@@ -131,9 +131,11 @@ done
 if [[ -n ${PAYGATE_DATABASE_URL:-} ]]; then
   log "using the database from PAYGATE_DATABASE_URL (no private PostgreSQL started)"
   db_note='your PAYGATE_DATABASE_URL'
+  ctl_env='' # already in the caller's environment
 else
   start_private_pg "$state"
   db_note=$PAYGATE_DATABASE_URL
+  ctl_env="PAYGATE_DATABASE_URL=$PAYGATE_DATABASE_URL "
 fi
 
 "$bindir/paygated" --check-config "$config" >&2 || die "$config does not validate (errors above)"
@@ -185,6 +187,7 @@ Try (as the sales platform, with its client certificate):
      -d '{"policy_number":"POL-2026-0001","amount_minor":12345,"currency":"CNY","method":"sandbox"}' \\
      $api_url/v1/payments                  # status "pending", with a next_action QR code URL
   \$s $api_url/v1/payments/PAYMENT_ID     # "succeeded" a few seconds later (the sandbox's callback)
+  ${ctl_env}$bindir/paygatectl ledger trial-balance --currency CNY --config $config
   curl --cacert $pki/ca.crt $admin_url/metrics
 Reload TLS certificates: kill -HUP $daemon_pid.  Ctrl-C stops paygated (graceful drain), then PostgreSQL.
 
