@@ -1,8 +1,6 @@
 #include "adapters/sandbox/signing.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -11,21 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "keys/digest.h"
+
 namespace paygate::adapters::sandbox {
-namespace {
-
-std::string Hex(const unsigned char* data, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0xf]);
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string RequestLine(std::string_view method, std::string_view path) {
   return fmt::format("{} {}", method, path);
@@ -41,13 +27,7 @@ std::string Sign(std::string_view secret, std::string_view line, std::string_vie
   message.reserve(line.size() + timestamp.size() + nonce.size() + body.size() + 3);
   message.append(line).append("\n").append(timestamp).append("\n").append(nonce).append("\n");
   message.append(body);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int mac_size = 0;
-  // One-shot HMAC (not deprecated in OpenSSL 3, unlike HMAC_CTX).
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac.data(),
-       &mac_size);
-  return "v1=" + Hex(mac.data(), mac_size);
+  return "v1=" + keys::ToHex(keys::HmacSha256(secret, message));
 }
 
 bool SignatureValid(std::string_view secret, std::string_view line, std::string_view timestamp,
@@ -81,7 +61,7 @@ std::string NewNonce() {
     // The CSPRNG failing is not recoverable and must not yield predictable nonces.
     std::abort();
   }
-  return Hex(bytes.data(), bytes.size());
+  return keys::ToHex(bytes);
 }
 
 bool NonceWellFormed(std::string_view nonce) {

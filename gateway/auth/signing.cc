@@ -1,8 +1,5 @@
 #include "gateway/auth/signing.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -12,40 +9,14 @@
 
 #include <fmt/format.h>
 
+#include "keys/digest.h"
+
 namespace paygate::auth {
 namespace {
 
-constexpr std::size_t kDigestSize = 32;
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-std::string Hex(const unsigned char* bytes, std::size_t size) {
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kHexDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kHexDigits[bytes[i] & 0xf];
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::array<unsigned char, kDigestSize> Hmac(std::string_view secret, std::string_view message) {
-  std::array<unsigned char, kDigestSize> out{};
-  unsigned int size = 0;
-  // HMAC() fails only on allocation failure or an unknown digest; either is a broken process.
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
-           &size) == nullptr ||
-      size != kDigestSize) {
-    std::abort();
-  }
-  return out;
-}
+// Signatures and body hashes are SHA-256 hex: keys/digest.h.
+using keys::HmacSha256;
+using keys::ToHex;
 
 bool IsKeyIdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -79,32 +50,15 @@ std::string StringToSign(std::string_view method, std::string_view target, std::
 }
 
 std::string HmacSha256Hex(std::string_view secret, std::string_view message) {
-  const auto mac = Hmac(secret, message);
-  return Hex(mac.data(), mac.size());
+  return ToHex(HmacSha256(secret, message));
 }
 
-std::string Sha256Hex(std::string_view data) {
-  std::array<unsigned char, kDigestSize> out{};
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 ||
-      size != kDigestSize) {
-    std::abort();
-  }
-  return Hex(out.data(), out.size());
-}
+std::string Sha256Hex(std::string_view data) { return ToHex(keys::Sha256(data)); }
 
 bool SignatureMatches(std::string_view secret, std::string_view message,
                       std::string_view signature_hex) {
-  if (signature_hex.size() != 2 * kDigestSize) return false;
-  std::array<unsigned char, kDigestSize> given{};
-  for (std::size_t i = 0; i < kDigestSize; ++i) {
-    const int high = HexValue(signature_hex[2 * i]);
-    const int low = HexValue(signature_hex[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    given[i] = static_cast<unsigned char>(high << 4 | low);
-  }
-  const auto expected = Hmac(secret, message);
-  return CRYPTO_memcmp(given.data(), expected.data(), kDigestSize) == 0;
+  const auto given = keys::DigestFromHex(signature_hex);
+  return given && keys::DigestsEqual(*given, HmacSha256(secret, message));
 }
 
 bool IsSignedAuthorization(std::string_view header_value) {
@@ -153,7 +107,7 @@ Result<SignatureFields, std::string> ParseAuthorization(std::string_view header_
       fields.nonce = value;
     } else if (name == "Signature") {
       if (!once(&has_signature)) return std::string("Signature is given twice");
-      if (value.size() != 2 * kDigestSize || !All(value, [](char c) { return HexValue(c) >= 0; })) {
+      if (!keys::DigestFromHex(value)) {
         return std::string("Signature must be 64 hex digits");
       }
       fields.signature = value;

@@ -1,9 +1,5 @@
 #include "gateway/events/signer.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <array>
 #include <charconv>
 #include <cstdlib>
@@ -13,42 +9,12 @@
 
 #include <fmt/format.h>
 
+#include "keys/digest.h"
+
 namespace paygate::events {
 namespace {
 
-constexpr std::size_t kDigestSize = 32;
-using Digest = std::array<unsigned char, kDigestSize>;
-
-Digest Hmac(std::string_view secret, std::string_view message) {
-  Digest out{};
-  unsigned int size = 0;
-  // HMAC() fails only on allocation failure or an unknown digest; either is a broken process.
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(message.data()), message.size(), out.data(),
-           &size) == nullptr ||
-      size != kDigestSize) {
-    std::abort();
-  }
-  return out;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool DecodeHex(std::string_view hex, Digest* out) {
-  if (hex.size() != 2 * kDigestSize) return false;
-  for (std::size_t i = 0; i < kDigestSize; ++i) {
-    const int high = HexValue(hex[2 * i]);
-    const int low = HexValue(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    (*out)[i] = static_cast<unsigned char>((high << 4) | low);
-  }
-  return true;
-}
+using Digest = keys::Sha256Digest;
 
 std::string SignedPayload(std::int64_t timestamp_s, std::string_view body) {
   std::string payload = std::to_string(timestamp_s);
@@ -66,11 +32,7 @@ std::string_view Trim(std::string_view text) {
 }  // namespace
 
 std::string HmacSha256Hex(std::string_view secret, std::string_view message) {
-  const Digest digest = Hmac(secret, message);
-  std::string hex;
-  hex.reserve(2 * kDigestSize);
-  for (unsigned char byte : digest) fmt::format_to(std::back_inserter(hex), "{:02x}", byte);
-  return hex;
+  return keys::ToHex(keys::HmacSha256(secret, message));
 }
 
 std::string SignatureHeader(std::span<const keys::Secret> secrets, std::int64_t timestamp_s,
@@ -118,9 +80,9 @@ VerifyResult VerifySignatureHeader(std::string_view header, std::string_view bod
       }
       timestamp = t;
     } else if (key == "v1") {
-      Digest digest{};
-      if (!DecodeHex(value, &digest)) return VerifyError::kMalformed;
-      signatures.push_back(digest);
+      const auto digest = keys::DigestFromHex(value);
+      if (!digest) return VerifyError::kMalformed;
+      signatures.push_back(*digest);
     }
   }
   if (!timestamp || signatures.empty()) return VerifyError::kMalformed;
@@ -130,10 +92,8 @@ VerifyResult VerifySignatureHeader(std::string_view header, std::string_view bod
   // Every comparison runs, so the time taken does not tell which secret or position matched.
   bool matched = false;
   for (std::string_view secret : secrets) {
-    const Digest expected = Hmac(secret, payload);
-    for (const Digest& given : signatures) {
-      matched |= CRYPTO_memcmp(given.data(), expected.data(), kDigestSize) == 0;
-    }
+    const Digest expected = keys::HmacSha256(secret, payload);
+    for (const Digest& given : signatures) matched |= keys::DigestsEqual(given, expected);
   }
   if (!matched) return VerifyError::kNoMatch;
   return outcome::success();
