@@ -57,6 +57,7 @@ PaymentsOptions PaymentsOptionsFromConfig(const config::v1::Config& config) {
   options.provider_timeout = std::chrono::milliseconds(p.provider_timeout_ms());
   options.db_timeout = std::chrono::milliseconds(config.database().statement_timeout_ms());
   options.inquiries_max = config.janitor().attempts_max();
+  options.event_retry_window = std::chrono::seconds(config.events().retry_window_s());
   return options;
 }
 
@@ -133,7 +134,11 @@ struct PaymentService::RefundRow : store::Refund {};
 PaymentService::PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
                                std::shared_ptr<const AdapterRegistry> adapters,
                                PaymentsOptions options)
-    : pool_(pool), ledger_(ledger), adapters_(std::move(adapters)), options_(std::move(options)) {}
+    : pool_(pool),
+      ledger_(ledger),
+      adapters_(std::move(adapters)),
+      options_(std::move(options)),
+      books_{ledger_, options_.event_retry_window} {}
 
 db::Deadline PaymentService::DbDeadline() const { return db::Clock::now() + options_.db_timeout; }
 
@@ -432,7 +437,7 @@ asio::awaitable<Result<void>> PaymentService::ApplyPaymentResult(
   co_return co_await db::RunInTransaction(pool_, DbDeadline(), db::TransactionOptions{},
                                           [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
                                             auto effect = co_await store::ApplyPaymentResultTx(
-                                                conn, ledger_, order_id, seq, result, closing,
+                                                conn, books_, order_id, seq, result, closing,
                                                 DbDeadline());
                                             if (!effect) co_return effect.error();
                                             co_return outcome::success();
@@ -444,7 +449,7 @@ asio::awaitable<Result<void>> PaymentService::ApplyRefundResult(
   co_return co_await db::RunInTransaction(pool_, DbDeadline(), db::TransactionOptions{},
                                           [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
                                             auto effect = co_await store::ApplyRefundResultTx(
-                                                conn, ledger_, refund_id, result, DbDeadline());
+                                                conn, books_, refund_id, result, DbDeadline());
                                             if (!effect) co_return effect.error();
                                             co_return outcome::success();
                                           });
@@ -489,7 +494,7 @@ asio::awaitable<Result<void>> PaymentService::ApplyCallback(std::int64_t callbac
   co_return co_await db::RunInTransaction(pool_, DbDeadline(), db::TransactionOptions{},
                                           [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
                                             co_return co_await store::ApplyCallbackTx(
-                                                conn, ledger_, callback_id, DbDeadline());
+                                                conn, books_, callback_id, DbDeadline());
                                           });
 }
 

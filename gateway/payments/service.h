@@ -32,6 +32,7 @@
 #include "config/result.h"
 #include "gateway/api/v1/payments.pb.h"
 #include "gateway/payments/state.h"
+#include "gateway/payments/store.h"
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/postgres_ledger.h"
 
@@ -76,6 +77,8 @@ struct PaymentsOptions {
   std::chrono::milliseconds db_timeout{10000};
   // Janitor: inquiries without a final answer before a task goes to manual resolution.
   std::uint32_t inquiries_max = 12;
+  // How long an event's delivery is retried before it is dead (events.retry_window_s).
+  std::chrono::seconds event_retry_window{259200};
 };
 
 PaymentsOptions PaymentsOptionsFromConfig(const config::v1::Config& config);
@@ -179,6 +182,7 @@ class PaymentService {
   ledger::PostgresLedger& ledger_;
   std::shared_ptr<const AdapterRegistry> adapters_;
   PaymentsOptions options_;
+  store::Books books_;
 };
 
 }  // namespace paygate::payments

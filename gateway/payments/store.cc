@@ -203,9 +203,6 @@ constexpr Statement kRescheduleTask{
     "UPDATE janitor_tasks SET due_at = now() + $3::bigint * interval '1 second', manual = $4, "
     "last_error = $5 WHERE kind = $1 AND object_id = $2"};
 
-// Seconds an event's delivery is retried before it is dead-lettered. The dispatcher owns the
-// policy (events.retry_window_s); rows carry their own give-up instant.
-constexpr std::int64_t kEventRetryWindowS = 259200;
 // The inquiry that backs up the provider's answer to a create or refund call (DESIGN.md §3).
 constexpr std::int64_t kFirstInquiryS = 60;
 constexpr std::int32_t kReasonPremium = 1;
@@ -323,23 +320,25 @@ std::string ToJson(const google::protobuf::Message& message) {
 }
 
 // The outbox row of a state change, in the change's transaction (DESIGN.md §3).
-asio::awaitable<Result<void>> WriteEvent(PgConnection& conn, const std::string& principal,
-                                         std::string type, const std::string& object_id,
-                                         api::v1::Event event, db::Deadline deadline) {
+asio::awaitable<Result<void>> WriteEvent(PgConnection& conn, const Books& books,
+                                         const std::string& principal, std::string type,
+                                         const std::string& object_id, api::v1::Event event,
+                                         db::Deadline deadline) {
   event.set_id(NewId("evt_"));
   event.set_type(type);
   event.set_created_at(gateway::FormatUtc(
       std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now())));
   const std::string payload = ToJson(event);
-  LEDGER_CO_TRYV(co_await conn.Execute(kInsertEvent,
-                                       Params()
-                                           .Add(event.id())
-                                           .Add(principal)
-                                           .Add(type)
-                                           .Add(object_id)
-                                           .Add(payload)
-                                           .Add(kEventRetryWindowS),
-                                       deadline));
+  LEDGER_CO_TRYV(
+      co_await conn.Execute(kInsertEvent,
+                            Params()
+                                .Add(event.id())
+                                .Add(principal)
+                                .Add(type)
+                                .Add(object_id)
+                                .Add(payload)
+                                .Add(static_cast<std::int64_t>(books.event_retry_window.count())),
+                            deadline));
   co_return outcome::success();
 }
 
@@ -648,9 +647,11 @@ asio::awaitable<Result<Reservation>> ReserveRefund(db::PgPool& pool, const std::
 
 // ---- Applying provider answers ----
 
-asio::awaitable<Result<std::string>> ApplyPaymentResultTx(
-    PgConnection& conn, ledger::PostgresLedger& ledger, const std::string& order_id,
-    std::int32_t seq, const adapters::ProviderResult& result, bool closing, db::Deadline deadline) {
+asio::awaitable<Result<std::string>> ApplyPaymentResultTx(PgConnection& conn, const Books& books,
+                                                          const std::string& order_id,
+                                                          std::int32_t seq,
+                                                          const adapters::ProviderResult& result,
+                                                          bool closing, db::Deadline deadline) {
   LEDGER_CO_TRY(auto locked, co_await conn.Execute(kLockOrder, Params().Add(order_id), deadline));
   if (locked.rows() != 1) co_return std::string("no such order");
   LEDGER_CO_TRY(Order order, ParseOrder(locked, 0));
@@ -758,7 +759,7 @@ asio::awaitable<Result<std::string>> ApplyPaymentResultTx(
     t.currency = order.currency;
     t.reason_code = kReasonPremium;
     t.external_ref = order_id;
-    LEDGER_CO_TRYV(co_await PostOne(conn, ledger, std::move(t), deadline));
+    LEDGER_CO_TRYV(co_await PostOne(conn, books.ledger, std::move(t), deadline));
   }
   if (IsTerminal(order_to)) {
     LEDGER_CO_TRYV(
@@ -767,15 +768,14 @@ asio::awaitable<Result<std::string>> ApplyPaymentResultTx(
   if (order_to != OrderStatus::kProcessing) {
     api::v1::Event event;
     *event.mutable_payment() = ToApi(after);
-    LEDGER_CO_TRYV(co_await WriteEvent(conn, order.principal,
+    LEDGER_CO_TRYV(co_await WriteEvent(conn, books, order.principal,
                                        "payment." + std::string(ToString(order_to)), order_id,
                                        std::move(event), deadline));
   }
   co_return effect;
 }
 
-asio::awaitable<Result<std::string>> ApplyRefundResultTx(PgConnection& conn,
-                                                         ledger::PostgresLedger& ledger,
+asio::awaitable<Result<std::string>> ApplyRefundResultTx(PgConnection& conn, const Books& books,
                                                          const std::string& refund_id,
                                                          const adapters::ProviderResult& result,
                                                          db::Deadline deadline) {
@@ -845,14 +845,15 @@ asio::awaitable<Result<std::string>> ApplyRefundResultTx(PgConnection& conn,
     t.currency = order.currency;
     t.reason_code = kReasonRefund;
     t.external_ref = refund_id;
-    LEDGER_CO_TRYV(co_await PostOne(conn, ledger, std::move(t), deadline));
+    LEDGER_CO_TRYV(co_await PostOne(conn, books.ledger, std::move(t), deadline));
   }
   LEDGER_CO_TRYV(
       co_await conn.Execute(kDeleteTask, Params().Add("inquire_refund").Add(refund_id), deadline));
   api::v1::Event event;
   *event.mutable_refund() = ToApi(after);
-  LEDGER_CO_TRYV(co_await WriteEvent(conn, refund.principal, "refund." + std::string(ToString(to)),
-                                     refund_id, std::move(event), deadline));
+  LEDGER_CO_TRYV(co_await WriteEvent(conn, books, refund.principal,
+                                     "refund." + std::string(ToString(to)), refund_id,
+                                     std::move(event), deadline));
   co_return fmt::format("refund {} -> {}", refund.status, after.status);
 }
 
@@ -892,7 +893,7 @@ asio::awaitable<Result<std::int64_t>> StoreCallback(db::PgPool& pool, const std:
       });
 }
 
-asio::awaitable<Result<void>> ApplyCallbackTx(PgConnection& conn, ledger::PostgresLedger& ledger,
+asio::awaitable<Result<void>> ApplyCallbackTx(PgConnection& conn, const Books& books,
                                               std::int64_t callback_id, db::Deadline deadline) {
   LEDGER_CO_TRY(auto rows,
                 co_await conn.Execute(kLockCallback, Params().Add(callback_id), deadline));
@@ -922,7 +923,7 @@ asio::awaitable<Result<void>> ApplyCallbackTx(PgConnection& conn, ledger::Postgr
 
   std::string effect;
   if (kind == "refund") {
-    LEDGER_CO_TRY(effect, co_await ApplyRefundResultTx(conn, ledger, std::string(reference), result,
+    LEDGER_CO_TRY(effect, co_await ApplyRefundResultTx(conn, books, std::string(reference), result,
                                                        deadline));
   } else if (const auto ref = ParseAttemptReference(reference)) {
     // The attempt must belong to the account that sent the callback.
@@ -935,7 +936,7 @@ asio::awaitable<Result<void>> ApplyCallbackTx(PgConnection& conn, ledger::Postgr
       ours = a.provider == provider && a.merchant_account == merchant;
     }
     if (ours) {
-      LEDGER_CO_TRY(effect, co_await ApplyPaymentResultTx(conn, ledger, ref->first, ref->second,
+      LEDGER_CO_TRY(effect, co_await ApplyPaymentResultTx(conn, books, ref->first, ref->second,
                                                           result, false, deadline));
     } else {
       effect = "no effect: reference not from this provider account";

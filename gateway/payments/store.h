@@ -163,15 +163,22 @@ boost::asio::awaitable<Result<Reservation>> ReserveRefund(
     const std::string& payment_id, std::int64_t amount_minor, const std::string& reason,
     db::Deadline deadline);
 
+// What a state change writes besides its own rows: the ledger posting and the outbox event,
+// whose delivery is retried for `event_retry_window` (events.retry_window_s) before it is dead.
+struct Books {
+  ledger::PostgresLedger& ledger;
+  std::chrono::seconds event_retry_window{259200};
+};
+
 // Inside a transaction: records a provider answer about an attempt (`closing`: the answer is to a
 // close request, whose success means closed). Applies the transition tables to the attempt and,
 // when it is the order's current attempt, to the order; posts the ledger entry of a success and
 // writes the outbox event. Returns what it did ("no effect" when the answer changed nothing).
 boost::asio::awaitable<Result<std::string>> ApplyPaymentResultTx(
-    db::PgConnection& conn, ledger::PostgresLedger& ledger, const std::string& order_id,
-    std::int32_t seq, const adapters::ProviderResult& result, bool closing, db::Deadline deadline);
+    db::PgConnection& conn, const Books& books, const std::string& order_id, std::int32_t seq,
+    const adapters::ProviderResult& result, bool closing, db::Deadline deadline);
 boost::asio::awaitable<Result<std::string>> ApplyRefundResultTx(
-    db::PgConnection& conn, ledger::PostgresLedger& ledger, const std::string& refund_id,
+    db::PgConnection& conn, const Books& books, const std::string& refund_id,
     const adapters::ProviderResult& result, db::Deadline deadline);
 
 // Transaction: stores a verified callback under its unique key and schedules its application.
@@ -182,8 +189,7 @@ boost::asio::awaitable<Result<std::int64_t>> StoreCallback(db::PgPool& pool,
                                                            const adapters::CallbackEvent& event,
                                                            db::Deadline deadline);
 // Inside a transaction: applies a stored callback once.
-boost::asio::awaitable<Result<void>> ApplyCallbackTx(db::PgConnection& conn,
-                                                     ledger::PostgresLedger& ledger,
+boost::asio::awaitable<Result<void>> ApplyCallbackTx(db::PgConnection& conn, const Books& books,
                                                      std::int64_t callback_id,
                                                      db::Deadline deadline);
 

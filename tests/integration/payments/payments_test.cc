@@ -158,6 +158,7 @@ class PaymentsTest : public ::testing::Test {
     options.amount_max_minor = 1000000;
     options.callback_base_url = "https://pay.example:8443";
     options.routes["sandbox"] = {"sandbox", "m1"};
+    options.event_retry_window = std::chrono::hours(1);
     service_ = std::make_shared<PaymentService>(pool_, *ledger_, registry, options);
     auto chart = Await(io_, service_->EnsureChartOfAccounts());
     EXPECT_TRUE(chart) << chart.error().message();
@@ -279,6 +280,10 @@ TEST_F(PaymentsTest, PendingThenCallbackSucceedsExactlyOnceWithOneLedgerPosting)
   EXPECT_EQ(SqlInt("SELECT count(*) FROM outbox_events WHERE object_id = '" + created.id() +
                    "' AND type = 'payment.pending'"),
             1);
+  // Each event's delivery is retried for the configured window (here one hour), then dead.
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM event_deliveries d JOIN outbox_events e ON e.id = "
+                   "d.event_id WHERE d.give_up_at = e.created_at + interval '1 hour'"),
+            2);
   EXPECT_EQ(SqlInt("SELECT count(*) FROM provider_callbacks WHERE applied_at IS NULL"), 0);
   // Terminal: the janitor has nothing left to ask about this order.
   EXPECT_EQ(SqlInt("SELECT count(*) FROM janitor_tasks"), 0);
