@@ -64,12 +64,29 @@ std::string RoleName(config::v1::Role role) {
   return name;
 }
 
+bool WantsProtobuf(const Request& request) {
+  const auto accept = request[http::field::accept];
+  if (!accept.empty()) return accept.find(kProtobufContentType) != std::string_view::npos;
+  return request[http::field::content_type].starts_with(kProtobufContentType);
+}
+
+Response ApiResponse(const Request& request, http::status status,
+                     const google::protobuf::Message& body) {
+  if (!WantsProtobuf(request)) return JsonResponse(request, status, body);
+  Response response{status, request.version()};
+  response.set(http::field::content_type, kProtobufContentType);
+  body.SerializeToString(&response.body());
+  response.prepare_payload();
+  return response;
+}
+
 Response JsonResponse(const Request& request, http::status status,
                       const google::protobuf::Message& body) {
   Response response{status, request.version()};
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
-  // Zero amounts and empty fields are printed: a balance of 0 must read as 0, not as an absent field.
+  // Zero amounts and empty fields are printed: a balance of 0 must read as 0, not as an absent
+  // field.
   options.always_print_primitive_fields = true;
   std::string json;
   // Printing a well-formed message cannot fail; an empty body would still be valid for the client.

@@ -57,6 +57,18 @@ std::string RoleName(config::v1::Role role);
 Response JsonResponse(const Request& request, http::status status,
                       const google::protobuf::Message& body);
 
+// The content type of binary protobuf bodies (DESIGN.md §5).
+inline constexpr std::string_view kProtobufContentType = "application/x-protobuf";
+
+// Whether the client wants binary protobuf back: its Accept names it, or, without an Accept, it
+// sent protobuf.
+bool WantsProtobuf(const Request& request);
+
+// An API answer in the form the client asked for: binary protobuf (WantsProtobuf) or JSON
+// (JsonResponse).
+Response ApiResponse(const Request& request, http::status status,
+                     const google::protobuf::Message& body);
+
 // {"error": {type, code, message, param, request_id}} with the given status.
 Response ErrorResponse(const Request& request, http::status status, std::string_view type,
                        std::string_view code, std::string_view message, std::string_view request_id,

@@ -16,24 +16,6 @@ using edge::http::field;
 using edge::http::status;
 using edge::http::verb;
 
-constexpr std::string_view kProtobuf = "application/x-protobuf";
-
-bool WantsProtobuf(const edge::Request& request) {
-  const auto accept = request[field::accept];
-  if (!accept.empty()) return accept.find(kProtobuf) != std::string_view::npos;
-  return request[field::content_type].starts_with(kProtobuf);
-}
-
-edge::Response Reply(const edge::RequestContext& ctx, status code,
-                     const google::protobuf::Message& body) {
-  if (!WantsProtobuf(ctx.request)) return edge::JsonResponse(ctx.request, code, body);
-  edge::Response response{code, ctx.request.version()};
-  response.set(field::content_type, kProtobuf);
-  body.SerializeToString(&response.body());
-  response.prepare_payload();
-  return response;
-}
-
 edge::Response Invalid(const edge::RequestContext& ctx, std::string_view message,
                        std::string_view param) {
   return edge::ErrorResponse(ctx.request, status::bad_request, "invalid_request_error",
@@ -121,7 +103,7 @@ void AddEventRoutes(edge::Router& router, db::PgPool& pool, EventRoutesOptions o
                   *response.add_events() = std::move(event).value();
                 }
                 response.set_next_cursor(page.value().next_cursor);
-                co_return Reply(ctx, status::ok, response);
+                co_return edge::ApiResponse(ctx.request, status::ok, response);
               }});
 
   edge::Handler redeliver =
@@ -136,7 +118,7 @@ void AddEventRoutes(edge::Router& router, db::PgPool& pool, EventRoutesOptions o
     if (!event) co_return Unavailable(ctx, event.error());
     log::Get("events")->info("request_id={} event={} principal={} redelivery requested",
                              ctx.request_id, id, ctx.principal->name);
-    co_return Reply(ctx, status::ok, event.value());
+    co_return edge::ApiResponse(ctx.request, status::ok, event.value());
   };
   router.Add({verb::post, "/v1/events/{id}/redeliver", Access::kRoles, sales,
               wrap_post ? wrap_post(std::move(redeliver)) : std::move(redeliver)});

@@ -17,24 +17,6 @@ using edge::http::field;
 using edge::http::status;
 using edge::http::verb;
 
-constexpr std::string_view kProtobuf = "application/x-protobuf";
-
-bool WantsProtobuf(const edge::Request& request) {
-  const auto accept = request[field::accept];
-  if (!accept.empty()) return accept.find(kProtobuf) != std::string_view::npos;
-  return request[field::content_type].starts_with(kProtobuf);
-}
-
-edge::Response Reply(const edge::RequestContext& ctx, status code,
-                     const google::protobuf::Message& body) {
-  if (!WantsProtobuf(ctx.request)) return edge::JsonResponse(ctx.request, code, body);
-  edge::Response response{code, ctx.request.version()};
-  response.set(field::content_type, kProtobuf);
-  body.SerializeToString(&response.body());
-  response.prepare_payload();
-  return response;
-}
-
 edge::Response Error(const edge::RequestContext& ctx, const ApiError& error) {
   return edge::ErrorResponse(ctx.request, static_cast<status>(error.status), error.type, error.code,
                              error.message, ctx.request_id, error.param);
@@ -45,7 +27,7 @@ edge::Response Error(const edge::RequestContext& ctx, const ApiError& error) {
 std::optional<edge::Response> ParseBody(const edge::RequestContext& ctx,
                                         google::protobuf::Message* message) {
   const auto& body = ctx.request.body();
-  if (ctx.request[field::content_type].starts_with(kProtobuf)) {
+  if (ctx.request[field::content_type].starts_with(edge::kProtobufContentType)) {
     if (!message->ParseFromString(body)) {
       return Error(ctx, {400,
                          "invalid_request_error",
@@ -144,25 +126,25 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
     return wrap_post ? wrap_post(std::move(handler)) : std::move(handler);
   };
 
-  router.Add({verb::post, "/v1/payments", Access::kRoles, sales,
-              post([service](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
-                const auto started = std::chrono::steady_clock::now();
-                std::string key;
-                if (auto bad = ReadKey(ctx, &key)) co_return std::move(*bad);
-                api::v1::CreatePaymentRequest request;
-                if (auto bad = ParseBody(ctx, &request)) co_return std::move(*bad);
-                std::chrono::microseconds provider_time{0};
-                auto payment = co_await service->CreatePayment(ctx.principal->name, key,
-                                                               std::move(request), &provider_time);
-                if (!payment) co_return Error(ctx, payment.error());
-                edge::Response response = Reply(ctx, status::created, payment.value());
-                // The gateway's own time (validation, database, ledger), without the provider's.
-                const auto total = std::chrono::duration_cast<std::chrono::microseconds>(
-                    std::chrono::steady_clock::now() - started);
-                response.set("Paygate-Gateway-Time-Us",
-                             std::to_string((total - provider_time).count()));
-                co_return response;
-              })});
+  router.Add(
+      {verb::post, "/v1/payments", Access::kRoles, sales,
+       post([service](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
+         const auto started = std::chrono::steady_clock::now();
+         std::string key;
+         if (auto bad = ReadKey(ctx, &key)) co_return std::move(*bad);
+         api::v1::CreatePaymentRequest request;
+         if (auto bad = ParseBody(ctx, &request)) co_return std::move(*bad);
+         std::chrono::microseconds provider_time{0};
+         auto payment = co_await service->CreatePayment(ctx.principal->name, key,
+                                                        std::move(request), &provider_time);
+         if (!payment) co_return Error(ctx, payment.error());
+         edge::Response response = edge::ApiResponse(ctx.request, status::created, payment.value());
+         // The gateway's own time (validation, database, ledger), without the provider's.
+         const auto total = std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now() - started);
+         response.set("Paygate-Gateway-Time-Us", std::to_string((total - provider_time).count()));
+         co_return response;
+       })});
 
   router.Add({verb::get, "/v1/payments", Access::kRoles, sales,
               [service](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
@@ -170,7 +152,7 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
                 if (auto bad = ReadListFilter(ctx, &filter)) co_return std::move(*bad);
                 auto page = co_await service->ListPayments(ctx.principal->name, filter);
                 if (!page) co_return Error(ctx, page.error());
-                co_return Reply(ctx, status::ok, page.value());
+                co_return edge::ApiResponse(ctx.request, status::ok, page.value());
               }});
 
   router.Add({verb::get, "/v1/payments/{id}", Access::kRoles, sales,
@@ -178,7 +160,7 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
                 auto payment =
                     co_await service->GetPayment(ctx.principal->name, ctx.path_params[0]);
                 if (!payment) co_return Error(ctx, payment.error());
-                co_return Reply(ctx, status::ok, payment.value());
+                co_return edge::ApiResponse(ctx.request, status::ok, payment.value());
               }});
 
   router.Add({verb::post, "/v1/payments/{id}/close", Access::kRoles, sales,
@@ -188,7 +170,7 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
                 auto payment =
                     co_await service->ClosePayment(ctx.principal->name, ctx.path_params[0]);
                 if (!payment) co_return Error(ctx, payment.error());
-                co_return Reply(ctx, status::ok, payment.value());
+                co_return edge::ApiResponse(ctx.request, status::ok, payment.value());
               })});
 
   router.Add({verb::post, "/v1/payments/{id}/refunds", Access::kRoles, sales,
@@ -200,14 +182,14 @@ void AddPaymentRoutes(edge::Router& router, std::shared_ptr<PaymentService> serv
                 auto refund = co_await service->CreateRefund(
                     ctx.principal->name, key, ctx.path_params[0], std::move(request));
                 if (!refund) co_return Error(ctx, refund.error());
-                co_return Reply(ctx, status::created, refund.value());
+                co_return edge::ApiResponse(ctx.request, status::created, refund.value());
               })});
 
   router.Add({verb::get, "/v1/refunds/{id}", Access::kRoles, sales,
               [service](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
                 auto refund = co_await service->GetRefund(ctx.principal->name, ctx.path_params[0]);
                 if (!refund) co_return Error(ctx, refund.error());
-                co_return Reply(ctx, status::ok, refund.value());
+                co_return edge::ApiResponse(ctx.request, status::ok, refund.value());
               }});
 
   router.Add({verb::get,
