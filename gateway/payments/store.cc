@@ -210,71 +210,74 @@ constexpr std::int32_t kReasonRefund = 2;
 
 // ---- Row parsing ----
 
+// Reads a row's columns left to right, stopping at the first cell that does not parse.
+class RowReader {
+ public:
+  RowReader(const PgResult& result, int row) : result_(result), row_(row) {}
+
+  Result<void> Text(std::string* out) {
+    LEDGER_TRY(auto value, result_.GetText(row_, column_++));
+    out->assign(value);
+    return outcome::success();
+  }
+  Result<void> Int64(std::int64_t* out) {
+    LEDGER_TRY(*out, result_.GetInt64(row_, column_++));
+    return outcome::success();
+  }
+
+ private:
+  const PgResult& result_;
+  const int row_;
+  int column_ = 0;
+};
+
 Result<Order> ParseOrder(const PgResult& r, int row) {
   Order o;
-  int c = 0;
-  auto text = [&](std::string* out) -> Result<void> {
-    LEDGER_TRY(auto v, r.GetText(row, c++));
-    out->assign(v);
-    return outcome::success();
-  };
-  auto int64 = [&](std::int64_t* out) -> Result<void> {
-    LEDGER_TRY(*out, r.GetInt64(row, c++));
-    return outcome::success();
-  };
-  BOOST_OUTCOME_TRYV(text(&o.id));
-  BOOST_OUTCOME_TRYV(text(&o.principal));
-  BOOST_OUTCOME_TRYV(text(&o.client_reference));
-  BOOST_OUTCOME_TRYV(text(&o.policy_number));
-  BOOST_OUTCOME_TRYV(text(&o.payer_id));
-  BOOST_OUTCOME_TRYV(text(&o.description));
-  BOOST_OUTCOME_TRYV(int64(&o.amount_minor));
-  BOOST_OUTCOME_TRYV(text(&o.currency));
-  BOOST_OUTCOME_TRYV(text(&o.method));
-  BOOST_OUTCOME_TRYV(text(&o.provider));
-  BOOST_OUTCOME_TRYV(text(&o.merchant_account));
-  BOOST_OUTCOME_TRYV(text(&o.status));
-  BOOST_OUTCOME_TRYV(int64(&o.captured_minor));
-  BOOST_OUTCOME_TRYV(int64(&o.refund_reserved_minor));
-  BOOST_OUTCOME_TRYV(int64(&o.refunded_minor));
-  BOOST_OUTCOME_TRYV(text(&o.failure_code));
-  BOOST_OUTCOME_TRYV(text(&o.failure_message));
-  BOOST_OUTCOME_TRYV(text(&o.next_action_type));
-  BOOST_OUTCOME_TRYV(text(&o.next_action_value));
+  RowReader in(r, row);
+  BOOST_OUTCOME_TRYV(in.Text(&o.id));
+  BOOST_OUTCOME_TRYV(in.Text(&o.principal));
+  BOOST_OUTCOME_TRYV(in.Text(&o.client_reference));
+  BOOST_OUTCOME_TRYV(in.Text(&o.policy_number));
+  BOOST_OUTCOME_TRYV(in.Text(&o.payer_id));
+  BOOST_OUTCOME_TRYV(in.Text(&o.description));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.amount_minor));
+  BOOST_OUTCOME_TRYV(in.Text(&o.currency));
+  BOOST_OUTCOME_TRYV(in.Text(&o.method));
+  BOOST_OUTCOME_TRYV(in.Text(&o.provider));
+  BOOST_OUTCOME_TRYV(in.Text(&o.merchant_account));
+  BOOST_OUTCOME_TRYV(in.Text(&o.status));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.captured_minor));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.refund_reserved_minor));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.refunded_minor));
+  BOOST_OUTCOME_TRYV(in.Text(&o.failure_code));
+  BOOST_OUTCOME_TRYV(in.Text(&o.failure_message));
+  BOOST_OUTCOME_TRYV(in.Text(&o.next_action_type));
+  BOOST_OUTCOME_TRYV(in.Text(&o.next_action_value));
   std::int64_t attempts = 0;
-  BOOST_OUTCOME_TRYV(int64(&attempts));
+  BOOST_OUTCOME_TRYV(in.Int64(&attempts));
   o.attempt_count = static_cast<std::int32_t>(attempts);
-  BOOST_OUTCOME_TRYV(int64(&o.expires_at_us));
-  BOOST_OUTCOME_TRYV(int64(&o.created_at_us));
-  BOOST_OUTCOME_TRYV(int64(&o.updated_at_us));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.expires_at_us));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.created_at_us));
+  BOOST_OUTCOME_TRYV(in.Int64(&o.updated_at_us));
   return o;
 }
 
 Result<Refund> ParseRefund(const PgResult& r, int row) {
   Refund f;
-  int c = 0;
-  auto text = [&](std::string* out) -> Result<void> {
-    LEDGER_TRY(auto v, r.GetText(row, c++));
-    out->assign(v);
-    return outcome::success();
-  };
-  auto int64 = [&](std::int64_t* out) -> Result<void> {
-    LEDGER_TRY(*out, r.GetInt64(row, c++));
-    return outcome::success();
-  };
-  BOOST_OUTCOME_TRYV(text(&f.id));
-  BOOST_OUTCOME_TRYV(text(&f.order_id));
-  BOOST_OUTCOME_TRYV(text(&f.principal));
-  BOOST_OUTCOME_TRYV(text(&f.client_reference));
-  BOOST_OUTCOME_TRYV(int64(&f.amount_minor));
-  BOOST_OUTCOME_TRYV(text(&f.currency));
-  BOOST_OUTCOME_TRYV(text(&f.reason));
-  BOOST_OUTCOME_TRYV(text(&f.status));
-  BOOST_OUTCOME_TRYV(text(&f.provider_reference));
-  BOOST_OUTCOME_TRYV(text(&f.failure_code));
-  BOOST_OUTCOME_TRYV(text(&f.failure_message));
-  BOOST_OUTCOME_TRYV(int64(&f.created_at_us));
-  BOOST_OUTCOME_TRYV(int64(&f.updated_at_us));
+  RowReader in(r, row);
+  BOOST_OUTCOME_TRYV(in.Text(&f.id));
+  BOOST_OUTCOME_TRYV(in.Text(&f.order_id));
+  BOOST_OUTCOME_TRYV(in.Text(&f.principal));
+  BOOST_OUTCOME_TRYV(in.Text(&f.client_reference));
+  BOOST_OUTCOME_TRYV(in.Int64(&f.amount_minor));
+  BOOST_OUTCOME_TRYV(in.Text(&f.currency));
+  BOOST_OUTCOME_TRYV(in.Text(&f.reason));
+  BOOST_OUTCOME_TRYV(in.Text(&f.status));
+  BOOST_OUTCOME_TRYV(in.Text(&f.provider_reference));
+  BOOST_OUTCOME_TRYV(in.Text(&f.failure_code));
+  BOOST_OUTCOME_TRYV(in.Text(&f.failure_message));
+  BOOST_OUTCOME_TRYV(in.Int64(&f.created_at_us));
+  BOOST_OUTCOME_TRYV(in.Int64(&f.updated_at_us));
   return f;
 }
 
