@@ -34,6 +34,7 @@ struct VerifyDifference {
     kBatchChainLink,   // A batch's prev_hash is not the previous batch's hash, or ids have gaps.
     kChainHead,        // The head does not name the last batch and its hash.
     kOrphanTransfers,  // Transfers whose batch is not in the chain.
+    kAccountHistory,   // A history account's last history row differs from its counters.
   };
   Kind kind;
   std::string detail;  // E.g. "account 7 debits_posted stored 100 journal 101".
@@ -112,14 +113,23 @@ class Ledger {
   virtual boost::asio::awaitable<Result<std::int64_t>> ExpirePendingTransfers(
       std::int32_t limit, Deadline deadline) = 0;
 
-  // The account's counters now, or as of `at` (recomputed from the journal: transfers with
-  // created_at <= at). Errors: Errc::not_found.
+  // Closes an account to new postings (single, pending and post_pending transfers naming it are
+  // refused with kAccountClosed; voids and expiries of its reservations still apply), or reopens
+  // it. Idempotent. Errors: Errc::not_found.
+  virtual boost::asio::awaitable<Result<void>> SetAccountClosed(AccountId account, bool closed,
+                                                                Deadline deadline) = 0;
+
+  // The account's counters now, or as of `at`: the effect of every transfer with
+  // created_at <= at. An account with the `history` flag answers from its stored history (one
+  // index look-up); others are recomputed from the journal. Errors: Errc::not_found.
   virtual boost::asio::awaitable<Result<Balance>> GetBalance(AccountId account,
                                                              std::optional<Timestamp> at,
                                                              Deadline deadline) = 0;
 
   // Journal lines of one account in (created_at, id) order after `cursor`, at most `limit`
-  // (1..1000) lines, each with the running counters.
+  // (1..1000) lines, each with the running counters. With the `history` flag a page costs its own
+  // lines; without it the running counters are recomputed from the start of the account's journal.
+  // Errors: Errc::not_found.
   virtual boost::asio::awaitable<Result<StatementPage>> GetStatement(AccountId account,
                                                                      StatementCursor cursor,
                                                                      std::int32_t limit,

@@ -177,6 +177,41 @@ constexpr Statement kBalanceAt{
     "FROM ledger_account_postings($1) "
     "WHERE created_at <= timestamptz 'epoch' + $2::bigint * interval '1 microsecond'"};
 
+// Accounts with the `history` flag (migration 0006): the last history row at or before the instant.
+// Column 0 says whether the account exists, column 1 whether it keeps history; without history the
+// counters are recomputed from the journal (kBalanceAt).
+constexpr Statement kBalanceAtHistory{
+    "ledger_balance_at_history",
+    "SELECT EXISTS (SELECT 1 FROM ledger_accounts WHERE id = $1), "
+    "coalesce((SELECT history FROM ledger_accounts WHERE id = $1), false), "
+    "coalesce(h.debits_pending, 0), coalesce(h.debits_posted, 0), "
+    "coalesce(h.credits_pending, 0), coalesce(h.credits_posted, 0) "
+    "FROM (SELECT 1) one LEFT JOIN LATERAL ("
+    "  SELECT debits_pending, debits_posted, credits_pending, credits_posted "
+    "  FROM ledger_account_history WHERE account_id = $1 "
+    "  AND created_at <= timestamptz 'epoch' + $2::bigint * interval '1 microsecond' "
+    "  ORDER BY created_at DESC, transfer_id DESC LIMIT 1) h ON true"};
+
+constexpr Statement kAccountHistoryFlag{
+    "ledger_account_history_flag", "SELECT history FROM ledger_accounts WHERE id = $1"};
+
+// A statement page of a history account: a range scan of its history rows (running counters
+// stored), each joined by primary key to its transfer for the deltas. Same columns as kStatement.
+constexpr Statement kStatementFromHistory{
+    "ledger_statement_from_history",
+    "SELECT h.transfer_id, (extract(epoch FROM h.created_at) * 1000000)::bigint, p.kind, "
+    "p.reason_code, p.external_ref, p.debits_pending, p.debits_posted, p.credits_pending, "
+    "p.credits_posted, h.debits_pending, h.debits_posted, h.credits_pending, h.credits_posted "
+    "FROM ledger_account_history h, LATERAL ("
+    "  SELECT * FROM ledger_account_postings($1) q WHERE q.transfer_id = h.transfer_id) p "
+    "WHERE h.account_id = $1 AND (h.created_at, h.transfer_id) > "
+    "  (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text) "
+    "ORDER BY h.created_at, h.transfer_id LIMIT $4"};
+
+constexpr Statement kSetClosed{
+    "ledger_set_closed", "UPDATE ledger_accounts SET closed = $2 WHERE id = $1 RETURNING id"};
+
+// Without the history flag: running counters recomputed over the account's whole journal.
 constexpr Statement kStatement{
     "ledger_statement",
     "SELECT transfer_id, (extract(epoch FROM created_at) * 1000000)::bigint, kind, reason_code, "
@@ -229,6 +264,19 @@ constexpr Statement kVerifyBatches{
 
 constexpr Statement kVerifyHead{"ledger_verify_head",
                                 "SELECT last_batch_id, last_hash FROM ledger_chain_head"};
+
+// Each history account's last history row must hold its counters.
+constexpr Statement kVerifyHistory{
+    "ledger_verify_history",
+    "SELECT a.id, (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted)::text, "
+    "(coalesce(h.debits_pending, 0), coalesce(h.debits_posted, 0), "
+    " coalesce(h.credits_pending, 0), coalesce(h.credits_posted, 0))::text "
+    "FROM ledger_accounts a LEFT JOIN LATERAL ("
+    "  SELECT * FROM ledger_account_history x WHERE x.account_id = a.id "
+    "  ORDER BY x.created_at DESC, x.transfer_id DESC LIMIT 1) h ON true "
+    "WHERE a.history AND (a.debits_pending, a.debits_posted, a.credits_pending, a.credits_posted) "
+    "  IS DISTINCT FROM (coalesce(h.debits_pending, 0), coalesce(h.debits_posted, 0), "
+    "  coalesce(h.credits_pending, 0), coalesce(h.credits_posted, 0)) ORDER BY a.id"};
 
 constexpr Statement kVerifyOrphans{
     "ledger_verify_orphans",
@@ -652,11 +700,17 @@ asio::awaitable<Result<Balance>> PostgresLedger::GetBalance(AccountId account,
     LEDGER_CO_TRY(auto state, ParseAccount(r, 0));
     co_return state.balance;
   }
+  LEDGER_CO_TRY(auto h, co_await lease->Execute(kBalanceAtHistory,
+                                                Params().Add(account.value).Add(ToMicros(*at)),
+                                                deadline));
+  if (h.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
+  LEDGER_CO_TRY(const bool exists, h.GetBool(0, 0));
+  if (!exists) co_return make_error_code(Errc::not_found);
+  LEDGER_CO_TRY(const bool keeps_history, h.GetBool(0, 1));
+  if (keeps_history) co_return ParseBalance(h, 0, 2);
   LEDGER_CO_TRY(auto r, co_await lease->Execute(
                             kBalanceAt, Params().Add(account.value).Add(ToMicros(*at)), deadline));
   if (r.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
-  LEDGER_CO_TRY(const bool exists, r.GetBool(0, 0));
-  if (!exists) co_return make_error_code(Errc::not_found);
   co_return ParseBalance(r, 0, 1);
 }
 
@@ -673,7 +727,12 @@ asio::awaitable<Result<StatementPage>> PostgresLedger::GetStatement(AccountId ac
       .Add(ToMicros(cursor.created_at))
       .Add(cursor.transfer_id.value)
       .Add(limit);
-  LEDGER_CO_TRY(auto r, co_await lease->Execute(kStatement, std::move(params), deadline));
+  LEDGER_CO_TRY(auto flag, co_await lease->Execute(kAccountHistoryFlag,
+                                                   Params().Add(account.value), deadline));
+  if (flag.rows() != 1) co_return make_error_code(Errc::not_found);
+  LEDGER_CO_TRY(const bool keeps_history, flag.GetBool(0, 0));
+  const Statement& query = keeps_history ? kStatementFromHistory : kStatement;
+  LEDGER_CO_TRY(auto r, co_await lease->Execute(query, std::move(params), deadline));
   StatementPage page;
   for (int row = 0; row < r.rows(); ++row) {
     StatementLine line;
@@ -694,6 +753,15 @@ asio::awaitable<Result<StatementPage>> PostgresLedger::GetStatement(AccountId ac
     page.next = StatementCursor{page.lines.back().created_at, page.lines.back().transfer_id};
   }
   co_return page;
+}
+
+asio::awaitable<Result<void>> PostgresLedger::SetAccountClosed(AccountId account, bool closed,
+                                                               Deadline deadline) {
+  LEDGER_CO_TRY(auto lease, co_await pool_.Acquire(deadline));
+  LEDGER_CO_TRY(auto r, co_await lease->Execute(kSetClosed, Params().Add(account.value).Add(closed),
+                                                deadline));
+  if (r.rows() != 1) co_return make_error_code(Errc::not_found);
+  co_return outcome::success();
 }
 
 asio::awaitable<Result<TrialBalance>> PostgresLedger::GetTrialBalance(std::string currency,
@@ -796,6 +864,17 @@ asio::awaitable<Result<VerifyReport>> PostgresLedger::Verify(Deadline deadline) 
                                           fmt::format("chain head names batch {}, last batch is {}",
                                                       last_id, expected_id - 1)});
           }
+        }
+
+        LEDGER_CO_TRY(auto history, co_await conn.Execute(kVerifyHistory, Params(), deadline));
+        for (int row = 0; row < history.rows(); ++row) {
+          LEDGER_CO_TRY(const std::int64_t id, history.GetInt64(row, 0));
+          LEDGER_CO_TRY(auto counters, history.GetText(row, 1));
+          LEDGER_CO_TRY(auto last, history.GetText(row, 2));
+          report.differences.push_back(
+              {VerifyDifference::Kind::kAccountHistory,
+               fmt::format("account {} counters {} but its history ends at {}", id, counters,
+                           last)});
         }
 
         LEDGER_CO_TRY(auto orphans, co_await conn.Execute(kVerifyOrphans, Params(), deadline));

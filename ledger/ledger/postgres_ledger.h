@@ -50,6 +50,8 @@ class PostgresLedger final : public Ledger {
       std::vector<Transfer> transfers, Deadline deadline) override;
   boost::asio::awaitable<Result<std::int64_t>> ExpirePendingTransfers(std::int32_t limit,
                                                                       Deadline deadline) override;
+  boost::asio::awaitable<Result<void>> SetAccountClosed(AccountId account, bool closed,
+                                                        Deadline deadline) override;
   boost::asio::awaitable<Result<Balance>> GetBalance(AccountId account, std::optional<Timestamp> at,
                                                      Deadline deadline) override;
   boost::asio::awaitable<Result<StatementPage>> GetStatement(AccountId account,

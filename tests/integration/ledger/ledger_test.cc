@@ -574,6 +574,101 @@ TEST_F(LedgerTest, StatementBalanceAtAndTrialBalance) {
   EXPECT_EQ(earlier.value().total.credits_posted, 100);
 }
 
+TEST_F(LedgerTest, HistoryAccountsAnswerFromTheirHistoryExactlyAsTheJournalWould) {
+  // Proves the `history` flag: a history account and a twin without it receive the same transfers
+  // (singles, a pending posted in part, a voided pending, several lines for one account in one
+  // batch); statements and balances at instants agree line by line, only the history account has
+  // history rows, history is append-only, and Verify catches a forged history row.
+  constexpr std::int64_t kHist = 20, kHistPeer = 21, kPlain = 22, kPlainPeer = 23;
+  auto created = RunUntilDone(
+      io_, ledger_->CreateAccounts(
+               {MakeAccount(kHist, AccountType::kAsset, "CNY", "h", {.history = true}),
+                MakeAccount(kHistPeer, AccountType::kLiability, "CNY", "h-peer", {.history = true}),
+                MakeAccount(kPlain, AccountType::kAsset, "CNY", "p"),
+                MakeAccount(kPlainPeer, AccountType::kLiability, "CNY", "p-peer")},
+               In(10s)));
+  ASSERT_TRUE(created);
+  // The same script twice: on the history pair and on the plain pair.
+  auto script = [](const std::string& prefix, std::int64_t a, std::int64_t b) {
+    std::vector<std::vector<Transfer>> batches = {
+        {T(prefix + "1", a, b, 100), T(prefix + "2", a, b, 30), T(prefix + "3", b, a, 7)},
+        {T(prefix + "pend", a, b, 50, K::kPending), T(prefix + "pend2", b, a, 9, K::kPending)},
+        {Resolve(prefix + "post", prefix + "pend", K::kPostPending, 20),
+         Resolve(prefix + "void", prefix + "pend2", K::kVoidPending), T(prefix + "4", b, a, 1)},
+    };
+    return batches;
+  };
+  const auto hist_batches = script("h", kHist, kHistPeer);
+  const auto plain_batches = script("p", kPlain, kPlainPeer);
+  std::vector<Timestamp> instants;
+  for (std::size_t i = 0; i < hist_batches.size(); ++i) {
+    for (R r : Post(hist_batches[i])) ASSERT_EQ(r, R::kOk);
+    for (R r : Post(plain_batches[i])) ASSERT_EQ(r, R::kOk);
+    instants.push_back(DbNow());
+  }
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM ledger_account_history WHERE account_id = 20"), 8);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM ledger_account_history WHERE account_id IN (22, 23)"), 0);
+
+  auto statement = [&](std::int64_t account) {
+    auto page = RunUntilDone(io_, ledger_->GetStatement(AccountId{account}, {}, 1000, In(10s)));
+    EXPECT_TRUE(page);
+    return page ? page.value().lines : std::vector<StatementLine>{};
+  };
+  for (auto [h, p] : {std::pair{kHist, kPlain}, std::pair{kHistPeer, kPlainPeer}}) {
+    const auto from_history = statement(h);
+    const auto recomputed = statement(p);
+    ASSERT_EQ(from_history.size(), 8u);
+    ASSERT_EQ(from_history.size(), recomputed.size());
+    for (std::size_t i = 0; i < from_history.size(); ++i) {
+      EXPECT_EQ(from_history[i].transfer_id.value.substr(1), recomputed[i].transfer_id.value.substr(1));
+      EXPECT_EQ(from_history[i].delta, recomputed[i].delta) << i;
+      EXPECT_EQ(from_history[i].running_balance, recomputed[i].running_balance) << i;
+    }
+    EXPECT_EQ(from_history.back().running_balance, BalanceOf(h));
+    for (const Timestamp at : instants) EXPECT_EQ(BalanceOf(h, at), BalanceOf(p, at));
+    EXPECT_EQ(BalanceOf(h, Timestamp{}), Balance{});
+  }
+  // Paging a history statement continues where the cursor points.
+  auto first = RunUntilDone(io_, ledger_->GetStatement(AccountId{kHist}, {}, 3, In(10s)));
+  ASSERT_TRUE(first && first.value().next);
+  auto rest = RunUntilDone(io_, ledger_->GetStatement(AccountId{kHist}, *first.value().next, 1000, In(10s)));
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(rest.value().lines.size(), 5u);
+  EXPECT_EQ(rest.value().lines.front().running_balance, statement(kHist)[3].running_balance);
+  EXPECT_FALSE(RunUntilDone(io_, ledger_->GetStatement(AccountId{999}, {}, 10, In(10s))));
+
+  EXPECT_TRUE(VerifyLedger().ok());
+  EXPECT_THAT(SqlError("UPDATE ledger_account_history SET debits_posted = 0"), HasSubstr("append-only"));
+  EXPECT_THAT(SqlError("DELETE FROM ledger_account_history"), HasSubstr("append-only"));
+  ASSERT_TRUE(Sql("INSERT INTO ledger_account_history SELECT account_id, created_at + interval '1 s', "
+                  "'forged', batch_id, debits_pending, debits_posted + 1, credits_pending, credits_posted "
+                  "FROM ledger_account_history WHERE account_id = 20 "
+                  "ORDER BY created_at DESC, transfer_id DESC LIMIT 1"));
+  const VerifyReport forged = VerifyLedger();
+  ASSERT_EQ(forged.differences.size(), 1u);
+  EXPECT_EQ(forged.differences[0].kind, VerifyDifference::Kind::kAccountHistory);
+  EXPECT_THAT(forged.differences[0].detail, HasSubstr("account 20"));
+}
+
+TEST_F(LedgerTest, ClosedAccountsRefuseNewPostingsButReleaseReservations) {
+  // Proves SetAccountClosed: a closed account refuses singles and pendings (kAccountClosed), a
+  // reservation made before closing can still be voided, reopening allows postings again, and an
+  // unknown account is not_found.
+  ASSERT_EQ(PostOne(T("reserve", kClearing, kPremiums, 40, K::kPending)), R::kOk);
+  ASSERT_TRUE(RunUntilDone(io_, ledger_->SetAccountClosed(AccountId{kClearing}, true, In(10s))));
+  ASSERT_TRUE(RunUntilDone(io_, ledger_->SetAccountClosed(AccountId{kClearing}, true, In(10s))));
+  EXPECT_EQ(PostOne(T("after-close", kClearing, kPremiums, 5)), R::kAccountClosed);
+  EXPECT_EQ(PostOne(T("after-close-2", kPremiums, kClearing, 5, K::kPending)), R::kAccountClosed);
+  EXPECT_EQ(PostOne(Resolve("release", "reserve", K::kVoidPending)), R::kOk);
+  EXPECT_EQ(BalanceOf(kClearing), Balance{});
+  ASSERT_TRUE(RunUntilDone(io_, ledger_->SetAccountClosed(AccountId{kClearing}, false, In(10s))));
+  EXPECT_EQ(PostOne(T("after-reopen", kClearing, kPremiums, 5)), R::kOk);
+  const auto missing = RunUntilDone(io_, ledger_->SetAccountClosed(AccountId{999}, true, In(10s)));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error(), make_error_code(Errc::not_found));
+  EXPECT_TRUE(VerifyLedger().ok());
+}
+
 TEST_F(LedgerTest, HotAccountThroughBatcherGivesExactBalances) {
   // Proves 200 coroutines posting premiums to one hot account through the Batcher all succeed,
   // are coalesced into far fewer transactions than transfers, and leave exact balances.
