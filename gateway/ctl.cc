@@ -164,4 +164,21 @@ int RunLedgerStatement(const config::v1::Config& config, std::int64_t account, s
       });
 }
 
+int RunLedgerSetClosed(const config::v1::Config& config, std::int64_t account, bool closed) {
+  const std::string command = closed ? "ledger close-account" : "ledger reopen-account";
+  return WithDatabase(
+      config, command, [&](db::PgPool& pool, asio::io_context& ioc) -> asio::awaitable<int> {
+        auto done = co_await WithLedger<void>(pool, ioc, [&](ledger::Ledger& ledger) {
+          return ledger.SetAccountClosed(ledger::AccountId{account}, closed,
+                                         db::Clock::now() + kCommandTime);
+        });
+        if (!done) {
+          std::cerr << "paygatectl " << command << ": " << done.error().message() << "\n";
+          co_return 1;
+        }
+        std::cout << fmt::format("account {} {}\n", account, closed ? "closed" : "reopened");
+        co_return 0;
+      });
+}
+
 }  // namespace paygate::gateway

@@ -27,4 +27,8 @@ int RunLedgerTrialBalance(const config::v1::Config& config, const std::string& c
 // balances, oldest first, at most N (1..1000) lines.
 int RunLedgerStatement(const config::v1::Config& config, std::int64_t account, std::int32_t limit);
 
+// `paygatectl ledger close-account ACCOUNT` / `reopen-account ACCOUNT`: a closed account refuses
+// new postings; reservations on it can still be voided or expire. Idempotent.
+int RunLedgerSetClosed(const config::v1::Config& config, std::int64_t account, bool closed);
+
 }  // namespace paygate::gateway

@@ -129,6 +129,26 @@ void AddLedgerRoutes(edge::Router& router, std::shared_ptr<ledger::Ledger> ledge
                 co_return edge::JsonResponse(ctx.request, status::ok, body);
               }});
 
+  // Closing an account refuses new postings to it (reservations on it can still be voided or
+  // expire); reopening undoes that. Both are idempotent, finance-only, and logged by the router's
+  // access log with the principal.
+  for (const bool closed : {true, false}) {
+    router.Add({edge::http::verb::post,
+                closed ? "/v1/ledger/accounts/{id}/close" : "/v1/ledger/accounts/{id}/reopen",
+                edge::Access::kRoles, finance,
+                [ledger, closed](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {
+                  std::int64_t id = 0;
+                  if (auto bad = ReadAccountId(ctx, &id)) co_return std::move(*bad);
+                  auto done = co_await ledger->SetAccountClosed(ledger::AccountId{id}, closed,
+                                                                db::Clock::now() + kReadTime);
+                  if (!done) co_return Failure(ctx, done.error());
+                  api::v1::LedgerAccountStateResponse body;
+                  body.set_account_id(id);
+                  body.set_closed(closed);
+                  co_return edge::JsonResponse(ctx.request, status::ok, body);
+                }});
+  }
+
   router.Add(
       {edge::http::verb::get, "/v1/ledger/trial-balance", edge::Access::kRoles, finance,
        [ledger](edge::RequestContext& ctx) -> edge::asio::awaitable<edge::Response> {

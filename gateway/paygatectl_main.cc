@@ -31,7 +31,14 @@ int main(int argc, char** argv) {
   std::int32_t limit = 100;
   statement->add_option("account", account, "Account id")->required();
   statement->add_option("--limit", limit, "Lines, 1..1000")->check(CLI::Range(1, 1000));
-  for (auto* command : {verify, trial, statement}) {
+  auto* close_account =
+      ledger->add_subcommand("close-account", "Refuse new postings to an account");
+  auto* reopen_account =
+      ledger->add_subcommand("reopen-account", "Accept postings to a closed account again");
+  for (auto* command : {close_account, reopen_account}) {
+    command->add_option("account", account, "Account id")->required();
+  }
+  for (auto* command : {verify, trial, statement, close_account, reopen_account}) {
     command->add_option("--config", config_path, "paygated configuration file")->required();
   }
   auto* version = app.add_subcommand("version", "Print the version");
@@ -54,6 +61,12 @@ int main(int argc, char** argv) {
   }
   if (statement->parsed()) {
     return paygate::gateway::RunLedgerStatement(loaded.value(), account, limit);
+  }
+  if (close_account->parsed()) {
+    return paygate::gateway::RunLedgerSetClosed(loaded.value(), account, true);
+  }
+  if (reopen_account->parsed()) {
+    return paygate::gateway::RunLedgerSetClosed(loaded.value(), account, false);
   }
   return 2;
 }

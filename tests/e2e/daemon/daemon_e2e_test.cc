@@ -260,6 +260,19 @@ TEST_F(DaemonTest, LedgerVerifyCatchesTamperingThroughSql) {
   EXPECT_THAT(trial->Output(), HasSubstr("premiums_received"));
   EXPECT_THAT(trial->Output(), HasSubstr("total CNY"));
 
+  auto close = Run("paygatectl", {"ledger", "close-account", "1", "--config", config.string()},
+                   url, "close.log");
+  EXPECT_EQ(close->Wait(60s), 0) << close->Output();
+  EXPECT_THAT(close->Output(), HasSubstr("account 1 closed"));
+  EXPECT_THAT(cluster.Exec("DO $$ BEGIN IF NOT (SELECT closed FROM ledger_accounts WHERE id = 1) "
+                           "THEN RAISE EXCEPTION 'still open'; END IF; END $$",
+                           "e2e_ledger"),
+              ::testing::IsEmpty());
+  auto missing = Run("paygatectl",
+                     {"ledger", "reopen-account", "999", "--config", config.string()}, url,
+                     "reopen.log");
+  EXPECT_EQ(missing->Wait(60s), 1) << missing->Output();
+
   auto bad_time = Run("paygatectl",
                       {"ledger", "trial-balance", "--currency", "CNY", "--at", "yesterday",
                        "--config", config.string()},
@@ -333,6 +346,32 @@ TEST_F(DaemonTest, LifecycleAgainstRealDatabase) {
               edge::http::status::bad_request);
     EXPECT_EQ(sales.Get("/v1/ledger/trial-balance?currency=CNY").result(),
               edge::http::status::forbidden);
+
+    // Closing an account is finance's; the account then refuses postings (checked in SQL).
+    auto post = [](TlsClient& client, std::string target) {
+      edge::Request request{edge::http::verb::post, target, 11};
+      request.set(edge::http::field::host, "localhost");
+      request.prepare_payload();
+      edge::Response response;
+      EXPECT_FALSE(client.Send(request, &response));
+      return response;
+    };
+    EXPECT_EQ(post(sales, "/v1/ledger/accounts/2/close").result(), edge::http::status::forbidden);
+    EXPECT_EQ(post(finance, "/v1/ledger/accounts/999/close").result(),
+              edge::http::status::not_found);
+    const edge::Response closed = post(finance, "/v1/ledger/accounts/2/close");
+    EXPECT_EQ(closed.result(), edge::http::status::ok) << closed.body();
+    EXPECT_THAT(closed.body(), HasSubstr(R"("closed":true)"));
+    EXPECT_THAT(cluster->Exec("DO $$ BEGIN IF NOT (SELECT closed FROM ledger_accounts WHERE id = 2) "
+                              "THEN RAISE EXCEPTION 'still open'; END IF; END $$",
+                              "e2e_life"),
+                ::testing::IsEmpty());
+    const edge::Response reopened = post(finance, "/v1/ledger/accounts/2/reopen");
+    EXPECT_EQ(reopened.result(), edge::http::status::ok) << reopened.body();
+    EXPECT_THAT(cluster->Exec("DO $$ BEGIN IF (SELECT closed FROM ledger_accounts WHERE id = 2) "
+                              "THEN RAISE EXCEPTION 'still closed'; END IF; END $$",
+                              "e2e_life"),
+                ::testing::IsEmpty());
   }
 
   // openssl s_client offering only TLS 1.1 is refused.
