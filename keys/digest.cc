@@ -7,16 +7,6 @@
 #include <cstdlib>
 
 namespace paygate::keys {
-namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
 
 Sha256Digest Sha256(std::string_view data) {
   Sha256Digest out{};
@@ -42,6 +32,13 @@ Sha256Digest HmacSha256(std::string_view key, std::string_view message) {
   return out;
 }
 
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 std::string ToHex(std::span<const unsigned char> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '0');
@@ -56,8 +53,8 @@ std::optional<Sha256Digest> DigestFromHex(std::string_view hex) {
   Sha256Digest out{};
   if (hex.size() != 2 * out.size()) return std::nullopt;
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const int high = HexValue(hex[2 * i]);
-    const int low = HexValue(hex[2 * i + 1]);
+    const int high = HexDigitValue(hex[2 * i]);
+    const int low = HexDigitValue(hex[2 * i + 1]);
     if (high < 0 || low < 0) return std::nullopt;
     out[i] = static_cast<unsigned char>((high << 4) | low);
   }

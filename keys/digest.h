@@ -17,6 +17,9 @@ using Sha256Digest = std::array<unsigned char, 32>;
 Sha256Digest Sha256(std::string_view data);
 Sha256Digest HmacSha256(std::string_view key, std::string_view message);
 
+// 0..15 for a hex digit of either case, -1 for any other character.
+int HexDigitValue(char c);
+
 // Lower-case hex.
 std::string ToHex(std::span<const unsigned char> bytes);
 // 64 hex characters of either case, or nullopt.

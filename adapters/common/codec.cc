@@ -2,18 +2,12 @@
 
 #include <openssl/evp.h>
 
-#include <array>
 #include <cstdint>
+
+#include "keys/digest.h"
 
 namespace paygate::adapters::codec {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 std::string Hex(std::string_view bytes, const char* digits) {
   std::string out(bytes.size() * 2, '0');
@@ -94,8 +88,8 @@ std::optional<std::string> FormDecode(std::string_view value) {
       out.push_back(' ');
     } else if (c == '%') {
       if (i + 2 >= value.size()) return std::nullopt;
-      const int high = HexValue(value[i + 1]);
-      const int low = HexValue(value[i + 2]);
+      const int high = keys::HexDigitValue(value[i + 1]);
+      const int low = keys::HexDigitValue(value[i + 2]);
       if (high < 0 || low < 0) return std::nullopt;
       out.push_back(static_cast<char>((high << 4) | low));
       i += 2;

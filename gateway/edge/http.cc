@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "gateway/api/v1/common.pb.h"
+#include "keys/digest.h"
 
 namespace paygate::edge {
 
@@ -13,17 +14,6 @@ bool Principal::HasAnyRole(const std::vector<config::v1::Role>& allowed) const {
     return std::find(allowed.begin(), allowed.end(), role) != allowed.end();
   });
 }
-
-namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
 
 std::optional<std::string> QueryParam(std::string_view target, std::string_view key) {
   const size_t question = target.find('?');
@@ -44,8 +34,8 @@ std::optional<std::string> QueryParam(std::string_view target, std::string_view 
         continue;
       }
       if (i + 2 >= raw.size()) return std::nullopt;
-      const int high = HexValue(raw[i + 1]);
-      const int low = HexValue(raw[i + 2]);
+      const int high = keys::HexDigitValue(raw[i + 1]);
+      const int low = keys::HexDigitValue(raw[i + 2]);
       if (high < 0 || low < 0) return std::nullopt;
       value.push_back(static_cast<char>(high * 16 + low));
       i += 2;

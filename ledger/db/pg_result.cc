@@ -4,20 +4,10 @@
 #include <cstdlib>
 #include <string>
 
+#include "keys/digest.h"
 #include "ledger/db/errc.h"
 
 namespace paygate::db {
-namespace {
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
 int PgResult::rows() const { return result_ ? PQntuples(result_.get()) : 0; }
 
 int PgResult::columns() const { return result_ ? PQnfields(result_.get()) : 0; }
@@ -91,8 +81,8 @@ Result<std::string> PgResult::GetBytea(int row, int col) const {
   std::string bytes;
   bytes.reserve((hex.size() - 2) / 2);
   for (std::size_t i = 2; i < hex.size(); i += 2) {
-    int hi = HexDigit(hex[i]);
-    int lo = HexDigit(hex[i + 1]);
+    int hi = keys::HexDigitValue(hex[i]);
+    int lo = keys::HexDigitValue(hex[i + 1]);
     if (hi < 0 || lo < 0) return make_error_code(Errc::bad_value);
     bytes.push_back(static_cast<char>((hi << 4) | lo));
   }
