@@ -20,7 +20,7 @@ PAYGATE_PACKAGES=(
   build-essential cmake ccache pkg-config git
   libboost-dev libboost-program-options-dev libssl-dev openssl libpq-dev
   postgresql postgresql-contrib
-  libprotobuf-dev protobuf-compiler libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libprotobuf-dev protobuf-compiler libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev zlib1g-dev libzip-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev googletest libbenchmark-dev
   curl nginx-light wrk procps iproute2 ca-certificates
 )

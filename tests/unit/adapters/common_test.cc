@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "adapters/common/archive.h"
 #include "adapters/common/codec.h"
 #include "adapters/common/crypto.h"
 #include "adapters/common/money.h"
@@ -182,6 +183,46 @@ TEST(Crypto, Pkcs12AndUnionPayChain) {
   EXPECT_FALSE(leaf.VerifyChain({}, {root}, at));
   EXPECT_FALSE(leaf.VerifyChain({middle}, {root}, leaf.NotAfter() + std::chrono::hours(24)));
   EXPECT_FALSE(middle.VerifyChain({}, {leaf}, at));
+}
+
+TEST(Archive, GzipAndZlibRoundTripWithinTheirBound) {
+  const std::string bill = "\xEF\xBB\xBF交易时间,公众账号ID\r\n`2019-02-19,`wx\r\n";
+  const std::string gz = archive::Gzip(bill);
+  EXPECT_EQ(static_cast<unsigned char>(gz[0]), 0x1f);  // gzip magic
+  EXPECT_EQ(archive::Gunzip(gz).value(), bill);
+  EXPECT_EQ(archive::ZlibInflate(archive::ZlibDeflate(bill)).value(), bill);
+  EXPECT_FALSE(archive::Gunzip(archive::ZlibDeflate(bill)));      // the wrong wrapper
+  EXPECT_FALSE(archive::Gunzip(gz.substr(0, gz.size() - 3)));    // truncated
+  EXPECT_FALSE(archive::Gunzip(gz + "x"));                       // trailing bytes
+  std::string corrupt = gz;
+  corrupt[gz.size() / 2] = static_cast<char>(corrupt[gz.size() / 2] ^ 0x55);
+  EXPECT_FALSE(archive::Gunzip(corrupt));
+  // A small bomb: 10 MB of zeros compresses to a few KB, and must not inflate past the bound.
+  const std::string bomb = archive::Gzip(std::string(10'000'000, '\0'));
+  EXPECT_LT(bomb.size(), 20'000u);
+  EXPECT_FALSE(archive::Gunzip(bomb, 1'000'000));
+  EXPECT_EQ(archive::Gunzip(bomb).value().size(), 10'000'000u);
+}
+
+TEST(Archive, ZipRoundTripsRawNamesAndRefusesCorruption) {
+  // Alipay stores GBK file names without the UTF-8 flag: bytes must come back as stored.
+  const std::string gbk_name = "2088_20190916_\xd2\xb5\xce\xf1\xc3\xf7\xcf\xb8.csv";
+  const std::vector<archive::ZipEntry> entries = {{gbk_name, std::string(5000, 'a') + "b"},
+                                                  {"summary.csv", "#total 1\n"}};
+  const auto zipped = archive::WriteZip(entries);
+  ASSERT_TRUE(zipped) << zipped.error().message;
+  const auto read = archive::ReadZip(zipped.value());
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_EQ(read.value().size(), 2u);
+  EXPECT_EQ(read.value()[0].name, gbk_name);
+  EXPECT_EQ(read.value()[0].data, entries[0].data);
+  EXPECT_EQ(read.value()[1].data, "#total 1\n");
+  EXPECT_FALSE(archive::ReadZip(zipped.value(), 100));
+  EXPECT_FALSE(archive::ReadZip("PK\x03\x04 not really a zip"));
+  // Flip one byte inside the first entry's compressed data: the CRC (or inflate) must catch it.
+  std::string corrupt = zipped.value();
+  corrupt[60] = static_cast<char>(corrupt[60] ^ 0x01);
+  EXPECT_FALSE(archive::ReadZip(corrupt));
 }
 
 }  // namespace

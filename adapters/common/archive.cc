@@ -1,0 +1,179 @@
+#include "adapters/common/archive.h"
+
+#include <zip.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <memory>
+
+namespace paygate::adapters::archive {
+namespace {
+
+// windowBits for zlib's inflateInit2/deflateInit2: 15 + 16 selects the gzip wrapper, 15 zlib's.
+constexpr int kGzipBits = 15 + 16;
+constexpr int kZlibBits = 15;
+
+ArchiveResult<std::string> Inflate(std::string_view in, int window_bits, std::size_t size_max) {
+  z_stream stream{};
+  if (inflateInit2(&stream, window_bits) != Z_OK) return Error{"inflate: init failed"};
+  std::string out;
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  stream.avail_in = static_cast<uInt>(in.size());
+  int status = Z_OK;
+  char buffer[64 * 1024];
+  while (status != Z_STREAM_END) {
+    stream.next_out = reinterpret_cast<Bytef*>(buffer);
+    stream.avail_out = sizeof buffer;
+    status = inflate(&stream, Z_NO_FLUSH);
+    if (status != Z_OK && status != Z_STREAM_END) {
+      inflateEnd(&stream);
+      return Error{status == Z_BUF_ERROR ? "inflate: truncated input"
+                                         : std::string("inflate: ") +
+                                               (stream.msg != nullptr ? stream.msg : "corrupt")};
+    }
+    out.append(buffer, sizeof buffer - stream.avail_out);
+    if (out.size() > size_max) {
+      inflateEnd(&stream);
+      return Error{"inflate: output exceeds the size bound"};
+    }
+  }
+  const bool trailing = stream.avail_in != 0;
+  inflateEnd(&stream);
+  if (trailing) return Error{"inflate: bytes after the end of the stream"};
+  return out;
+}
+
+std::string Deflate(std::string_view in, int window_bits) {
+  z_stream stream{};
+  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    std::abort();  // only on allocation failure
+  }
+  std::string out(deflateBound(&stream, static_cast<uLong>(in.size())), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  stream.avail_in = static_cast<uInt>(in.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&stream, Z_FINISH) != Z_STREAM_END) std::abort();  // the bound guarantees room
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
+}
+
+struct ZipCloser {
+  void operator()(zip_t* archive) const { zip_discard(archive); }
+};
+struct FileCloser {
+  void operator()(zip_file_t* file) const { zip_fclose(file); }
+};
+
+std::string ZipErrorText(zip_error_t* error) {
+  std::string text = zip_error_strerror(error);
+  zip_error_fini(error);
+  return text;
+}
+
+}  // namespace
+
+ArchiveResult<std::string> Gunzip(std::string_view compressed, std::size_t size_max) {
+  return Inflate(compressed, kGzipBits, size_max);
+}
+std::string Gzip(std::string_view data) { return Deflate(data, kGzipBits); }
+ArchiveResult<std::string> ZlibInflate(std::string_view compressed, std::size_t size_max) {
+  return Inflate(compressed, kZlibBits, size_max);
+}
+std::string ZlibDeflate(std::string_view data) { return Deflate(data, kZlibBits); }
+
+ArchiveResult<std::vector<ZipEntry>> ReadZip(std::string_view bytes, std::size_t size_max) {
+  zip_error_t error;
+  zip_error_init(&error);
+  // freep = 0: the source reads the caller's bytes in place.
+  zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+  if (source == nullptr) return Error{"zip: " + ZipErrorText(&error)};
+  std::unique_ptr<zip_t, ZipCloser> archive(
+      zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error));
+  if (!archive) {
+    zip_source_free(source);
+    return Error{"zip: " + ZipErrorText(&error)};
+  }
+  zip_error_fini(&error);
+  std::vector<ZipEntry> entries;
+  std::size_t total = 0;
+  const zip_int64_t count = zip_get_num_entries(archive.get(), 0);
+  for (zip_int64_t i = 0; i < count; ++i) {
+    zip_stat_t stat;
+    // ZIP_FL_ENC_RAW: names exactly as stored (providers write GBK without the UTF-8 flag).
+    if (zip_stat_index(archive.get(), static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW, &stat) != 0) {
+      return Error{std::string("zip: ") + zip_strerror(archive.get())};
+    }
+    const std::string name = stat.name != nullptr ? stat.name : "";
+    if (!name.empty() && name.back() == '/') continue;
+    if ((stat.valid & ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != ZIP_EM_NONE) {
+      return Error{"zip: encrypted entry " + name};
+    }
+    if (stat.size > size_max || total + stat.size > size_max) {
+      return Error{"zip: entries exceed the size bound"};
+    }
+    std::unique_ptr<zip_file_t, FileCloser> file(
+        zip_fopen_index(archive.get(), static_cast<zip_uint64_t>(i), 0));
+    if (!file) return Error{std::string("zip: ") + zip_strerror(archive.get())};
+    ZipEntry entry{name, std::string(stat.size, '\0')};
+    zip_int64_t read = 0;
+    while (static_cast<zip_uint64_t>(read) < stat.size) {
+      const zip_int64_t n =
+          zip_fread(file.get(), entry.data.data() + read, stat.size - static_cast<zip_uint64_t>(read));
+      // libzip checks the CRC when the entry has been read to its end and fails the read if not.
+      if (n <= 0) return Error{"zip: cannot read " + name + " (corrupt or bad CRC)"};
+      read += n;
+    }
+    char extra;
+    if (zip_fread(file.get(), &extra, 1) != 0) return Error{"zip: " + name + " longer than stated"};
+    total += entry.data.size();
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+ArchiveResult<std::string> WriteZip(const std::vector<ZipEntry>& entries) {
+  zip_error_t error;
+  zip_error_init(&error);
+  zip_source_t* target = zip_source_buffer_create(nullptr, 0, 0, &error);
+  if (target == nullptr) return Error{"zip: " + ZipErrorText(&error)};
+  // Keep the target alive after zip_close, to read the written bytes from it.
+  zip_source_keep(target);
+  zip_t* archive = zip_open_from_source(target, ZIP_TRUNCATE, &error);
+  if (archive == nullptr) {
+    zip_source_free(target);
+    return Error{"zip: " + ZipErrorText(&error)};
+  }
+  zip_error_fini(&error);
+  for (const auto& entry : entries) {
+    zip_source_t* data = zip_source_buffer(archive, entry.data.data(), entry.data.size(), 0);
+    if (data == nullptr || zip_file_add(archive, entry.name.c_str(), data, ZIP_FL_ENC_RAW) < 0) {
+      zip_source_free(data);
+      std::string text = std::string("zip: ") + zip_strerror(archive);
+      zip_discard(archive);
+      zip_source_free(target);
+      return Error{text};
+    }
+  }
+  if (zip_close(archive) != 0) {
+    std::string text = std::string("zip: ") + zip_strerror(archive);
+    zip_discard(archive);
+    zip_source_free(target);
+    return Error{text};
+  }
+  zip_stat_t stat;
+  std::string out;
+  if (zip_source_stat(target, &stat) == 0 && zip_source_open(target) == 0) {
+    out.resize(stat.size);
+    const zip_int64_t n = zip_source_read(target, out.data(), stat.size);
+    zip_source_close(target);
+    if (n != static_cast<zip_int64_t>(stat.size)) out.clear();
+  }
+  zip_source_free(target);
+  if (out.empty()) return Error{"zip: cannot read back the written archive"};
+  return out;
+}
+
+}  // namespace paygate::adapters::archive
