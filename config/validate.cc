@@ -390,9 +390,9 @@ class Validator {
     for (int i = 0; i < config.providers_size(); ++i) {
       const v1::ProviderAccount& account = config.providers(i);
       const std::string path = fmt::format("providers[{}]", i);
-      if (account.provider() != "sandbox") {
+      if (account.provider() != "sandbox" && account.provider() != "wechatpay") {
         Error(path + ".provider",
-              fmt::format("\"{}\" is not a supported provider (supported: sandbox)",
+              fmt::format("\"{}\" is not a supported provider (supported: sandbox, wechatpay)",
                           account.provider()));
       }
       if (!IsKeyId(account.merchant_account())) {
@@ -407,6 +407,33 @@ class Validator {
         }
         if (sandbox.ca_file().empty()) Error(path + ".sandbox.ca_file", "required");
         if (sandbox.secret_file().empty()) Error(path + ".sandbox.secret_file", "required");
+      }
+      if (account.provider() == "wechatpay") {
+        const v1::WechatPayAccount& wx = account.wechatpay();
+        const std::string at = path + ".wechatpay";
+        if (!wx.base_url().empty() && wx.base_url().rfind("https://", 0) != 0) {
+          Error(at + ".base_url", "an https:// URL");
+        }
+        for (const auto& [field, value] :
+             {std::pair<const char*, const std::string*>{"mchid", &wx.mchid()},
+              {"appid", &wx.appid()},
+              {"merchant_serial_no", &wx.merchant_serial_no()},
+              {"merchant_private_key_file", &wx.merchant_private_key_file()},
+              {"apiv3_key_file", &wx.apiv3_key_file()}}) {
+          if (value->empty()) Error(at + "." + field, "required");
+        }
+        if (wx.public_keys().empty() && wx.platform_certificate_files().empty()) {
+          Error(at + ".public_keys",
+                "a WeChat Pay public key or platform certificate is required to verify replies");
+        }
+        for (int k = 0; k < wx.public_keys_size(); ++k) {
+          if (wx.public_keys(k).id().rfind("PUB_KEY_ID_", 0) != 0) {
+            Error(fmt::format("{}.public_keys[{}].id", at, k), "must start with PUB_KEY_ID_");
+          }
+          if (wx.public_keys(k).file().empty()) {
+            Error(fmt::format("{}.public_keys[{}].file", at, k), "required");
+          }
+        }
       }
     }
   }

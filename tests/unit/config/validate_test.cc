@@ -340,5 +340,39 @@ TEST(ValidateTest, FormatErrorsPrintsOneLinePerError) {
             "api.port: required\nfile is bad\n");
 }
 
+
+TEST(ValidateTest, WechatPayAccountsNeedTheirKeysAndAVerifier) {
+  // Proves a wechatpay account is refused, field by field, without what its adapter cannot run
+  // without: merchant identity and key, the APIv3 key, and a way to verify WeChat's signatures.
+  v1::Config config = Valid();
+  v1::ProviderAccount* account = config.add_providers();
+  account->set_provider("wechatpay");
+  account->set_merchant_account("wx-main");
+  account->mutable_wechatpay()->set_base_url("http://api.mch.weixin.qq.com");
+  account->mutable_wechatpay()->add_public_keys()->set_id("1234");
+  EXPECT_THAT(Paths(Validate(config)),
+              UnorderedElementsAre("providers[0].wechatpay.base_url", "providers[0].wechatpay.mchid",
+                                   "providers[0].wechatpay.appid",
+                                   "providers[0].wechatpay.merchant_serial_no",
+                                   "providers[0].wechatpay.merchant_private_key_file",
+                                   "providers[0].wechatpay.apiv3_key_file",
+                                   "providers[0].wechatpay.public_keys[0].id",
+                                   "providers[0].wechatpay.public_keys[0].file"));
+
+  v1::WechatPayAccount& wx = *account->mutable_wechatpay();
+  wx.clear_base_url();
+  wx.set_mchid("1900000001");
+  wx.set_appid("wx8888888888888888");
+  wx.set_merchant_serial_no("5F1C72E2A8931B72A2E13AF8DEE92471EB397115");
+  wx.set_merchant_private_key_file("apiclient.key");
+  wx.set_apiv3_key_file("apiv3.key");
+  wx.clear_public_keys();
+  EXPECT_THAT(Paths(Validate(config)), UnorderedElementsAre("providers[0].wechatpay.public_keys"));
+  wx.add_platform_certificate_files("platform.pem");
+  EXPECT_THAT(Validate(config), IsEmpty());
+  account->set_provider("paypal");
+  EXPECT_THAT(Paths(Validate(config)), UnorderedElementsAre("providers[0].provider"));
+}
+
 }  // namespace
 }  // namespace paygate::config
