@@ -62,11 +62,17 @@ struct CreatePaymentRequest {
   // Where the provider sends its asynchronous callback.
   std::string notify_url;
   std::chrono::system_clock::time_point expires_at;
+  // When the attempt was recorded. Providers that name a transaction by reference and time
+  // (UnionPay: orderId + txnTime) send it as the transaction time, and every later call about the
+  // attempt carries the same instant (PaymentRef::created_at), restarts included. Zero: unknown.
+  std::chrono::system_clock::time_point created_at{};
 };
 
 struct PaymentRef {
   std::string merchant_account;
   std::string provider_reference;
+  // The attempt's CreatePaymentRequest::created_at.
+  std::chrono::system_clock::time_point created_at{};
 };
 
 struct RefundRequest {
@@ -80,12 +86,17 @@ struct RefundRequest {
   std::string currency;
   std::string reason;
   std::string notify_url;
+  // When the refunded attempt and this refund were recorded (see CreatePaymentRequest::created_at).
+  std::chrono::system_clock::time_point payment_created_at{};
+  std::chrono::system_clock::time_point created_at{};
 };
 
 struct RefundRef {
   std::string merchant_account;
   std::string payment_reference;
   std::string refund_reference;
+  std::chrono::system_clock::time_point payment_created_at{};
+  std::chrono::system_clock::time_point created_at{};
 };
 
 // A provider callback exactly as it arrived: raw bytes, never re-serialised before verification.

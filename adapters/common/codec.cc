@@ -53,6 +53,9 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   // '=' anywhere but the last two places is malformed.
   if (clean.find('=') < clean.size() - padding) return std::nullopt;
   out.resize(static_cast<std::size_t>(n) - padding);
+  // One spelling per byte string: non-zero padding bits ("Zh==" for "f") are refused, so a
+  // signature cannot be altered in its last character and still verify.
+  if (Base64Encode(out) != clean) return std::nullopt;
   return out;
 }
 

@@ -13,7 +13,8 @@ namespace paygate::adapters::codec {
 // Standard alphabet with padding, no line breaks.
 std::string Base64Encode(std::string_view bytes);
 // Standard alphabet; padding required when the length is not a multiple of 4 would need it.
-// Whitespace (line breaks in PEM bodies, for example) is ignored. nullopt on any other bad byte.
+// Whitespace (line breaks in PEM bodies, for example) is ignored. nullopt on any other bad byte
+// and on a non-canonical spelling (non-zero padding bits).
 std::optional<std::string> Base64Decode(std::string_view text);
 
 // Lower-case and upper-case hex of raw bytes.

@@ -7,6 +7,7 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "adapters/common/codec.h"
@@ -454,7 +456,25 @@ CryptoResult<void> Certificate::VerifyChain(
 
 // ---- PKCS#12
 
+namespace {
+
+// Providers' test key stores (UnionPay's .pfx) protect their keys with RC2-40, which OpenSSL 3 keeps
+// in its legacy provider. Loading any provider explicitly stops OpenSSL from loading the default
+// one implicitly, so both are loaded, once per process. Without the legacy module only such stores
+// fail to open.
+void EnsureLegacyProvider() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    (void)OSSL_PROVIDER_load(nullptr, "legacy");
+    (void)OSSL_PROVIDER_load(nullptr, "default");
+    ERR_clear_error();
+  });
+}
+
+}  // namespace
+
 CryptoResult<KeyStore> ParsePkcs12(std::string_view der, std::string_view password) {
+  EnsureLegacyProvider();
   const auto* p = reinterpret_cast<const unsigned char*>(der.data());
   PKCS12* p12 = d2i_PKCS12(nullptr, &p, static_cast<long>(der.size()));
   if (p12 == nullptr) return OpenSslError("cannot parse PKCS#12");

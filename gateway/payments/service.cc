@@ -109,6 +109,10 @@ std::chrono::seconds InquiryDelay(std::int32_t attempts) {
   }
 }
 
+std::chrono::system_clock::time_point FromMicros(std::int64_t us) {
+  return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
+}
+
 // The provider call for a refund; the same fields every time it is sent.
 adapters::RefundRequest MakeRefundRequest(const store::Order& order, const store::Refund& refund,
                                           std::string notify_url) {
@@ -121,6 +125,10 @@ adapters::RefundRequest MakeRefundRequest(const store::Order& order, const store
   call.currency = refund.currency;
   call.reason = refund.reason;
   call.notify_url = std::move(notify_url);
+  // Attempts are written in the transaction that writes their order (InsertOrder), so the
+  // order's creation time is its attempt's.
+  call.payment_created_at = FromMicros(order.created_at_us);
+  call.created_at = FromMicros(refund.created_at_us);
   return call;
 }
 
@@ -260,6 +268,7 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
       order.description.empty() ? "Insurance premium " + order.policy_number : order.description;
   call.notify_url = NotifyUrl(order.provider, order.merchant_account);
   call.expires_at = expires_at;
+  call.created_at = FromMicros(created.value().order.created_at_us);
   const auto call_started = std::chrono::steady_clock::now();
   const adapters::ProviderResult result = co_await adapter->CreatePayment(std::move(call));
   if (provider_time != nullptr) {
@@ -348,7 +357,8 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::ClosePayment(std::s
   const std::int32_t seq = order.value().attempt_count;
   // Arguments to coroutines are named variables: GCC 12 destroys a braced temporary twice.
   adapters::PaymentRef ref{order.value().merchant_account,
-                           store::AttemptReference(order.value().id, seq)};
+                           store::AttemptReference(order.value().id, seq),
+                           FromMicros(order.value().created_at_us)};
   const adapters::ProviderResult closed = co_await adapter->ClosePayment(std::move(ref));
   if (closed.outcome == adapters::Outcome::kSucceeded) {
     auto applied = co_await ApplyPaymentResult(order.value().id, seq, closed, true);
@@ -517,7 +527,7 @@ asio::awaitable<Result<bool>> PaymentService::InquireAttempt(
   if (status && IsTerminal(*status)) co_return true;
   adapters::Adapter* adapter = adapters_->Find(a.provider, a.merchant_account);
   if (adapter == nullptr) co_return false;
-  adapters::PaymentRef query{a.merchant_account, a.provider_reference};
+  adapters::PaymentRef query{a.merchant_account, a.provider_reference, FromMicros(a.created_at_us)};
   const adapters::ProviderResult result = co_await adapter->QueryPayment(std::move(query));
   // An inquiry's not_sent only says this query did not get through, not that the payment never
   // reached the provider: it is no answer at all.
@@ -541,7 +551,8 @@ asio::awaitable<Result<bool>> PaymentService::InquireRefund(const std::string& r
   if (adapter == nullptr) co_return false;
   adapters::RefundRef query{order.merchant_account,
                             store::AttemptReference(order.id, order.attempt_count),
-                            r.provider_reference};
+                            r.provider_reference, FromMicros(order.created_at_us),
+                            FromMicros(r.created_at_us)};
   adapters::ProviderResult result = co_await adapter->QueryRefund(std::move(query));
   if (result.outcome == adapters::Outcome::kUnknown) {
     // The provider may never have received the refund (its query cannot prove absence). Sending
@@ -570,7 +581,7 @@ asio::awaitable<Result<bool>> PaymentService::ExpireOrder(const std::string& ord
   adapters::Adapter* adapter = adapters_->Find(o.provider, o.merchant_account);
   if (adapter == nullptr) co_return false;
   const std::string reference = store::AttemptReference(o.id, o.attempt_count);
-  adapters::PaymentRef ref{o.merchant_account, reference};
+  adapters::PaymentRef ref{o.merchant_account, reference, FromMicros(o.created_at_us)};
   const adapters::ProviderResult closed = co_await adapter->ClosePayment(std::move(ref));
   if (closed.outcome == adapters::Outcome::kSucceeded) {
     adapters::ProviderResult expired = closed;

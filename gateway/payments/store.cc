@@ -96,12 +96,14 @@ constexpr Statement kLockOrderOfPrincipal{
 
 constexpr Statement kSelectAttempt{
     "payments_select_attempt",
-    "SELECT order_id, seq, provider, merchant_account, provider_reference, status "
+    "SELECT order_id, seq, provider, merchant_account, provider_reference, status, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint "
     "FROM payment_attempts WHERE order_id = $1 AND seq = $2"};
 
 constexpr Statement kLockAttempt{
     "payments_lock_attempt",
-    "SELECT order_id, seq, provider, merchant_account, provider_reference, status "
+    "SELECT order_id, seq, provider, merchant_account, provider_reference, status, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint "
     "FROM payment_attempts WHERE order_id = $1 AND seq = $2 FOR UPDATE"};
 
 constexpr Statement kUpdateAttempt{
@@ -295,6 +297,7 @@ Result<Attempt> ParseAttempt(const PgResult& r, int row) {
   a.provider_reference = reference;
   LEDGER_TRY(auto status, r.GetText(row, 5));
   a.status = status;
+  LEDGER_TRY(a.created_at_us, r.GetInt64(row, 6));
   return a;
 }
 

@@ -63,6 +63,7 @@ struct Attempt {
   std::string merchant_account;
   std::string provider_reference;
   std::string status;
+  std::int64_t created_at_us = 0;
 };
 
 struct Refund {

@@ -41,6 +41,8 @@ TEST(Codec, Base64RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(codec::Base64Decode("Zm9").has_value());
   EXPECT_FALSE(codec::Base64Decode("Z=9v").has_value());
   EXPECT_FALSE(codec::Base64Decode("Zm9!").has_value());
+  EXPECT_FALSE(codec::Base64Decode("Zh==").has_value());  // "f" with non-zero padding bits
+  EXPECT_FALSE(codec::Base64Decode("Zm9=").has_value());
 }
 
 TEST(Codec, FormsDecodeAndEncodeLikeBrowsers) {
