@@ -31,4 +31,23 @@ int RunLedgerStatement(const config::v1::Config& config, std::int64_t account, s
 // new postings; reservations on it can still be voided or expire. Idempotent.
 int RunLedgerSetClosed(const config::v1::Config& config, std::int64_t account, bool closed);
 
+struct VerifyCallbackArgs {
+  std::string provider;
+  std::string merchant_account;  // needed when the provider has several accounts
+  std::string headers_file;      // "Name: value" lines as captured
+  std::string body_file;         // the raw body
+  std::optional<std::int64_t> at_unix;  // judge freshness at this instant (default: now)
+};
+
+// `paygatectl provider verify-callback --provider NAME --config FILE --headers FILE --body FILE
+// [--at UNIX] [--merchant-account M]`: verifies (and decrypts) a captured callback with the
+// configured account's keys and the provider's rules, and prints the decoded event as one JSON
+// line. Exit 0 when it verifies; 1 with the reason when it does not; 2 on bad arguments.
+int RunProviderVerifyCallback(const config::v1::Config& config, const VerifyCallbackArgs& args);
+
+// `paygatectl recon parse --provider NAME FILE`: the bill file's normalised records as JSON lines,
+// then a line of totals (checked against the file's own summary where it has one). Exit 1 when the
+// file does not parse or its totals disagree.
+int RunReconParse(const std::string& provider, const std::string& file);
+
 }  // namespace paygate::gateway

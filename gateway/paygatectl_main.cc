@@ -41,6 +41,32 @@ int main(int argc, char** argv) {
   for (auto* command : {verify, trial, statement, close_account, reopen_account}) {
     command->add_option("--config", config_path, "paygated configuration file")->required();
   }
+
+  auto* provider = app.add_subcommand("provider", "Provider diagnostics (offline)");
+  provider->require_subcommand(1);
+  auto* verify_callback = provider->add_subcommand(
+      "verify-callback", "Verify and decode a captured provider callback (exit 1 if it fails)");
+  paygate::gateway::VerifyCallbackArgs callback;
+  verify_callback->add_option("--provider", callback.provider, "wechatpay, alipay, unionpay, sandbox")
+      ->required();
+  verify_callback->add_option("--merchant-account", callback.merchant_account,
+                              "The account, when the provider has several");
+  verify_callback->add_option("--headers", callback.headers_file, "File of 'Name: value' lines")
+      ->required();
+  verify_callback->add_option("--body", callback.body_file, "File of the raw body")->required();
+  verify_callback->add_option("--at", callback.at_unix,
+                              "Judge the signature's freshness at this Unix time (default: now)");
+  verify_callback->add_option("--config", config_path, "paygated configuration file")->required();
+
+  auto* recon = app.add_subcommand("recon", "Reconciliation tools");
+  recon->require_subcommand(1);
+  auto* recon_parse = recon->add_subcommand(
+      "parse", "Print a bill file's normalised records as JSON lines, then the checked totals");
+  std::string bill_provider;
+  std::string bill_file;
+  recon_parse->add_option("--provider", bill_provider, "wechatpay, alipay, unionpay")->required();
+  recon_parse->add_option("file", bill_file, "The bill file, as downloaded")->required();
+
   auto* version = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
 
@@ -48,6 +74,7 @@ int main(int argc, char** argv) {
     std::cout << "paygatectl " << PAYGATE_VERSION << "\n";
     return 0;
   }
+  if (recon_parse->parsed()) return paygate::gateway::RunReconParse(bill_provider, bill_file);
   auto loaded = paygate::config::LoadFile(config_path);
   if (!loaded) {
     std::cerr << config_path << ": invalid configuration:\n"
@@ -55,6 +82,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (migrate->parsed()) return paygate::gateway::RunMigrate(loaded.value());
+  if (verify_callback->parsed()) {
+    return paygate::gateway::RunProviderVerifyCallback(loaded.value(), callback);
+  }
   if (verify->parsed()) return paygate::gateway::RunLedgerVerify(loaded.value());
   if (trial->parsed()) {
     return paygate::gateway::RunLedgerTrialBalance(loaded.value(), currency, at);
