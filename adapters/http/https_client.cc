@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -80,8 +81,44 @@ class HttpsClient::Impl {
     for (const auto& [origin, idle] : idle_) n += idle.size();
     return n;
   }
+  std::size_t InFlight() const {
+    std::lock_guard lock(mu_);
+    std::size_t n = 0;
+    for (const auto& [origin, count] : in_flight_) n += count;
+    return n;
+  }
 
  private:
+  // Holds one of an origin's in-flight slots for the lifetime of a Send.
+  class Slot {
+   public:
+    Slot(Impl& impl, std::string origin) : impl_(&impl), origin_(std::move(origin)) {}
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    ~Slot() {
+      std::lock_guard lock(impl_->mu_);
+      auto it = impl_->in_flight_.find(origin_);
+      if (--it->second == 0) impl_->in_flight_.erase(it);
+    }
+
+   private:
+    Impl* impl_;
+    std::string origin_;
+  };
+  // A slot, or nullopt when the origin is at its bound.
+  std::optional<Slot> Acquire(const std::string& origin) {
+    {
+      std::lock_guard lock(mu_);
+      std::size_t& count = in_flight_[origin];
+      if (count >= options_.in_flight_per_origin_max) {
+        if (count == 0) in_flight_.erase(origin);
+        return std::nullopt;
+      }
+      ++count;
+    }
+    return std::optional<Slot>(std::in_place, *this, origin);
+  }
+
   std::unique_ptr<Connection> TakeIdle(const std::string& origin);
   void GiveBack(const std::string& origin, std::unique_ptr<Connection> connection);
   asio::awaitable<Result<void, std::string>> Open(Connection& connection, const ParsedUrl& url,
@@ -91,6 +128,7 @@ class HttpsClient::Impl {
   ssl::context ctx_;
   mutable std::mutex mu_;
   std::map<std::string, std::deque<std::unique_ptr<Connection>>> idle_;
+  std::map<std::string, std::size_t> in_flight_;
 };
 
 namespace {
@@ -209,6 +247,8 @@ asio::awaitable<Result<HttpsResponse, HttpsError>> HttpsClient::Impl::Send(Https
   if (verb == bhttp::verb::unknown) co_return NotSent("unsupported method " + request.method);
 
   const std::string origin = fmt::format("{}:{}", url.value().host, url.value().port);
+  const std::optional<Slot> slot = Acquire(origin);
+  if (!slot) co_return NotSent("in-flight bound reached for " + origin);
   std::unique_ptr<Connection> connection = TakeIdle(origin);
   const bool reused = connection != nullptr;
   if (!reused) {
@@ -308,6 +348,8 @@ boost::asio::awaitable<Result<HttpsResponse, HttpsError>> HttpsClient::Send(Http
 }
 
 std::size_t HttpsClient::IdleConnections() const { return impl_->IdleConnections(); }
+
+std::size_t HttpsClient::InFlight() const { return impl_->InFlight(); }
 
 Result<ParsedUrl, std::string> ParseHttpsUrl(std::string_view url) {
   constexpr std::string_view kScheme = "https://";

@@ -37,6 +37,10 @@ struct HttpsClientOptions {
   // timeouts, so we rarely write into a connection the server is closing (which would turn a clean
   // call into an unknown one).
   std::chrono::milliseconds idle_timeout_ms{30'000};
+  // Requests in flight to one origin at most. One more is refused at once as kNotSent ("in-flight
+  // bound reached"): a provider that has slowed down holds at most this many of the gateway's
+  // coroutines and sockets, instead of all of them, and the refused request provably never left.
+  std::size_t in_flight_per_origin_max = 256;
   // Bounds on what a server may send back.
   std::size_t response_header_max_bytes = 16 * 1024;
   std::size_t response_body_max_bytes = 1024 * 1024;
@@ -100,6 +104,8 @@ class HttpsClient {
 
   // Idle connections currently pooled, all origins together.
   std::size_t IdleConnections() const;
+  // Requests currently in flight, all origins together.
+  std::size_t InFlight() const;
 
   class Impl;
 

@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -640,6 +642,46 @@ TEST_F(SandboxTest, ClientReusesKeepAliveConnectionsAndBoundsResponses) {
   ASSERT_FALSE(bounded);
   // The request was written: a too-large answer is "maybe sent", never "not sent".
   EXPECT_EQ(bounded.assume_error().delivery, http::Delivery::kMaybeSent);
+}
+
+using SendResult = Result<http::HttpsResponse, http::HttpsError>;
+
+// co_spawn needs a default-constructible result: store the reply instead of returning it.
+boost::asio::awaitable<void> SendInto(http::HttpsClient* client, http::HttpsRequest request,
+                                      std::optional<SendResult>* out) {
+  *out = co_await client->Send(std::move(request));
+}
+
+TEST_F(SandboxTest, InFlightBoundRefusesTheExtraRequestAsNotSent) {
+  // Proves the per-origin bulkhead: with a bound of 2, a third concurrent request to the same
+  // origin is refused at once, never written (kNotSent, so the caller may retry it safely), while
+  // the two admitted ones complete; the slots are released afterwards.
+  auto created = http::HttpsClient::Create(
+      {.ca_file = shared->pki.ca.string(), .in_flight_per_origin_max = 2});
+  ASSERT_TRUE(created);
+  auto client = std::move(created).value();
+  std::vector<std::optional<SendResult>> replies(3);
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    http::HttpsRequest request;
+    request.url = shared->simulator->base_url() + "/control/v1/stats";
+    request.headers = {{"authorization", std::string("Bearer ") + kControlToken}};
+    // Each Send takes its slot before its first suspension, so all three race for two slots.
+    boost::asio::co_spawn(io_, SendInto(client.get(), std::move(request), &replies[i]),
+                          boost::asio::detached);
+  }
+  io_.restart();
+  io_.run();
+  ASSERT_TRUE(replies[0] && replies[1] && replies[2]);
+  EXPECT_TRUE(replies[0]->has_value());
+  EXPECT_TRUE(replies[1]->has_value());
+  ASSERT_FALSE(replies[2]->has_value());
+  EXPECT_EQ(replies[2]->assume_error().delivery, http::Delivery::kNotSent);
+  EXPECT_THAT(replies[2]->assume_error().detail, ::testing::HasSubstr("in-flight bound"));
+  EXPECT_EQ(client->InFlight(), 0u);
+  http::HttpsRequest again;
+  again.url = shared->simulator->base_url() + "/control/v1/stats";
+  again.headers = {{"authorization", std::string("Bearer ") + kControlToken}};
+  EXPECT_TRUE(RunAsync(io_, client->Send(std::move(again))));
 }
 
 }  // namespace
