@@ -80,6 +80,11 @@ constexpr std::array kJanitorBounds = {
     Bound{"attempts_max", 12, 1, 100},
 };
 
+constexpr std::array kRiskBounds = {
+    Bound{"tail_interval_ms", 500, 10, 60000},
+    Bound{"history_days", 400, 1, 3650},
+};
+
 constexpr std::array kRateLimitBounds = {
     Bound{"requests_per_second", 0, 1, 1000000},
     Bound{"burst", 0, 1, 10000000},
@@ -110,6 +115,7 @@ class Validator {
     ValidateEvents(config->mutable_events(), config->principals());
     ApplyBounds(config->mutable_janitor(), kJanitorBounds, "janitor");
     ApplyBounds(config->mutable_server(), kServerBounds, "server");
+    ValidateRisk(config->mutable_risk());
     return std::move(errors_);
   }
 
@@ -500,6 +506,17 @@ class Validator {
       if (hook.secret_files().empty() || hook.secret_files_size() > 2) {
         Error(path + ".secret_files", "one secret file, or two during a rotation");
       }
+    }
+  }
+
+  // Whether the rules compile is checked by the daemon at start-up (it reads the files); here only
+  // what the section itself says.
+  void ValidateRisk(v1::Risk* risk) {
+    ApplyBounds(risk, kRiskBounds, "risk");
+    if (!risk->enabled()) return;
+    if (risk->rules_file().empty()) Error("risk.rules_file", "required when risk is enabled");
+    if (risk->hash_key_file().empty()) {
+      Error("risk.hash_key_file", "required when risk is enabled");
     }
   }
 

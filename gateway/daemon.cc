@@ -14,6 +14,8 @@
 #include "gateway/edge/http_server.h"
 #include "gateway/events/dispatcher.h"
 #include "gateway/events/routes.h"
+#include "gateway/fraud/routes.h"
+#include "gateway/fraud/service.h"
 #include "gateway/idempotency/with_idempotency.h"
 #include "gateway/payments/wiring.h"
 #include "gateway/routes.h"
@@ -159,6 +161,25 @@ class Daemon::Impl {
     if (!*chart) return "ledger chart of accounts: " + chart->error().message();
     metrics_->AddCollector(
         [counters = collections_.counters] { return payments::CallbackFamilies(*counters); });
+    // Fraud rules: a ruleset that does not compile stops the start, with every positioned error.
+    // The aggregates are rebuilt from stored events before the first payment is decided.
+    if (config_.risk().enabled()) {
+      auto setup = fraud::RiskSetupFromConfig(config_);
+      if (!setup) return setup.error();
+      auto risk = fraud::RiskService::Create(*pool_, ioc_.get_executor(),
+                                             std::move(setup.value().options),
+                                             std::move(setup.value().hash_key));
+      if (!risk) return "refusing to start: " + risk.error();
+      risk_ = std::move(risk).value();
+      std::optional<Result<void>> started;
+      asio::co_spawn(
+          ioc_, [&]() -> asio::awaitable<void> { started.emplace(co_await risk_->Start()); },
+          asio::use_future)
+          .get();
+      if (!*started) return "risk aggregates: " + started->error().message();
+      collections_.service->AttachRisk(risk_);
+      metrics_->AddCollector([risk = risk_] { return fraud::RiskFamilies(risk->counters()); });
+    }
     // Events to clients: the outbox dispatcher (idle when no webhook is configured).
     auto dispatcher = events::MakeDispatcher(config_, *pool_, ioc_.get_executor());
     if (!dispatcher) return dispatcher.error();
@@ -217,6 +238,17 @@ class Daemon::Impl {
     return ok;
   }
 
+  // SIGHUP: the rules files are read again; one that does not compile is refused (logged with
+  // its positioned errors) and the running ruleset stays.
+  void ReloadRisk() {
+    if (!risk_) return;
+    asio::co_spawn(ioc_, ReloadRiskFiles(risk_), asio::detached);
+  }
+
+  static asio::awaitable<void> ReloadRiskFiles(std::shared_ptr<fraud::RiskService> risk) {
+    co_await risk->ReloadFiles();
+  }
+
   void BeginShutdown() {
     if (shutting_down_.exchange(true)) return;
     asio::co_spawn(ioc_, Shutdown(), asio::detached);
@@ -253,6 +285,7 @@ class Daemon::Impl {
     payments::AddPaymentRoutes(*router, collections_.service, collections_.counters, idempotent);
     events::AddEventRoutes(*router, *pool_, events::EventRoutesOptionsFromConfig(config_),
                            idempotent);
+    if (risk_) fraud::AddRiskRoutes(*router, risk_, collections_.service, idempotent);
     return router;
   }
 
@@ -292,6 +325,7 @@ class Daemon::Impl {
       if (ec) return;
       if (signal == SIGHUP) {
         ReloadTls();
+        ReloadRisk();
         WaitForSignal();
         return;
       }
@@ -307,6 +341,7 @@ class Daemon::Impl {
     if (admin_) co_await admin_->Drain(kAdminDrainTime);
     // No request is left; the janitor finishes its round, so nothing posts any more.
     if (collections_.janitor) co_await collections_.janitor->Stop();
+    if (risk_) risk_->Stop();
     if (dispatcher_) co_await dispatcher_->Stop();
     // Requests are drained, so nothing posts any more; the ledger finishes its last batch.
     if (ledger_) co_await ledger_->Stop();
@@ -330,6 +365,7 @@ class Daemon::Impl {
   // Declared after ioc_: its HTTPS clients must go before the io_context they run on.
   payments::Collections collections_;
   std::shared_ptr<events::Dispatcher> dispatcher_;
+  std::shared_ptr<fraud::RiskService> risk_;
   std::shared_ptr<edge::HttpServer> api_;
   std::shared_ptr<edge::HttpServer> admin_;
   asio::steady_timer health_timer_;

@@ -7,7 +7,8 @@
 // Shutdown is ordered (STYLE.md): on SIGTERM or SIGINT /readyz turns 503, the API listener stops
 // accepting and drains in-flight requests within server.drain_timeout_ms, then the admin listener,
 // then the database pool closes and the process exits 0. SIGHUP re-reads both listeners'
-// certificates and keys.
+// certificates and keys, and the fraud rules files (a file that does not compile is refused and
+// the running ruleset stays).
 #include <chrono>
 #include <memory>
 #include <string>

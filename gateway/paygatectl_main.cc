@@ -6,6 +6,7 @@
 
 #include "config/loader.h"
 #include "gateway/ctl.h"
+#include "gateway/risk_ctl.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"paygatectl: operator commands for paygate"};
@@ -67,6 +68,35 @@ int main(int argc, char** argv) {
   recon_parse->add_option("--provider", bill_provider, "wechatpay, alipay, unionpay")->required();
   recon_parse->add_option("file", bill_file, "The bill file, as downloaded")->required();
 
+  // Fraud rules (issue 5): lists and backtests.
+  auto* risk = app.add_subcommand("risk", "Fraud rules: lists and backtests");
+  risk->require_subcommand(1);
+  auto* risk_list = risk->add_subcommand("list", "Show and change the rules' lists (audited)");
+  risk_list->require_subcommand(1);
+  paygate::gateway::RiskListArgs list_args;
+  auto* list_add = risk_list->add_subcommand("add", "Add an item (personal data is hashed)");
+  list_add->add_option("name", list_args.list, "List name")->required();
+  list_add->add_option("value", list_args.value, "The item")->required();
+  list_add->add_option("--kind", list_args.kind, "Kind, for a list the ruleset does not declare");
+  list_add->add_option("--expires", list_args.expires_at, "Expiry, UTC: 2026-11-27T03:00:00Z");
+  list_add->add_option("--note", list_args.note, "Why");
+  auto* list_remove = risk_list->add_subcommand("remove", "Remove an item");
+  list_remove->add_option("name", list_args.list, "List name")->required();
+  list_remove->add_option("value", list_args.value, "The item")->required();
+  for (auto* command : {list_add, list_remove}) {
+    command->add_flag("--hashed", list_args.hashed, "The value is already the stored form (h1:...)");
+  }
+  auto* list_show = risk_list->add_subcommand("show", "Every list, or one list's items");
+  list_show->add_option("name", list_args.list, "List name");
+  auto* backtest = risk->add_subcommand(
+      "backtest", "Replay stored events through a ruleset; print how outcomes would change");
+  std::string backtest_rules, backtest_from, backtest_to;
+  backtest->add_option("ruleset", backtest_rules, "Rules file")->required();
+  backtest->add_option("--from", backtest_from, "UTC, inclusive: 2026-11-01T00:00:00Z")->required();
+  backtest->add_option("--to", backtest_to, "UTC, exclusive")->required();
+  for (auto* command : {list_add, list_remove, list_show, backtest}) {
+    command->add_option("--config", config_path, "paygated configuration file")->required();
+  }
   auto* version = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
 
@@ -94,6 +124,15 @@ int main(int argc, char** argv) {
   }
   if (close_account->parsed()) {
     return paygate::gateway::RunLedgerSetClosed(loaded.value(), account, true);
+  }
+  if (list_add->parsed()) return paygate::gateway::RunRiskListAdd(loaded.value(), list_args);
+  if (list_remove->parsed()) {
+    return paygate::gateway::RunRiskListRemove(loaded.value(), list_args);
+  }
+  if (list_show->parsed()) return paygate::gateway::RunRiskListShow(loaded.value(), list_args.list);
+  if (backtest->parsed()) {
+    return paygate::gateway::RunRiskBacktest(loaded.value(), backtest_rules, backtest_from,
+                                             backtest_to);
   }
   if (reopen_account->parsed()) {
     return paygate::gateway::RunLedgerSetClosed(loaded.value(), account, false);

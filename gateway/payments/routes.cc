@@ -80,7 +80,7 @@ std::optional<edge::Response> ReadListFilter(const edge::RequestContext& ctx, Li
     if (!filter->status) {
       return Error(ctx,
                    {400, "invalid_request_error", "parameter_invalid",
-                    "status must be processing, pending, succeeded, failed or closed.", "status"});
+                    "status must be requires_review, processing, pending, succeeded, failed or closed.", "status"});
     }
   }
   for (const auto* name : {"created_from", "created_to"}) {

@@ -7,9 +7,13 @@
 #include <charconv>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "config/logging.h"
+#include "gateway/fraud/events.h"
+#include "gateway/fraud/service.h"
+#include "gateway/fraud/store.h"
 #include "gateway/payments/store.h"
 #include "gateway/utc_time.h"
 #include "ledger/db/params.h"
@@ -86,6 +90,32 @@ ApiError ProviderUnavailable() {
           "provider_unavailable",
           "The provider did not give a usable answer; retry with the same Idempotency-Key.",
           {}};
+}
+
+// A payment the fraud rules refused: 422 with the reasons; the order is stored failed.
+ApiError RiskBlocked(const store::Order& order) {
+  return {422,
+          "risk_error",
+          "risk_blocked",
+          fmt::format("Payment {} was refused by the fraud rules and stored failed: {}", order.id,
+                      order.failure_message),
+          {}};
+}
+
+// The answer to a create whose client reference already names an order: that order as it stands
+// (a refused one refused again), or 422 when the request differs.
+ApiResult<api::v1::Payment> Existing(const store::Order& requested, const store::Order& existing) {
+  if (existing.policy_number != requested.policy_number ||
+      existing.amount_minor != requested.amount_minor || existing.currency != requested.currency ||
+      existing.method != requested.method || existing.payer_id != requested.payer_id) {
+    return ApiError{422,
+                    "idempotency_error",
+                    "client_reference_reused",
+                    "This Idempotency-Key created a different payment.",
+                    {}};
+  }
+  if (existing.failure_code == "risk_blocked") return RiskBlocked(existing);
+  return store::ToApi(existing);
 }
 
 bool IsToken(std::string_view s, std::size_t max) {
@@ -235,28 +265,44 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
   order.provider = route->second.provider;
   order.merchant_account = route->second.merchant_account;
   order.routing_reason = fmt::format("static route for method {}", request.method());
+
   const auto expires_at = std::chrono::system_clock::now() + options_.order_ttl;
   order.expires_at_us =
       std::chrono::duration_cast<std::chrono::microseconds>(expires_at.time_since_epoch()).count();
 
-  // Transaction 1: the intent. An existing order for this client reference wins (a retry after a
-  // crash or a lost response): it is answered as it stands, never created twice.
-  auto created = co_await store::InsertOrder(pool_, order, DbDeadline());
-  if (!created) co_return Unavailable(created.error());
-  if (!created.value().inserted) {
-    const store::Order& existing = created.value().order;
-    if (existing.policy_number != order.policy_number ||
-        existing.amount_minor != order.amount_minor || existing.currency != order.currency ||
-        existing.method != order.method || existing.payer_id != order.payer_id) {
-      co_return ApiError{422,
-                         "idempotency_error",
-                         "client_reference_reused",
-                         "This Idempotency-Key created a different payment.",
-                         {}};
-    }
-    co_return store::ToApi(existing);
+  // The fraud decision, before anything reaches the provider (DESIGN.md §3). A blocked or held
+  // order ends here; an allowed one is stored below together with its decision.
+  std::shared_ptr<fraud::Verdict> verdict;
+  if (risk_) {
+    auto stopped = co_await Screen(principal, request, order, &verdict);
+    if (stopped) co_return std::move(*stopped);
+  }
+  fraud::store::RecordedDecision recorded;
+  store::TxHook record;
+  if (verdict) {
+    record = [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+      auto stored = co_await fraud::store::RecordDecisionTx(conn, verdict->record, false,
+                                                            DbDeadline());
+      if (!stored) co_return stored.error();
+      recorded = std::move(stored).value();
+      co_return outcome::success();
+    };
   }
 
+  // Transaction 1: the intent. An existing order for this client reference wins (a retry after a
+  // crash or a lost response): it is answered as it stands, never created twice.
+  auto created = co_await store::InsertOrder(pool_, order, DbDeadline(), record);
+  if (!created) co_return Unavailable(created.error());
+  if (!created.value().inserted) co_return Existing(order, created.value().order);
+  if (verdict) risk_->Recorded(*verdict, recorded.event_id);
+  co_return co_await SendFirstAttempt(adapter, std::move(order), expires_at, std::move(principal),
+                                      provider_time);
+}
+
+asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::SendFirstAttempt(
+    adapters::Adapter* adapter, store::Order order,
+    std::chrono::system_clock::time_point expires_at, std::string principal,
+    std::chrono::microseconds* provider_time) {
   // The provider call, outside any transaction.
   adapters::CreatePaymentRequest call;
   call.merchant_account = order.merchant_account;
@@ -283,6 +329,181 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
     co_return Unavailable(applied.error());
   }
   co_return co_await GetPayment(std::move(principal), order.id);
+}
+
+// ---- Fraud rules ----
+
+asio::awaitable<std::optional<ApiResult<api::v1::Payment>>> PaymentService::Screen(
+    const std::string& principal, const api::v1::CreatePaymentRequest& request,
+    store::Order& order, std::shared_ptr<fraud::Verdict>* screened) {
+  using Answer = std::optional<ApiResult<api::v1::Payment>>;
+  // A retried create is answered as it stands and never decided (or counted) twice.
+  auto existing = co_await store::FindOrderByClientReference(pool_, order.principal,
+                                                             order.client_reference, DbDeadline());
+  if (!existing) co_return Answer(Unavailable(existing.error()));
+  if (existing.value()) co_return Answer(Existing(order, *existing.value()));
+
+  auto history = co_await store::ReadPayerHistory(pool_, principal, order.payer_id,
+                                                  order.policy_number, order.currency,
+                                                  DbDeadline());
+  if (!history) co_return Answer(Unavailable(history.error()));
+  fraud::PremiumHistory past;
+  if (history.value().payer_first_seen_us) {
+    past.payer_first_seen_s = *history.value().payer_first_seen_us / 1000000;
+  }
+  if (history.value().policy_first_order_us) {
+    past.policy_first_order_s = *history.value().policy_first_order_us / 1000000;
+  }
+  past.policy_captured_minor = history.value().policy_captured_minor;
+  const std::int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  fraud::EventTexts texts;
+  auto event = fraud::PremiumPaymentEvent(request, principal, past, now_s, risk_->hasher(), texts);
+  if (!event) {
+    co_return Answer(Invalid("parameter_invalid",
+                             fmt::format("{} is not valid for the fraud rules.", event.error()),
+                             event.error()));
+  }
+  auto verdict = std::make_shared<fraud::Verdict>(
+      risk_->Decide(event.value(), "payment", order.id, principal));
+  if (!verdict->blocks() && !verdict->holds()) {
+    *screened = std::move(verdict);
+    co_return Answer();
+  }
+
+  // Stopped: stored without an attempt, so no provider ever sees it (and the janitor has nothing
+  // to ask a provider about).
+  if (verdict->blocks()) {
+    order.status = std::string(ToString(OrderStatus::kFailed));
+    order.failure_code = "risk_blocked";
+    order.failure_message = verdict->reasons.substr(0, 1000);
+  } else {
+    order.status = std::string(ToString(OrderStatus::kRequiresReview));
+  }
+  fraud::store::RecordedDecision recorded;
+  store::TxHook record = [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+    auto stored =
+        co_await fraud::store::RecordDecisionTx(conn, verdict->record, verdict->holds(), DbDeadline());
+    if (!stored) co_return stored.error();
+    recorded = std::move(stored).value();
+    co_return outcome::success();
+  };
+  auto created = co_await store::InsertStoppedOrder(pool_, books_, order, DbDeadline(), record);
+  if (!created) co_return Answer(Unavailable(created.error()));
+  if (!created.value().inserted) co_return Answer(Existing(order, created.value().order));
+  risk_->Recorded(*verdict, recorded.event_id);
+  log::Get("payments")
+      ->info("payment {} {} by the fraud rules: {}", order.id,
+             verdict->blocks() ? "blocked" : "held for review",
+             fmt::join(verdict->reason_codes, ","));
+  if (verdict->blocks()) co_return Answer(RiskBlocked(created.value().order));
+  co_return Answer(store::ToApi(created.value().order));
+}
+
+asio::awaitable<ApiResult<PaymentService::ReviewResolution>> PaymentService::ResolveReview(
+    std::string principal, std::string review_id, bool approve, std::string note) {
+  if (note.size() > 256) {
+    co_return Invalid("parameter_invalid", "note must be at most 256 bytes.", "note");
+  }
+  enum class Refusal { kNone, kNotFound, kNotPayment, kNotOpen, kSelf, kNotHeld };
+  Refusal refusal = Refusal::kNone;
+  store::Order order;
+  const auto expires_at = std::chrono::system_clock::now() + options_.order_ttl;
+  const std::int64_t expires_at_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(expires_at.time_since_epoch()).count();
+  auto done = co_await db::RunInTransaction(
+      pool_, DbDeadline(), db::TransactionOptions{},
+      [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+        refusal = Refusal::kNone;
+        LEDGER_CO_TRY(auto review, co_await fraud::store::LockReviewTx(conn, review_id,
+                                                                       DbDeadline()));
+        if (!review) {
+          refusal = Refusal::kNotFound;
+          co_return outcome::success();
+        }
+        if (review->object_type != "payment") {
+          refusal = Refusal::kNotPayment;
+          co_return outcome::success();
+        }
+        if (review->status != "open") {
+          refusal = Refusal::kNotOpen;
+          co_return outcome::success();
+        }
+        // Maker-checker: whoever submitted the payment never resolves its review.
+        if (review->submitted_by == principal) {
+          refusal = Refusal::kSelf;
+          co_return outcome::success();
+        }
+        LEDGER_CO_TRY(auto held, co_await store::LockOrderTx(conn, review->object_id,
+                                                            DbDeadline()));
+        if (!held || held->status != ToString(OrderStatus::kRequiresReview)) {
+          refusal = Refusal::kNotHeld;
+          co_return outcome::success();
+        }
+        LEDGER_CO_TRYV(co_await fraud::store::ResolveReviewTx(
+            conn, review_id, approve ? "approved" : "declined", principal, note, DbDeadline()));
+        if (approve) {
+          LEDGER_CO_TRY(order, co_await store::ReleaseHeldOrderTx(
+                                   conn, review->object_id,
+                                   fmt::format("static route for method {}; released by review "
+                                               "{} ({})",
+                                               held->method, review_id, principal),
+                                   expires_at_us, DbDeadline()));
+        } else {
+          LEDGER_CO_TRY(order, co_await store::FailHeldOrderTx(
+                                   conn, books_, review->object_id, "risk_declined",
+                                   "Declined by a risk review.", DbDeadline()));
+        }
+        co_return outcome::success();
+      });
+  if (!done) co_return Unavailable(done.error());
+  switch (refusal) {
+    case Refusal::kNone:
+      break;
+    case Refusal::kNotFound:
+      co_return NotFound("review_not_found", "No such review.");
+    case Refusal::kNotPayment:
+      co_return Conflict("review_not_supported", "Only payment reviews are resolved here.");
+    case Refusal::kNotOpen:
+      co_return Conflict("review_not_open", "The review is already resolved.");
+    case Refusal::kSelf:
+      co_return ApiError{403,
+                         "permission_error",
+                         "review_by_submitter",
+                         "A review is resolved by a second principal, never by the one who "
+                         "submitted the payment.",
+                         {}};
+    case Refusal::kNotHeld:
+      co_return Conflict("payment_not_held", "The payment is no longer held for review.");
+  }
+  log::Get("payments")
+      ->info("payment {} review {} {} by {}", order.id, review_id,
+             approve ? "approved" : "declined", principal);
+  ReviewResolution resolution;
+  resolution.review_status = approve ? "approved" : "declined";
+  if (!approve) {
+    resolution.payment = store::ToApi(order);
+    co_return resolution;
+  }
+  adapters::Adapter* adapter = adapters_->Find(order.provider, order.merchant_account);
+  if (adapter == nullptr) {
+    // The provider account went away while the payment waited: provably never sent.
+    adapters::ProviderResult unsent;
+    unsent.outcome = adapters::Outcome::kNotSent;
+    unsent.detail = "provider account no longer configured";
+    auto applied = co_await ApplyPaymentResult(order.id, 1, unsent, false);
+    if (!applied) co_return Unavailable(applied.error());
+    auto after = co_await store::FindOrderById(pool_, order.id, DbDeadline());
+    if (!after || !after.value()) co_return ProviderUnavailable();
+    resolution.payment = store::ToApi(*after.value());
+    co_return resolution;
+  }
+  const std::string owner = order.principal;
+  auto sent = co_await SendFirstAttempt(adapter, order, expires_at, owner, nullptr);
+  if (!sent) co_return sent.error();
+  resolution.payment = std::move(sent).value();
+  co_return resolution;
 }
 
 // ---- Reads ----

@@ -36,6 +36,11 @@
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/postgres_ledger.h"
 
+namespace paygate::fraud {
+class RiskService;
+struct Verdict;
+}  // namespace paygate::fraud
+
 namespace paygate::payments {
 
 // A refusal the API shows to the client: HTTP status and the error body's fields (DESIGN.md §5).
@@ -117,6 +122,10 @@ class PaymentService {
 
   const PaymentsOptions& options() const { return options_; }
 
+  // Screens every new payment with the fraud rules (DESIGN.md §3: the decision comes before any
+  // provider call). Call before the service takes requests; without it nothing is screened.
+  void AttachRisk(std::shared_ptr<fraud::RiskService> risk) { risk_ = std::move(risk); }
+
   // The ledger accounts the collections post to, for every currency and provider account; created
   // idempotently at start-up.
   boost::asio::awaitable<Result<void>> EnsureChartOfAccounts();
@@ -138,6 +147,20 @@ class PaymentService {
       api::v1::CreateRefundRequest request);
   boost::asio::awaitable<ApiResult<api::v1::Refund>> GetRefund(std::string principal,
                                                                std::string id);
+
+  // ---- The review queue (role risk). ----
+  // Resolves the review holding a payment: approved, the payment is sent to the provider as a
+  // create would have sent it (it answers as it stands afterwards); declined, it fails with
+  // `risk_declined`. `principal` must not be the one who submitted the payment (403), the review
+  // must be open (409). Review and order change in one transaction.
+  struct ReviewResolution {
+    api::v1::Payment payment;
+    std::string review_status;
+  };
+  boost::asio::awaitable<ApiResult<ReviewResolution>> ResolveReview(std::string principal,
+                                                                    std::string review_id,
+                                                                    bool approve,
+                                                                    std::string note);
 
   // ---- Provider callbacks: verify, store with a unique key, answer; apply afterwards. ----
   boost::asio::awaitable<CallbackReply> ReceiveCallback(std::string provider,
@@ -175,6 +198,19 @@ class PaymentService {
   boost::asio::awaitable<Result<bool>> InquireRefund(const std::string& refund_id);
   boost::asio::awaitable<Result<bool>> ExpireOrder(const std::string& order_id);
 
+  // Screens a new order (fraud rules); stores it stopped when blocked or held. Returns the
+  // answer when the flow ends here, nullopt when the order may go on to the provider (then
+  // `*screened` holds the verdict to store with it).
+  boost::asio::awaitable<std::optional<ApiResult<api::v1::Payment>>> Screen(
+      const std::string& principal, const api::v1::CreatePaymentRequest& request,
+      store::Order& order, std::shared_ptr<fraud::Verdict>* screened);
+  // The first provider call of an order already stored in `processing` with attempt 1
+  // (`sending`), then its answer; returns the payment as it stands.
+  boost::asio::awaitable<ApiResult<api::v1::Payment>> SendFirstAttempt(
+      adapters::Adapter* adapter, store::Order order,
+      std::chrono::system_clock::time_point expires_at, std::string principal,
+      std::chrono::microseconds* provider_time);
+
   db::Deadline DbDeadline() const;
   std::string NotifyUrl(std::string_view provider, std::string_view merchant_account) const;
 
@@ -183,6 +219,7 @@ class PaymentService {
   std::shared_ptr<const AdapterRegistry> adapters_;
   PaymentsOptions options_;
   store::Books books_;
+  std::shared_ptr<fraud::RiskService> risk_;
 };
 
 }  // namespace paygate::payments

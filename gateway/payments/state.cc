@@ -24,7 +24,8 @@ std::string_view Name(const std::array<std::pair<Status, std::string_view>, N>& 
   return "invalid";
 }
 
-constexpr std::array<std::pair<OrderStatus, std::string_view>, 5> kOrderNames{{
+constexpr std::array<std::pair<OrderStatus, std::string_view>, 6> kOrderNames{{
+    {OrderStatus::kRequiresReview, "requires_review"},
     {OrderStatus::kProcessing, "processing"},
     {OrderStatus::kPending, "pending"},
     {OrderStatus::kSucceeded, "succeeded"},
@@ -52,6 +53,8 @@ using R = RefundStatus;
 
 // The transition tables. One row per legal move; read top to bottom as the life of the object.
 constexpr std::pair<O, O> kOrderTransitions[] = {
+    {O::kRequiresReview, O::kProcessing},  // a risk reviewer approved: sent to the provider
+    {O::kRequiresReview, O::kFailed},      // a risk reviewer declined: never sent
     {O::kProcessing, O::kPending},    // the provider answered: waiting for the payer
     {O::kProcessing, O::kSucceeded},  // paid (answer, callback or inquiry)
     {O::kProcessing, O::kFailed},     // declined, or provably never sent

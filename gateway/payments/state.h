@@ -11,7 +11,9 @@
 
 namespace paygate::payments {
 
-enum class OrderStatus { kProcessing, kPending, kSucceeded, kFailed, kClosed };
+// kRequiresReview: held by the fraud rules (a `review` outcome) before any provider call, until a
+// risk reviewer approves (-> processing) or declines (-> failed) it.
+enum class OrderStatus { kRequiresReview, kProcessing, kPending, kSucceeded, kFailed, kClosed };
 enum class AttemptStatus { kSending, kPending, kUnknown, kSucceeded, kDeclined, kNotSent, kClosed };
 enum class RefundStatus { kProcessing, kSucceeded, kFailed };
 

@@ -54,6 +54,31 @@ constexpr Statement kInsertOrder{
     "'processing', 1, " PAYGATE_US(12) ") "
     "ON CONFLICT (principal, client_reference) DO NOTHING RETURNING " PAYGATE_ORDER_COLUMNS};
 
+constexpr Statement kInsertStoppedOrder{
+    "payments_insert_stopped_order",
+    "INSERT INTO payment_orders (id, principal, client_reference, policy_number, payer_id, "
+    "description, amount_minor, currency, method, provider, merchant_account, status, "
+    "failure_code, failure_message, attempt_count, expires_at) VALUES ($1, $2, $3, $4, $5, $6, "
+    "$7, $8, $9, $10, $11, $13, $14, $15, 0, " PAYGATE_US(12) ") "
+    "ON CONFLICT (principal, client_reference) DO NOTHING RETURNING " PAYGATE_ORDER_COLUMNS};
+
+constexpr Statement kReleaseHeldOrder{
+    "payments_release_held_order",
+    "UPDATE payment_orders SET status = 'processing', attempt_count = 1, "
+    "expires_at = " PAYGATE_US(2) ", updated_at = now() WHERE id = $1 "
+    "AND status = 'requires_review' RETURNING " PAYGATE_ORDER_COLUMNS};
+
+// The payer's first order (any client: customer.created_at) and the policy's history with this
+// client (first order, premium captured in this currency).
+constexpr Statement kPayerHistory{
+    "payments_payer_history",
+    "SELECT (SELECT (extract(epoch FROM min(created_at)) * 1000000)::bigint FROM payment_orders "
+    "        WHERE $1 <> '' AND payer_id = $1), "
+    "       (SELECT (extract(epoch FROM min(created_at)) * 1000000)::bigint FROM payment_orders "
+    "        WHERE principal = $2 AND policy_number = $3), "
+    "       (SELECT coalesce(sum(captured_minor), 0)::bigint FROM payment_orders "
+    "        WHERE principal = $2 AND policy_number = $3 AND currency = $4)"};
+
 constexpr Statement kInsertAttempt{
     "payments_insert_attempt",
     "INSERT INTO payment_attempts (order_id, seq, provider, merchant_account, provider_reference, "
@@ -470,7 +495,7 @@ std::optional<Cursor> ParseCursor(std::string_view text) {
 // ---- Orders ----
 
 asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
-                                                   db::Deadline deadline) {
+                                                   db::Deadline deadline, const TxHook& also) {
   co_return co_await db::RunInTransaction(
       pool, deadline, db::TransactionOptions{},
       [&](PgConnection& conn) -> asio::awaitable<Result<InsertedOrder>> {
@@ -517,8 +542,157 @@ asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order
         LEDGER_CO_TRYV(co_await conn.Execute(
             kScheduleTaskAt, Params().Add("expire_order").Add(order.id).Add(order.expires_at_us),
             deadline));
+        if (also) {
+          LEDGER_CO_TRYV(co_await also(conn));
+        }
         co_return out;
       });
+}
+
+asio::awaitable<Result<InsertedOrder>> InsertStoppedOrder(db::PgPool& pool, const Books& books,
+                                                          const Order& order, db::Deadline deadline,
+                                                          const TxHook& also) {
+  co_return co_await db::RunInTransaction(
+      pool, deadline, db::TransactionOptions{},
+      [&](PgConnection& conn) -> asio::awaitable<Result<InsertedOrder>> {
+        LEDGER_CO_TRY(auto inserted, co_await conn.Execute(kInsertStoppedOrder,
+                                                           Params()
+                                                               .Add(order.id)
+                                                               .Add(order.principal)
+                                                               .Add(order.client_reference)
+                                                               .Add(order.policy_number)
+                                                               .Add(order.payer_id)
+                                                               .Add(order.description)
+                                                               .Add(order.amount_minor)
+                                                               .Add(order.currency)
+                                                               .Add(order.method)
+                                                               .Add(order.provider)
+                                                               .Add(order.merchant_account)
+                                                               .Add(order.expires_at_us)
+                                                               .Add(order.status)
+                                                               .Add(order.failure_code)
+                                                               .Add(order.failure_message),
+                                                           deadline));
+        InsertedOrder out;
+        if (inserted.rows() == 0) {
+          LEDGER_CO_TRY(auto existing,
+                        co_await conn.Execute(
+                            kSelectOrderByKey,
+                            Params().Add(order.principal).Add(order.client_reference), deadline));
+          if (existing.rows() != 1) co_return make_error_code(db::Errc::bad_value);
+          LEDGER_CO_TRY(out.order, ParseOrder(existing, 0));
+          co_return out;
+        }
+        out.inserted = true;
+        LEDGER_CO_TRY(out.order, ParseOrder(inserted, 0));
+        api::v1::Event event;
+        *event.mutable_payment() = ToApi(out.order);
+        LEDGER_CO_TRYV(co_await WriteEvent(conn, books, order.principal,
+                                           "payment." + out.order.status, order.id,
+                                           std::move(event), deadline));
+        if (also) {
+          LEDGER_CO_TRYV(co_await also(conn));
+        }
+        co_return out;
+      });
+}
+
+asio::awaitable<Result<std::optional<Order>>> LockOrderTx(PgConnection& conn, const std::string& id,
+                                                         db::Deadline deadline) {
+  LEDGER_CO_TRY(auto locked, co_await conn.Execute(kLockOrder, Params().Add(id), deadline));
+  if (locked.rows() == 0) co_return std::optional<Order>();
+  LEDGER_CO_TRY(auto order, ParseOrder(locked, 0));
+  co_return std::optional<Order>(std::move(order));
+}
+
+asio::awaitable<Result<Order>> ReleaseHeldOrderTx(PgConnection& conn, const std::string& order_id,
+                                                 const std::string& routing_reason,
+                                                 std::int64_t expires_at_us,
+                                                 db::Deadline deadline) {
+  LEDGER_CO_TRY(auto current, co_await LockOrderTx(conn, order_id, deadline));
+  if (!current) co_return make_error_code(db::Errc::bad_value);
+  const auto from = ParseOrderStatus(current->status);
+  if (!from || !Allowed(*from, OrderStatus::kProcessing)) {
+    co_return make_error_code(ledger::Errc::inconsistent_state);
+  }
+  LEDGER_CO_TRY(auto updated, co_await conn.Execute(kReleaseHeldOrder,
+                                                    Params().Add(order_id).Add(expires_at_us),
+                                                    deadline));
+  if (updated.rows() != 1) co_return make_error_code(db::Errc::bad_value);
+  LEDGER_CO_TRY(auto after, ParseOrder(updated, 0));
+  const std::string reference = AttemptReference(order_id, 1);
+  LEDGER_CO_TRYV(co_await conn.Execute(kInsertAttempt,
+                                       Params()
+                                           .Add(order_id)
+                                           .Add(std::int32_t{1})
+                                           .Add(after.provider)
+                                           .Add(after.merchant_account)
+                                           .Add(reference)
+                                           .Add(routing_reason),
+                                       deadline));
+  LEDGER_CO_TRYV(co_await conn.Execute(
+      kScheduleTask, Params().Add("inquire_attempt").Add(reference).Add(kFirstInquiryS),
+      deadline));
+  LEDGER_CO_TRYV(co_await conn.Execute(
+      kScheduleTaskAt, Params().Add("expire_order").Add(order_id).Add(expires_at_us), deadline));
+  co_return after;
+}
+
+asio::awaitable<Result<Order>> FailHeldOrderTx(PgConnection& conn, const Books& books,
+                                               const std::string& order_id,
+                                               const std::string& failure_code,
+                                               const std::string& failure_message,
+                                               db::Deadline deadline) {
+  LEDGER_CO_TRY(auto current, co_await LockOrderTx(conn, order_id, deadline));
+  if (!current) co_return make_error_code(db::Errc::bad_value);
+  const auto from = ParseOrderStatus(current->status);
+  if (!from || !Allowed(*from, OrderStatus::kFailed)) {
+    co_return make_error_code(ledger::Errc::inconsistent_state);
+  }
+  LEDGER_CO_TRY(auto updated,
+                co_await conn.Execute(kUpdateOrder,
+                                      Params()
+                                          .Add(order_id)
+                                          .Add(ToString(OrderStatus::kFailed))
+                                          .Add(std::int64_t{0})
+                                          .Add(failure_code)
+                                          .Add(failure_message)
+                                          .Add("")
+                                          .Add(""),
+                                      deadline));
+  if (updated.rows() != 1) co_return make_error_code(db::Errc::bad_value);
+  LEDGER_CO_TRY(auto after, ParseOrder(updated, 0));
+  api::v1::Event event;
+  *event.mutable_payment() = ToApi(after);
+  LEDGER_CO_TRYV(co_await WriteEvent(conn, books, after.principal, "payment.failed", order_id,
+                                     std::move(event), deadline));
+  co_return after;
+}
+
+asio::awaitable<Result<PayerHistory>> ReadPayerHistory(db::PgPool& pool,
+                                                       const std::string& principal,
+                                                       const std::string& payer_id,
+                                                       const std::string& policy_number,
+                                                       const std::string& currency,
+                                                       db::Deadline deadline) {
+  LEDGER_CO_TRY(auto lease, co_await pool.Acquire(deadline));
+  LEDGER_CO_TRY(auto r, co_await lease->Execute(kPayerHistory,
+                                                Params()
+                                                    .Add(payer_id)
+                                                    .Add(principal)
+                                                    .Add(policy_number)
+                                                    .Add(currency),
+                                                deadline));
+  PayerHistory h;
+  if (r.rows() != 1) co_return h;
+  if (!r.IsNull(0, 0)) {
+    LEDGER_CO_TRY(h.payer_first_seen_us, r.GetInt64(0, 0));
+  }
+  if (!r.IsNull(0, 1)) {
+    LEDGER_CO_TRY(h.policy_first_order_us, r.GetInt64(0, 1));
+  }
+  LEDGER_CO_TRY(h.policy_captured_minor, r.GetInt64(0, 2));
+  co_return h;
 }
 
 asio::awaitable<Result<std::optional<Order>>> FindOrder(db::PgPool& pool,
@@ -526,6 +700,14 @@ asio::awaitable<Result<std::optional<Order>>> FindOrder(db::PgPool& pool,
                                                         const std::string& id,
                                                         db::Deadline deadline) {
   co_return co_await QueryOne<Order>(pool, kSelectOrder, Params().Add(id).Add(principal), deadline,
+                                     ParseOrder);
+}
+
+asio::awaitable<Result<std::optional<Order>>> FindOrderByClientReference(
+    db::PgPool& pool, const std::string& principal, const std::string& client_reference,
+    db::Deadline deadline) {
+  co_return co_await QueryOne<Order>(pool, kSelectOrderByKey,
+                                     Params().Add(principal).Add(client_reference), deadline,
                                      ParseOrder);
 }
 
@@ -741,6 +923,8 @@ asio::awaitable<Result<std::string>> ApplyPaymentResultTx(PgConnection& conn, co
       failure_message = result.decline_message.empty() ? "The payment was closed unpaid."
                                                        : result.decline_message;
       break;
+    case OrderStatus::kRequiresReview:
+      co_return effect;  // No provider answer leads back to review (OrderStatusFor never says so).
   }
   LEDGER_CO_TRY(auto updated, co_await conn.Execute(kUpdateOrder,
                                                     Params()

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -96,15 +97,38 @@ struct InsertedOrder {
   bool inserted = false;
   Order order;  // The new order, or the one the client reference already names.
 };
+// A step the caller adds to a store transaction (e.g. recording the fraud decision about the
+// object in the same commit).
+using TxHook = std::function<boost::asio::awaitable<Result<void>>(db::PgConnection&)>;
+
 // Transaction: the order, its first attempt (`sending`) and the janitor's safety net (an inquiry
-// in case we never record the provider's answer, and the expiry) - or the existing order.
+// in case we never record the provider's answer, and the expiry) - or the existing order. `also`,
+// when given, runs in the same transaction after a new order was inserted.
 boost::asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
-                                                          db::Deadline deadline);
+                                                          db::Deadline deadline,
+                                                          const TxHook& also = {});
+// What the payer's and the policy's history say, for the fraud rules: when the payer was first
+// seen (any client), and what the principal's orders for the policy captured and when the first
+// one was made. Times in Unix microseconds; nullopt when there is no history.
+struct PayerHistory {
+  std::optional<std::int64_t> payer_first_seen_us;
+  std::optional<std::int64_t> policy_first_order_us;
+  std::int64_t policy_captured_minor = 0;
+};
+boost::asio::awaitable<Result<PayerHistory>> ReadPayerHistory(db::PgPool& pool,
+                                                              const std::string& principal,
+                                                              const std::string& payer_id,
+                                                              const std::string& policy_number,
+                                                              const std::string& currency,
+                                                              db::Deadline deadline);
 // The principal's order, or nullopt (also for another principal's id).
 boost::asio::awaitable<Result<std::optional<Order>>> FindOrder(db::PgPool& pool,
                                                                const std::string& principal,
                                                                const std::string& id,
                                                                db::Deadline deadline);
+boost::asio::awaitable<Result<std::optional<Order>>> FindOrderByClientReference(
+    db::PgPool& pool, const std::string& principal, const std::string& client_reference,
+    db::Deadline deadline);
 boost::asio::awaitable<Result<std::optional<Order>>> FindOrderById(db::PgPool& pool,
                                                                    const std::string& id,
                                                                    db::Deadline deadline);
@@ -170,6 +194,34 @@ struct Books {
   ledger::PostgresLedger& ledger;
   std::chrono::seconds event_retry_window{259200};
 };
+
+// Transaction: a new order the fraud rules stopped before any provider call, in `order.status`:
+// "failed" (blocked, with order.failure_code/message and its payment.failed outbox event) or
+// "requires_review" (held, with its payment.requires_review event). No attempt, no janitor task.
+// Or the existing order of that client reference. `also` as above.
+boost::asio::awaitable<Result<InsertedOrder>> InsertStoppedOrder(db::PgPool& pool,
+                                                                 const Books& books,
+                                                                 const Order& order,
+                                                                 db::Deadline deadline,
+                                                                 const TxHook& also = {});
+// Inside a transaction: a held order (requires_review) is released towards the provider: it
+// becomes `processing` with its first attempt (`sending`), its inquiry and its new expiry, exactly
+// as InsertOrder would have made it. Returns the order after the change.
+boost::asio::awaitable<Result<Order>> ReleaseHeldOrderTx(db::PgConnection& conn,
+                                                        const std::string& order_id,
+                                                        const std::string& routing_reason,
+                                                        std::int64_t expires_at_us,
+                                                        db::Deadline deadline);
+// Inside a transaction: a held order fails (declined by review), with its outbox event.
+boost::asio::awaitable<Result<Order>> FailHeldOrderTx(db::PgConnection& conn, const Books& books,
+                                                     const std::string& order_id,
+                                                     const std::string& failure_code,
+                                                     const std::string& failure_message,
+                                                     db::Deadline deadline);
+// Inside a transaction: the order row, locked (FOR UPDATE), whoever owns it.
+boost::asio::awaitable<Result<std::optional<Order>>> LockOrderTx(db::PgConnection& conn,
+                                                                const std::string& id,
+                                                                db::Deadline deadline);
 
 // Inside a transaction: records a provider answer about an attempt (`closing`: the answer is to a
 // close request, whose success means closed). Applies the transition tables to the attempt and,

@@ -83,7 +83,9 @@ inline constexpr EventMask kOnAll = EventMask((1u << kEventTypeCount) - 1);
     kOnClaim | kOnAccountChange)                                                                \
   X(kBeneficiaryMatchesPolicyholder, "beneficiary.matches_policyholder", kBool, kNone,          \
     kOnClaim | kOnAccountChange)                                                                \
-  X(kBeneficiaryIsVerified, "beneficiary.is_verified", kBool, kNone, kOnClaim | kOnAccountChange)
+  X(kBeneficiaryIsVerified, "beneficiary.is_verified", kBool, kNone, kOnClaim | kOnAccountChange) \
+  X(kPaymentMethod, "payment.method", kString, kString, kOnPremium)                               \
+  X(kRequestPrincipal, "request.principal", kString, kString, kOnAll)
 
 enum class Attr : std::uint16_t {
 #define PAYGATE_RISK_ATTR_ENUM(e, name, type, list, events) e,

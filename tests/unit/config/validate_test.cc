@@ -376,3 +376,28 @@ TEST(ValidateTest, WechatPayAccountsNeedTheirKeysAndAVerifier) {
 
 }  // namespace
 }  // namespace paygate::config
+
+namespace paygate::config {
+namespace {
+
+// The risk section: defaults applied even when off, files required only when enabled.
+TEST(ValidateRiskTest, RiskNeedsItsFilesOnlyWhenEnabled) {
+  v1::Config off = Valid();
+  EXPECT_THAT(ApplyDefaultsAndValidate(&off, testing::NoEnv()), ::testing::IsEmpty());
+  EXPECT_EQ(off.risk().tail_interval_ms(), 500u);
+  EXPECT_EQ(off.risk().history_days(), 400u);
+
+  v1::Config on = Valid();
+  on.mutable_risk()->set_enabled(true);
+  const FieldErrors errors = ApplyDefaultsAndValidate(&on, testing::NoEnv());
+  EXPECT_TRUE(testing::HasError(errors, "risk.rules_file", "required"));
+  EXPECT_TRUE(testing::HasError(errors, "risk.hash_key_file", "required"));
+
+  v1::Config bad = Valid();
+  bad.mutable_risk()->set_tail_interval_ms(5);
+  EXPECT_TRUE(testing::HasError(ApplyDefaultsAndValidate(&bad, testing::NoEnv()),
+                                "risk.tail_interval_ms", ""));
+}
+
+}  // namespace
+}  // namespace paygate::config

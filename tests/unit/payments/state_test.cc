@@ -9,9 +9,9 @@ namespace {
 
 using adapters::Outcome;
 
-constexpr OrderStatus kOrders[] = {OrderStatus::kProcessing, OrderStatus::kPending,
-                                   OrderStatus::kSucceeded, OrderStatus::kFailed,
-                                   OrderStatus::kClosed};
+constexpr OrderStatus kOrders[] = {OrderStatus::kRequiresReview, OrderStatus::kProcessing,
+                                   OrderStatus::kPending,        OrderStatus::kSucceeded,
+                                   OrderStatus::kFailed,         OrderStatus::kClosed};
 constexpr AttemptStatus kAttempts[] = {AttemptStatus::kSending,  AttemptStatus::kPending,
                                        AttemptStatus::kUnknown,  AttemptStatus::kSucceeded,
                                        AttemptStatus::kDeclined, AttemptStatus::kNotSent,
@@ -47,11 +47,21 @@ TEST(PaymentStateTest, NoTransitionToItselfAndEveryTerminalIsReachable) {
   for (auto s : kOrders) EXPECT_FALSE(Allowed(s, s));
   for (auto s : kAttempts) EXPECT_FALSE(Allowed(s, s));
   for (auto to : kOrders) {
-    if (to == OrderStatus::kProcessing) continue;  // The initial status.
+    // The initial statuses.
+    if (to == OrderStatus::kProcessing || to == OrderStatus::kRequiresReview) continue;
     bool reachable = false;
     for (auto from : kOrders) reachable |= Allowed(from, to);
     EXPECT_TRUE(reachable) << ToString(to);
   }
+}
+
+// A held order only leaves review by a reviewer's decision, and nothing returns to review.
+TEST(PaymentStateTest, ReviewOnlyReleasesOrFails) {
+  EXPECT_TRUE(Allowed(OrderStatus::kRequiresReview, OrderStatus::kProcessing));
+  EXPECT_TRUE(Allowed(OrderStatus::kRequiresReview, OrderStatus::kFailed));
+  EXPECT_FALSE(Allowed(OrderStatus::kRequiresReview, OrderStatus::kSucceeded));
+  EXPECT_FALSE(Allowed(OrderStatus::kRequiresReview, OrderStatus::kPending));
+  for (auto from : kOrders) EXPECT_FALSE(Allowed(from, OrderStatus::kRequiresReview));
 }
 
 TEST(PaymentStateTest, UnknownIsNeverAFailure) {
