@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "config/logging.h"
+#include "gateway/ctl_database.h"
 #include "gateway/daemon.h"
 #include "gateway/edge/asio_fwd.h"
 #include "gateway/utc_time.h"
@@ -20,10 +21,6 @@ namespace paygate::gateway {
 namespace asio = edge::asio;
 using namespace std::chrono_literals;
 
-namespace {
-
-// Runs `command` as a coroutine against the configured database on a private I/O thread, then
-// closes the pool. Returns the command's exit code, or 1 when the database cannot be opened.
 int WithDatabase(const config::v1::Config& config, std::string_view name,
                  std::function<asio::awaitable<int>(db::PgPool&, asio::io_context&)> command) {
   log::Configure(config.logging());
@@ -48,6 +45,8 @@ int WithDatabase(const config::v1::Config& config, std::string_view name,
   runner.join();
   return exit_code;
 }
+
+namespace {
 
 // Runs `read` on a ledger over `pool` and stops the ledger afterwards, as its contract requires.
 template <class T>

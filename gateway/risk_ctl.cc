@@ -6,12 +6,12 @@
 #include <iostream>
 #include <map>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "config/logging.h"
+#include "gateway/ctl_database.h"
 #include "gateway/daemon.h"
 #include "gateway/edge/asio_fwd.h"
 #include "gateway/fraud/service.h"
@@ -28,32 +28,6 @@ namespace {
 
 constexpr auto kCommandTime = 10min;
 
-// Runs `command` against the configured database on a private I/O thread (as ctl.cc does).
-int WithRiskDatabase(const config::v1::Config& config, std::string_view name,
-                     std::function<asio::awaitable<int>(db::PgPool&, asio::io_context&)> command) {
-  log::Configure(config.logging());
-  auto pool_options = DatabasePoolOptions(config.database());
-  if (!pool_options) {
-    std::cerr << "paygatectl " << name << ": " << pool_options.error() << "\n";
-    return 1;
-  }
-  asio::io_context ioc;
-  auto work = asio::make_work_guard(ioc);
-  std::thread runner([&ioc] { ioc.run(); });
-  int exit_code = 1;
-  {
-    db::PgPool pool(ioc.get_executor(), std::move(pool_options).value());
-    asio::co_spawn(
-        ioc, [&]() -> asio::awaitable<void> { exit_code = co_await command(pool, ioc); },
-        asio::use_future)
-        .get();
-    pool.Close();
-  }
-  ioc.stop();
-  runner.join();
-  return exit_code;
-}
-
 std::string Principal() {
   const char* user = std::getenv("USER");
   return std::string("paygatectl:") + (user != nullptr && *user != '\0' ? user : "unknown");
@@ -68,7 +42,7 @@ int WithRisk(const config::v1::Config& config, std::string_view name,
     std::cerr << "paygatectl " << name << ": " << setup.error() << "\n";
     return 1;
   }
-  return WithRiskDatabase(
+  return WithDatabase(
       config, name, [&](db::PgPool& pool, asio::io_context& ioc) -> asio::awaitable<int> {
         auto risk = fraud::RiskService::Create(pool, ioc.get_executor(), setup.value().options,
                                                std::move(setup.value().hash_key));

@@ -91,6 +91,9 @@ mkdir -p "$state/sandbox"
 for f in m1.secret control.token; do
   [[ -s $state/sandbox/$f ]] || (umask 077 && openssl rand -hex 32 >"$state/sandbox/$f")
 done
+# The fraud rules' key for hashing personal data (risk.hash_key_file): random, created once.
+mkdir -p "$state/keys"
+[[ -s $state/keys/risk-hash.key ]] || (umask 077 && head -c 32 /dev/urandom >"$state/keys/risk-hash.key")
 # local.yaml names .paygate/...; with another state dir, run on a copy that points at the right files.
 if [[ $state != "$PAYGATE_ROOT/.paygate" ]]; then
   esc=${state//\\/\\\\}

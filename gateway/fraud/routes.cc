@@ -149,13 +149,13 @@ void AddRiskRoutes(edge::Router& router, std::shared_ptr<RiskService> risk,
                 co_return edge::ApiResponse(ctx.request, status::ok, list.value());
               }});
 
-  router.Add({verb::get, "/v1/risk/ruleset", Access::kRoles, roles,
+  router.Add({verb::get, "/v1/risk/rulesets", Access::kRoles, roles,
               [risk](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
                 co_return edge::ApiResponse(ctx.request, status::ok, risk->Status());
               }});
 
   router.Add(
-      {verb::post, "/v1/risk/ruleset", Access::kRoles, roles,
+      {verb::post, "/v1/risk/rulesets", Access::kRoles, roles,
        post([risk](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
          Target target = Target::kLive;
          if (auto t = edge::QueryParam(ctx.request.target(), "target")) {

@@ -4,7 +4,7 @@
 // all role risk:
 //   GET /v1/risk/lists, GET /v1/risk/lists/{name}, POST /v1/risk/lists/{name}/items,
 //   DELETE /v1/risk/lists/{name}/items/{item}      lists, every change audited
-//   GET /v1/risk/ruleset, POST /v1/risk/ruleset    the running rulesets; replace one (body: the
+//   GET /v1/risk/rulesets, POST /v1/risk/rulesets    the running rulesets; replace one (body: the
 //                                                  rules text; ?target=shadow for the shadow one)
 //   GET /v1/reviews, POST /v1/reviews/{id}/approve, POST /v1/reviews/{id}/decline
 //                                                  the review queue (never by the submitter)

@@ -295,8 +295,9 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
   if (!created) co_return Unavailable(created.error());
   if (!created.value().inserted) co_return Existing(order, created.value().order);
   if (verdict) risk_->Recorded(*verdict, recorded.event_id);
-  co_return co_await SendFirstAttempt(adapter, std::move(order), expires_at, std::move(principal),
-                                      provider_time);
+  // The stored order: its created_at is the attempt's, which every later call must name.
+  co_return co_await SendFirstAttempt(adapter, std::move(created.value().order), expires_at,
+                                      std::move(principal), provider_time);
 }
 
 asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::SendFirstAttempt(
@@ -314,7 +315,7 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::SendFirstAttempt(
       order.description.empty() ? "Insurance premium " + order.policy_number : order.description;
   call.notify_url = NotifyUrl(order.provider, order.merchant_account);
   call.expires_at = expires_at;
-  call.created_at = FromMicros(created.value().order.created_at_us);
+  call.created_at = FromMicros(order.created_at_us);
   const auto call_started = std::chrono::steady_clock::now();
   const adapters::ProviderResult result = co_await adapter->CreatePayment(std::move(call));
   if (provider_time != nullptr) {

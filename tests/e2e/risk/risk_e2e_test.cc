@@ -357,21 +357,21 @@ TEST_F(RiskE2eTest, AReviewWaitsUntilASecondPrincipalActs) {
 
 TEST_F(RiskE2eTest, ABrokenRulesetIsRejectedWhileTheOldOneKeepsWorking) {
   BlockInstrument("RISK-E2E-TOKEN-77");
-  const Exchange status = Get("risk-team", "/v1/risk/ruleset");
+  const Exchange status = Get("risk-team", "/v1/risk/rulesets");
   ASSERT_EQ(status.status, 200u) << status.body;
   const std::string version = FromJson<api::v1::RulesetStatus>(status.body).live().version();
 
   // Over the API: 400 with the positioned errors; nothing changes.
-  const Exchange broken = Post("risk-team", "/v1/risk/ruleset",
+  const Exchange broken = Post("risk-team", "/v1/risk/rulesets",
                                "ruleset broken\nthresholds review 40 block 80\n"
                                "rule X-1 on premium_payment block \"x\"\n  when payment.amount > 5\n",
                                "text/plain");
   EXPECT_EQ(broken.status, 400u) << broken.body;
   EXPECT_THAT(broken.body, HasSubstr("ruleset_invalid"));
   EXPECT_THAT(broken.body, HasSubstr("api:4:"));
-  const Exchange sales_push = Post("sales-platform", "/v1/risk/ruleset", "ruleset x\n", "text/plain");
+  const Exchange sales_push = Post("sales-platform", "/v1/risk/rulesets", "ruleset x\n", "text/plain");
   EXPECT_EQ(sales_push.status, 403u);
-  EXPECT_EQ(FromJson<api::v1::RulesetStatus>(Get("risk-team", "/v1/risk/ruleset").body)
+  EXPECT_EQ(FromJson<api::v1::RulesetStatus>(Get("risk-team", "/v1/risk/rulesets").body)
                 .live()
                 .version(),
             version);
@@ -385,7 +385,7 @@ TEST_F(RiskE2eTest, ABrokenRulesetIsRejectedWhileTheOldOneKeepsWorking) {
   std::ofstream(env_->rules) << good << "\nrule BAD on premium_payment block \"x\" when nosuch > 1\n";
   env_->daemon->Signal(SIGHUP);
   std::this_thread::sleep_for(500ms);
-  EXPECT_EQ(FromJson<api::v1::RulesetStatus>(Get("risk-team", "/v1/risk/ruleset").body)
+  EXPECT_EQ(FromJson<api::v1::RulesetStatus>(Get("risk-team", "/v1/risk/rulesets").body)
                 .live()
                 .version(),
             version);
@@ -401,7 +401,7 @@ TEST_F(RiskE2eTest, ABrokenRulesetIsRejectedWhileTheOldOneKeepsWorking) {
   env_->daemon->Signal(SIGHUP);
   ASSERT_TRUE(WaitUntil(
       [&] {
-        return FromJson<api::v1::RulesetStatus>(Get("risk-team", "/v1/risk/ruleset").body)
+        return FromJson<api::v1::RulesetStatus>(Get("risk-team", "/v1/risk/rulesets").body)
                    .live()
                    .version() != version;
       },
