@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <string>
@@ -85,6 +86,10 @@ constexpr std::array kRiskBounds = {
     Bound{"history_days", 400, 1, 3650},
 };
 
+constexpr std::array kUnionPayBounds = {
+    Bound{"close_grace_s", 300, 1, 3600},
+};
+
 constexpr std::array kRateLimitBounds = {
     Bound{"requests_per_second", 0, 1, 1000000},
     Bound{"burst", 0, 1, 10000000},
@@ -111,6 +116,7 @@ class Validator {
     ValidateLogging(config->mutable_logging());
     ValidatePrincipals(*config->mutable_principals());
     ValidateProviders(*config);
+    ApplyProviderBounds(config);
     ValidatePayments(config->mutable_payments(), config->providers());
     ValidateEvents(config->mutable_events(), config->principals());
     ApplyBounds(config->mutable_janitor(), kJanitorBounds, "janitor");
@@ -396,9 +402,11 @@ class Validator {
     for (int i = 0; i < config.providers_size(); ++i) {
       const v1::ProviderAccount& account = config.providers(i);
       const std::string path = fmt::format("providers[{}]", i);
-      if (account.provider() != "sandbox" && account.provider() != "wechatpay") {
+      if (account.provider() != "sandbox" && account.provider() != "wechatpay" &&
+          account.provider() != "alipay" && account.provider() != "unionpay") {
         Error(path + ".provider",
-              fmt::format("\"{}\" is not a supported provider (supported: sandbox, wechatpay)",
+              fmt::format("\"{}\" is not a supported provider (supported: sandbox, wechatpay, "
+                          "alipay, unionpay)",
                           account.provider()));
       }
       if (!IsKeyId(account.merchant_account())) {
@@ -441,6 +449,69 @@ class Validator {
           }
         }
       }
+      if (account.provider() == "alipay") ValidateAlipay(account.alipay(), path + ".alipay");
+      if (account.provider() == "unionpay") {
+        ValidateUnionPay(account.unionpay(), path + ".unionpay");
+      }
+    }
+  }
+
+  void RequireAll(const std::string& at,
+                  std::initializer_list<std::pair<const char*, const std::string*>> fields) {
+    for (const auto& [field, value] : fields) {
+      if (value->empty()) Error(at + "." + field, "required");
+    }
+  }
+
+  void ValidateAlipay(const v1::AlipayAccount& alipay, const std::string& at) {
+    if (!alipay.gateway_url().empty() && alipay.gateway_url().rfind("https://", 0) != 0) {
+      Error(at + ".gateway_url", "an https:// URL");
+    }
+    RequireAll(at, {{"app_id", &alipay.app_id()},
+                    {"app_private_key_file", &alipay.app_private_key_file()}});
+    // Without Alipay's key nothing Alipay says can be trusted; with both modes half-configured it
+    // would be unclear which one verifies replies.
+    const bool any_cert = !alipay.app_cert_file().empty() || !alipay.alipay_cert_file().empty() ||
+                          !alipay.alipay_root_cert_file().empty();
+    if (any_cert) {
+      if (!alipay.alipay_public_key_file().empty()) {
+        Error(at + ".alipay_public_key_file",
+              "public-key mode and certificate mode exclude each other: set the public key or "
+              "the three certificates");
+      }
+      RequireAll(at, {{"app_cert_file", &alipay.app_cert_file()},
+                      {"alipay_cert_file", &alipay.alipay_cert_file()},
+                      {"alipay_root_cert_file", &alipay.alipay_root_cert_file()}});
+    } else if (alipay.alipay_public_key_file().empty()) {
+      Error(at + ".alipay_public_key_file",
+            "the Alipay public key (public-key mode) or app_cert_file, alipay_cert_file and "
+            "alipay_root_cert_file (certificate mode) is required to verify replies");
+    }
+  }
+
+  void ValidateUnionPay(const v1::UnionPayAccount& unionpay, const std::string& at) {
+    if (unionpay.base_url().rfind("https://", 0) != 0) {
+      Error(at + ".base_url", "required, an https:// URL");
+    }
+    if (!unionpay.file_base_url().empty() && unionpay.file_base_url().rfind("https://", 0) != 0) {
+      Error(at + ".file_base_url", "an https:// URL");
+    }
+    if (unionpay.front_url().rfind("https://", 0) != 0) {
+      Error(at + ".front_url", "required, an https:// URL");
+    }
+    RequireAll(at, {{"mer_id", &unionpay.mer_id()},
+                    {"sign_pfx_file", &unionpay.sign_pfx_file()},
+                    {"sign_pfx_password_file", &unionpay.sign_pfx_password_file()},
+                    {"root_cert_file", &unionpay.root_cert_file()},
+                    {"middle_cert_file", &unionpay.middle_cert_file()}});
+  }
+
+  void ApplyProviderBounds(v1::Config* config) {
+    for (int i = 0; i < config->providers_size(); ++i) {
+      v1::ProviderAccount* account = config->mutable_providers(i);
+      if (account->provider() != "unionpay") continue;
+      ApplyBounds(account->mutable_unionpay(), kUnionPayBounds,
+                  fmt::format("providers[{}].unionpay", i));
     }
   }
 

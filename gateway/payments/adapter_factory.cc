@@ -5,8 +5,11 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
+#include "adapters/alipay/alipay_adapter.h"
 #include "adapters/sandbox/sandbox_adapter.h"
+#include "adapters/unionpay/unionpay_adapter.h"
 #include "adapters/wechatpay/wechatpay_adapter.h"
 #include "keys/secret_file.h"
 
@@ -79,12 +82,82 @@ AdapterResult MakeWechatPay(const config::v1::Config& config,
   return std::unique_ptr<adapters::Adapter>(std::move(adapter).value());
 }
 
+AdapterResult MakeAlipay(const config::v1::Config& config,
+                         const config::v1::ProviderAccount& account, const AdapterClock& clock) {
+  const config::v1::AlipayAccount& ali = account.alipay();
+  adapters::alipay::AlipayOptions options;
+  if (!ali.gateway_url().empty()) options.gateway_url = ali.gateway_url();
+  options.ca_file = ali.ca_file();
+  options.merchant_account = account.merchant_account();
+  options.app_id = ali.app_id();
+  options.seller_id = ali.seller_id();
+  auto key = ReadSecret("app_private_key_file", ali.app_private_key_file());
+  if (!key) return key.error();
+  options.app_private_key_pem = std::move(key).value();
+  // Certificate mode when its certificates are configured (validation allows one mode only).
+  for (const auto& [field, path, target] :
+       {std::tuple<const char*, const std::string*, std::string*>{
+            "alipay_public_key_file", &ali.alipay_public_key_file(),
+            &options.alipay_public_key_pem},
+        {"app_cert_file", &ali.app_cert_file(), &options.app_cert_pem},
+        {"alipay_cert_file", &ali.alipay_cert_file(), &options.alipay_cert_pem},
+        {"alipay_root_cert_file", &ali.alipay_root_cert_file(), &options.alipay_root_cert_pem}}) {
+    if (path->empty()) continue;
+    auto pem = ReadPublicFile(*path);
+    if (!pem) return fmt::format("{} {}: cannot be read", field, *path);
+    *target = std::move(*pem);
+  }
+  for (const auto& [code, unified] : account.error_codes()) options.error_codes[code] = unified;
+  options.request_timeout_ms = std::chrono::milliseconds(config.payments().provider_timeout_ms());
+  options.clock = clock;
+  auto adapter = adapters::alipay::AlipayAdapter::Create(std::move(options));
+  if (!adapter) return adapter.error().message;
+  return std::unique_ptr<adapters::Adapter>(std::move(adapter).value());
+}
+
+AdapterResult MakeUnionPay(const config::v1::Config& config,
+                           const config::v1::ProviderAccount& account, const AdapterClock& clock) {
+  const config::v1::UnionPayAccount& up = account.unionpay();
+  adapters::unionpay::UnionPayOptions options;
+  options.base_url = up.base_url();
+  options.file_base_url = up.file_base_url();
+  options.ca_file = up.ca_file();
+  options.merchant_account = account.merchant_account();
+  options.mer_id = up.mer_id();
+  // The store holds the merchant's private key (under the password): a secret file like any key.
+  if (auto checked = keys::CheckKeyFilePermissions(up.sign_pfx_file()); !checked) {
+    return fmt::format("sign_pfx_file {}: {}", up.sign_pfx_file(), checked.error().message());
+  }
+  options.sign_pfx_file = up.sign_pfx_file();
+  auto password = ReadSecret("sign_pfx_password_file", up.sign_pfx_password_file());
+  if (!password) return password.error();
+  options.sign_pfx_password = std::move(password).value();
+  for (const auto& [field, path] : {std::pair<const char*, const std::string*>{
+                                        "root_cert_file", &up.root_cert_file()},
+                                    {"middle_cert_file", &up.middle_cert_file()}}) {
+    if (!ReadPublicFile(*path)) return fmt::format("{} {}: cannot be read", field, *path);
+  }
+  options.root_cert_file = up.root_cert_file();
+  options.middle_cert_file = up.middle_cert_file();
+  if (!up.cert_owner().empty()) options.cert_owner = up.cert_owner();
+  options.front_url = up.front_url();
+  if (up.close_grace_s() != 0) options.close_grace_s = std::chrono::seconds(up.close_grace_s());
+  for (const auto& [code, unified] : account.error_codes()) options.error_codes[code] = unified;
+  options.request_timeout_ms = std::chrono::milliseconds(config.payments().provider_timeout_ms());
+  options.clock = clock;
+  auto adapter = adapters::unionpay::UnionPayAdapter::Create(std::move(options));
+  if (!adapter) return adapter.error();
+  return std::unique_ptr<adapters::Adapter>(std::move(adapter).value());
+}
+
 }  // namespace
 
 AdapterResult MakeAdapter(const config::v1::Config& config,
                           const config::v1::ProviderAccount& account, AdapterClock clock) {
   if (account.provider() == "sandbox") return MakeSandbox(config, account, clock);
   if (account.provider() == "wechatpay") return MakeWechatPay(config, account, clock);
+  if (account.provider() == "alipay") return MakeAlipay(config, account, clock);
+  if (account.provider() == "unionpay") return MakeUnionPay(config, account, clock);
   return std::string("no adapter for this provider");
 }
 

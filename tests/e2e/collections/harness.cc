@@ -136,7 +136,9 @@ Exchange Call(std::uint16_t port, const ClientOptions& options, edge::http::verb
   edge::Request request{method, target, 11};
   for (const auto& [name, value] : headers) request.set(name, value);
   if (method == edge::http::verb::post) {
-    request.set(edge::http::field::content_type, "application/json");
+    if (request.find(edge::http::field::content_type) == request.end()) {
+      request.set(edge::http::field::content_type, "application/json");
+    }
     request.body() = body;
   }
   edge::Response response;

@@ -79,7 +79,8 @@ struct Exchange {
   }
 };
 
-// One request on a fresh TLS connection (the daemon may have been restarted since the last).
+// One request on a fresh TLS connection (the daemon may have been restarted since the last). A POST
+// is application/json unless `headers` name another Content-Type.
 Exchange Call(std::uint16_t port, const ClientOptions& options, edge::http::verb method,
               const std::string& target, const std::string& body,
               const std::vector<std::pair<std::string, std::string>>& headers);

@@ -374,6 +374,71 @@ TEST(ValidateTest, WechatPayAccountsNeedTheirKeysAndAVerifier) {
   EXPECT_THAT(Paths(Validate(config)), UnorderedElementsAre("providers[0].provider"));
 }
 
+TEST(ValidateTest, AlipayAccountsNeedAnAppKeyAndExactlyOneVerificationMode) {
+  // Proves an alipay account is refused, field by field, without its app and key, without a way to
+  // verify Alipay's signatures, and with the two verification modes mixed or half-configured.
+  v1::Config config = Valid();
+  v1::ProviderAccount* account = config.add_providers();
+  account->set_provider("alipay");
+  account->set_merchant_account("ali-main");
+  v1::AlipayAccount& alipay = *account->mutable_alipay();
+  alipay.set_gateway_url("http://openapi.alipay.com/gateway.do");
+  EXPECT_THAT(Paths(Validate(config)),
+              UnorderedElementsAre("providers[0].alipay.gateway_url", "providers[0].alipay.app_id",
+                                   "providers[0].alipay.app_private_key_file",
+                                   "providers[0].alipay.alipay_public_key_file"));
+
+  alipay.clear_gateway_url();
+  alipay.set_app_id("2021000000000001");
+  alipay.set_app_private_key_file("app.key");
+  alipay.set_alipay_public_key_file("alipay.pub");
+  EXPECT_THAT(Validate(config), IsEmpty());
+
+  // Certificate mode wants all three certificates, and not the public key besides.
+  alipay.set_app_cert_file("app.crt");
+  EXPECT_THAT(Paths(Validate(config)),
+              UnorderedElementsAre("providers[0].alipay.alipay_public_key_file",
+                                   "providers[0].alipay.alipay_cert_file",
+                                   "providers[0].alipay.alipay_root_cert_file"));
+  alipay.clear_alipay_public_key_file();
+  alipay.set_alipay_cert_file("alipay.crt");
+  alipay.set_alipay_root_cert_file("root.crt");
+  EXPECT_THAT(Validate(config), IsEmpty());
+}
+
+TEST(ValidateTest, UnionPayAccountsNeedTheirStoreCertificatesAndUrls) {
+  // Proves a unionpay account is refused, field by field, without its gateway, merchant number,
+  // signing store, UnionPay's chain and the browser's return URL; and that the close grace gets
+  // its default and its range.
+  v1::Config config = Valid();
+  v1::ProviderAccount* account = config.add_providers();
+  account->set_provider("unionpay");
+  account->set_merchant_account("up-main");
+  v1::UnionPayAccount& unionpay = *account->mutable_unionpay();
+  unionpay.set_file_base_url("ftp://filedownload.95516.com");
+  EXPECT_THAT(Paths(Validate(config)),
+              UnorderedElementsAre(
+                  "providers[0].unionpay.base_url", "providers[0].unionpay.file_base_url",
+                  "providers[0].unionpay.front_url", "providers[0].unionpay.mer_id",
+                  "providers[0].unionpay.sign_pfx_file",
+                  "providers[0].unionpay.sign_pfx_password_file",
+                  "providers[0].unionpay.root_cert_file", "providers[0].unionpay.middle_cert_file"));
+
+  unionpay.clear_file_base_url();
+  unionpay.set_base_url("https://gateway.95516.com");
+  unionpay.set_front_url("https://pay.example.com/unionpay/return");
+  unionpay.set_mer_id("777290058165621");
+  unionpay.set_sign_pfx_file("sign.pfx");
+  unionpay.set_sign_pfx_password_file("sign.pfx.password");
+  unionpay.set_root_cert_file("root.cer");
+  unionpay.set_middle_cert_file("middle.cer");
+  EXPECT_THAT(ApplyDefaultsAndValidate(&config, NoEnv()), IsEmpty());
+  EXPECT_EQ(config.providers(0).unionpay().close_grace_s(), 300u);
+
+  config.mutable_providers(0)->mutable_unionpay()->set_close_grace_s(3601);
+  EXPECT_THAT(Paths(Validate(config)), UnorderedElementsAre("providers[0].unionpay.close_grace_s"));
+}
+
 }  // namespace
 }  // namespace paygate::config
 
