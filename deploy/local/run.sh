@@ -17,8 +17,10 @@ state=$(realpath -m "${PAYGATE_STATE_DIR:-$PAYGATE_ROOT/.paygate}")
 config=config/examples/local.yaml
 bindir=build/dev/gateway
 sandbox_bin=build/dev/adapters/sandbox/paygate-sandbox
+wechatpay_bin=build/dev/adapters/wechatpay/paygate-wechatpay-sim
 daemon_pid=''
 sandbox_pid=''
+wechatpay_pid=''
 
 _alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
@@ -52,10 +54,12 @@ cleanup() {
   trap 'log "still stopping, please wait"' INT TERM
   local had_daemon=${daemon_pid:+1}
   stop_daemon
-  if [[ -n $sandbox_pid ]]; then
-    kill -TERM "$sandbox_pid" 2>/dev/null || true
-    wait "$sandbox_pid" 2>/dev/null || true
-  fi
+  local sim
+  for sim in "$sandbox_pid" "$wechatpay_pid"; do
+    [[ -n $sim ]] || continue
+    kill -TERM "$sim" 2>/dev/null || true
+    wait "$sim" 2>/dev/null || true
+  done
   stop_private_pg
   if ((interrupted)); then
     # A requested stop that drains cleanly is a success: report paygated's own status.
@@ -82,6 +86,7 @@ ensure_packages
 [[ ${PAYGATE_SKIP_BUILD:-0} == 1 ]] || build_preset dev
 [[ -x $bindir/paygated && -x $bindir/paygatectl ]] || die "build produced no $bindir/paygated or paygatectl"
 [[ -x $sandbox_bin ]] || die "build produced no $sandbox_bin"
+[[ -x $wechatpay_bin ]] || die "build produced no $wechatpay_bin"
 [[ -f $config ]] || die "missing $config"
 
 "$here/dev-pki.sh" "$state/pki"
@@ -91,6 +96,13 @@ mkdir -p "$state/sandbox"
 for f in m1.secret control.token; do
   [[ -s $state/sandbox/$f ]] || (umask 077 && openssl rand -hex 32 >"$state/sandbox/$f")
 done
+# The WeChat Pay simulator's merchant: the published Java SDK test key (its certificate is what the
+# simulator checks request signatures with), and an APIv3 key both sides share: random, created once.
+vectors=tests/vectors/providers/wechatpay/java
+mkdir -p "$state/wechatpay"
+(umask 077 && cp "$vectors/merchant_private_key.pem" "$state/wechatpay/merchant.key" &&
+  cp "$vectors/wechat_pay_private_key.pem" "$state/wechatpay/platform.key")
+[[ -s $state/wechatpay/apiv3.key ]] || (umask 077 && openssl rand -hex 16 >"$state/wechatpay/apiv3.key")
 # The fraud rules' key for hashing personal data (risk.hash_key_file): random, created once.
 mkdir -p "$state/keys"
 [[ -s $state/keys/risk-hash.key ]] || (umask 077 && head -c 32 /dev/urandom >"$state/keys/risk-hash.key")
@@ -124,8 +136,9 @@ api_port=$(yaml_get api port)
 admin_port=$(yaml_get admin port)
 api_url="https://$(url_host "$(yaml_get api address)"):${api_port:-8443}"
 admin_url="https://$(url_host "$(yaml_get admin address)"):${admin_port:-9443}"
-sandbox_port=7443 # local.yaml's providers[0].sandbox.base_url
-for p in "${api_port:-8443}" "${admin_port:-9443}" "$sandbox_port"; do
+sandbox_port=7443   # local.yaml's providers[0].sandbox.base_url
+wechatpay_port=7444 # local.yaml's providers[1].wechatpay.base_url
+for p in "${api_port:-8443}" "${admin_port:-9443}" "$sandbox_port" "$wechatpay_port"; do
   if [[ -n $(ss -Htln "sport = :$p") ]]; then
     die "port $p is already in use (another paygated running? see: ss -ltnp 'sport = :$p')"
   fi
@@ -161,6 +174,23 @@ until [[ -n $(ss -Htln "sport = :$sandbox_port") ]]; do
   sleep 0.2
 done
 
+# The WeChat Pay simulator: WeChat's API v3 wire format, signed with WeChat's published test keys;
+# payments succeed by themselves PAYGATE_SANDBOX_AUTO_MS after creation, with an encrypted, signed
+# TRANSACTION.SUCCESS callback.
+log "starting paygate-wechatpay-sim on 127.0.0.1:$wechatpay_port"
+setsid -w "$wechatpay_bin" --cert "$pki/server.crt" --key "$pki/server.key" --callback-ca "$pki/ca.crt" \
+  --platform-key "$state/wechatpay/platform.key" --platform-cert "$vectors/wechat_pay_certificate.pem" \
+  --merchant "1234567891=$state/wechatpay/apiv3.key=$vectors/merchant_certificate.pem" \
+  --control-token-file "$state/sandbox/control.token" --listen 127.0.0.1 --port "$wechatpay_port" \
+  --auto-complete-ms "${PAYGATE_SANDBOX_AUTO_MS:-5000}" </dev/null >&2 &
+wechatpay_pid=$!
+deadline=$((SECONDS + 20))
+until [[ -n $(ss -Htln "sport = :$wechatpay_port") ]]; do
+  _alive "$wechatpay_pid" || die "paygate-wechatpay-sim exited before listening on port $wechatpay_port"
+  ((SECONDS < deadline)) || die "paygate-wechatpay-sim did not listen on port $wechatpay_port within 20 s"
+  sleep 0.2
+done
+
 log "starting paygated --config $config"
 # setsid: the terminal's Ctrl-C reaches only this script, whose trap stops paygated first, then PostgreSQL.
 setsid -w "$bindir/paygated" --config "$config" </dev/null &
@@ -182,6 +212,7 @@ paygated is running (pid $daemon_pid; its log follows on this terminal).
   API       $api_url   (mutual TLS: client certificates for each principal in $pki/)
   admin     $admin_url   (/healthz /readyz /metrics)
   sandbox   https://127.0.0.1:$sandbox_port   (payments succeed ${PAYGATE_SANDBOX_AUTO_MS:-5000} ms after creation)
+  wechatpay https://127.0.0.1:$wechatpay_port   (WeChat Pay API v3 simulator; method "wechat_native", same timing)
   database  $db_note
 Try (as the sales platform, with its client certificate):
   s="curl -s --cacert $pki/ca.crt --cert $pki/sales-platform.crt --key $pki/sales-platform.key"
@@ -190,6 +221,9 @@ Try (as the sales platform, with its client certificate):
      -d '{"policy_number":"POL-2026-0001","amount_minor":12345,"currency":"CNY","method":"sandbox"}' \\
      $api_url/v1/payments                  # status "pending", with a next_action QR code URL
   \$s $api_url/v1/payments/PAYMENT_ID     # "succeeded" a few seconds later (the sandbox's callback)
+  \$s -H 'Idempotency-Key: demo-2' -H 'Content-Type: application/json' \\
+     -d '{"policy_number":"POL-2026-0002","amount_minor":12800,"currency":"CNY","method":"wechat_native"}' \\
+     $api_url/v1/payments                  # the same through WeChat Pay's protocol: a weixin:// QR code
   ${ctl_env}$bindir/paygatectl ledger trial-balance --currency CNY --config $config
   curl --cacert $pki/ca.crt $admin_url/metrics
 Reload TLS certificates: kill -HUP $daemon_pid.  Ctrl-C stops paygated (graceful drain), then PostgreSQL.
