@@ -2,28 +2,19 @@
 // real rules, and reading a bill file with its real-format parser. Both work offline: nothing is
 // sent to a provider and no database is opened.
 #include <chrono>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
 #include "adapters/bill_files.h"
+#include "config/file.h"
 #include "gateway/ctl.h"
 #include "gateway/ctl_output.pb.h"
 #include "gateway/payments/adapter_factory.h"
 
 namespace paygate::gateway {
 namespace {
-
-std::optional<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
 
 std::string ToJsonLine(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
@@ -82,8 +73,8 @@ int RunProviderVerifyCallback(const config::v1::Config& config, const VerifyCall
                              command, args.provider);
     return 2;
   }
-  const auto headers = ReadWholeFile(args.headers_file);
-  const auto body = ReadWholeFile(args.body_file);
+  const auto headers = config::ReadWholeFile(args.headers_file);
+  const auto body = config::ReadWholeFile(args.body_file);
   if (!headers || !body) {
     std::cerr << fmt::format("{}: cannot read {}\n", command,
                              !headers ? args.headers_file : args.body_file);
@@ -126,7 +117,7 @@ int RunProviderVerifyCallback(const config::v1::Config& config, const VerifyCall
 }
 
 int RunReconParse(const std::string& provider, const std::string& file) {
-  const auto bytes = ReadWholeFile(file);
+  const auto bytes = config::ReadWholeFile(file);
   if (!bytes) {
     std::cerr << fmt::format("paygatectl recon parse: cannot read {}\n", file);
     return 2;

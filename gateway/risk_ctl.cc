@@ -1,15 +1,14 @@
 #include "gateway/risk_ctl.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "config/file.h"
 #include "config/logging.h"
 #include "gateway/ctl_database.h"
 #include "gateway/daemon.h"
@@ -122,14 +121,12 @@ int RunRiskBacktest(const config::v1::Config& config, const std::string& ruleset
                  "2026-11-27T03:00:00Z, from before to\n";
     return 2;
   }
-  std::ifstream in(ruleset_file, std::ios::binary);
-  if (!in) {
+  const auto text = config::ReadWholeFile(ruleset_file);
+  if (!text) {
     std::cerr << "paygatectl risk backtest: " << ruleset_file << " cannot be read\n";
     return 2;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  auto compiled = risk::Compile(text.str(), ruleset_file);
+  auto compiled = risk::Compile(*text, ruleset_file);
   if (!compiled) {
     std::cerr << compiled.assume_error().ToString();
     return 2;

@@ -15,11 +15,10 @@
 
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "adapters/common/codec.h"
+#include "config/file.h"
 
 namespace paygate::adapters::crypto {
 
@@ -76,11 +75,9 @@ const EVP_MD* Md(Digest digest) {
 }
 
 CryptoResult<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"cannot read " + path};
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
+  auto content = config::ReadWholeFile(path);
+  if (!content) return Error{"cannot read " + path};
+  return std::move(*content);
 }
 
 // Wraps a bare Base64 body in PEM lines under `label`.

@@ -3,13 +3,12 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <fstream>
 #include <span>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "config/file.h"
 #include "config/logging.h"
 #include "gateway/edge/asio_fwd.h"
 #include "gateway/risk/evaluator.h"
@@ -37,17 +36,9 @@ std::string NewInstanceId() {
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
-std::optional<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
 Result<std::shared_ptr<const risk::CompiledRuleset>, std::string> CompileFile(
     const std::string& field, const std::string& path) {
-  auto text = ReadText(path);
+  auto text = config::ReadWholeFile(path);
   if (!text) return fmt::format("{} {}: cannot be read", field, path);
   auto compiled = risk::Compile(*text, path);
   if (!compiled) {
@@ -547,7 +538,7 @@ asio::awaitable<bool> RiskService::ReloadFiles() {
   for (const auto& [target, path] : {std::pair{Target::kLive, options_.rules_file},
                                      std::pair{Target::kShadow, options_.shadow_rules_file}}) {
     if (path.empty()) continue;
-    auto text = ReadText(path);
+    auto text = config::ReadWholeFile(path);
     if (!text) {
       logger->error("rules file {} cannot be read; the running ruleset stays", path);
       ok = false;

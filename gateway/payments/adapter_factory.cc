@@ -2,15 +2,14 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <tuple>
 
 #include "adapters/alipay/alipay_adapter.h"
 #include "adapters/sandbox/sandbox_adapter.h"
 #include "adapters/unionpay/unionpay_adapter.h"
 #include "adapters/wechatpay/wechatpay_adapter.h"
+#include "config/file.h"
 #include "keys/secret_file.h"
 
 namespace paygate::payments {
@@ -20,15 +19,6 @@ Result<keys::Secret, std::string> ReadSecret(const std::string& field, const std
   auto secret = keys::ReadSecretFile(path);
   if (!secret) return fmt::format("{} {}: {}", field, path, secret.error().message());
   return std::move(secret).value();
-}
-
-// Public material (certificates, public keys): no permission rule, but it must be there.
-std::optional<std::string> ReadPublicFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 
 AdapterResult MakeSandbox(const config::v1::Config& config,
@@ -64,12 +54,12 @@ AdapterResult MakeWechatPay(const config::v1::Config& config,
   if (!apiv3) return apiv3.error();
   options.apiv3_key = std::move(apiv3).value();
   for (const auto& public_key : wx.public_keys()) {
-    auto pem = ReadPublicFile(public_key.file());
+    auto pem = config::ReadWholeFile(public_key.file());
     if (!pem) return fmt::format("public_keys.file {}: cannot be read", public_key.file());
     options.wechatpay_public_keys.emplace_back(public_key.id(), std::move(*pem));
   }
   for (const auto& file : wx.platform_certificate_files()) {
-    auto pem = ReadPublicFile(file);
+    auto pem = config::ReadWholeFile(file);
     if (!pem) return fmt::format("platform_certificate_files {}: cannot be read", file);
     options.platform_certificates_pem.push_back(std::move(*pem));
   }
@@ -103,7 +93,7 @@ AdapterResult MakeAlipay(const config::v1::Config& config,
         {"alipay_cert_file", &ali.alipay_cert_file(), &options.alipay_cert_pem},
         {"alipay_root_cert_file", &ali.alipay_root_cert_file(), &options.alipay_root_cert_pem}}) {
     if (path->empty()) continue;
-    auto pem = ReadPublicFile(*path);
+    auto pem = config::ReadWholeFile(*path);
     if (!pem) return fmt::format("{} {}: cannot be read", field, *path);
     *target = std::move(*pem);
   }
@@ -135,7 +125,7 @@ AdapterResult MakeUnionPay(const config::v1::Config& config,
   for (const auto& [field, path] : {std::pair<const char*, const std::string*>{
                                         "root_cert_file", &up.root_cert_file()},
                                     {"middle_cert_file", &up.middle_cert_file()}}) {
-    if (!ReadPublicFile(*path)) return fmt::format("{} {}: cannot be read", field, *path);
+    if (!config::ReadWholeFile(*path)) return fmt::format("{} {}: cannot be read", field, *path);
   }
   options.root_cert_file = up.root_cert_file();
   options.middle_cert_file = up.middle_cert_file();
