@@ -99,6 +99,39 @@ struct RefundRef {
   std::chrono::system_clock::time_point created_at{};
 };
 
+// Who a claim payout goes to (DESIGN.md §3 "Claim payout"). Personal data: it lives in memory only
+// for the duration of the provider call (at rest it is encrypted per field by keys/, in responses,
+// events and logs only a masked form appears); adapters never log it.
+struct Beneficiary {
+  std::string name;  // The account holder's name, as the provider checks it.
+  // "bank_card", "wechat_openid", "alipay_login_id", "alipay_user_id" or "sandbox".
+  std::string account_type;
+  std::string account;    // Card number, openid, login id or user id.
+  std::string bank;       // Bank name or code, for bank cards.
+  std::string id_number;  // The holder's ID number, where the provider requires it.
+};
+
+struct CreatePayoutRequest {
+  std::string merchant_account;
+  // Derived from the payout attempt ("<payout id>_<attempt seq>", or the provider's allowed
+  // equivalent): the provider's own idempotency key (WeChat out_batch_no/out_detail_no, Alipay
+  // out_biz_no), so a re-sent request for the same attempt can never execute twice.
+  std::string provider_reference;
+  std::int64_t amount_minor = 0;
+  std::string currency;
+  std::string method;  // sandbox_transfer, wechat_transfer, alipay_transfer
+  Beneficiary beneficiary;
+  std::string description;  // The remark the beneficiary sees, e.g. "Claim CLM-1 payout".
+  std::string notify_url;
+  std::chrono::system_clock::time_point created_at{};
+};
+
+struct PayoutRef {
+  std::string merchant_account;
+  std::string provider_reference;
+  std::chrono::system_clock::time_point created_at{};
+};
+
 // A provider callback exactly as it arrived: raw bytes, never re-serialised before verification.
 struct CallbackRequest {
   std::string merchant_account;
@@ -108,9 +141,9 @@ struct CallbackRequest {
 
 // A verified callback.
 struct CallbackEvent {
-  enum class Kind { kPayment, kRefund };
+  enum class Kind { kPayment, kRefund, kPayout };
   Kind kind = Kind::kPayment;
-  // The reference we sent: the payment attempt's, or the refund's.
+  // The reference we sent: the payment attempt's, the refund's or the payout attempt's.
   std::string reference;
   ProviderResult result;
   // Unique per distinct callback (the provider's notification id, or a digest of the signed bytes):
@@ -139,6 +172,12 @@ class Adapter {
   virtual boost::asio::awaitable<ProviderResult> ClosePayment(PaymentRef ref) = 0;
   virtual boost::asio::awaitable<ProviderResult> Refund(RefundRequest request) = 0;
   virtual boost::asio::awaitable<ProviderResult> QueryRefund(RefundRef ref) = 0;
+
+  // Claim payouts (money out). Same outcome classes; succeeded means the beneficiary was paid,
+  // declined that the provider definitively refused and nothing left. Adapters of providers that
+  // cannot pay out keep these defaults: the request is never sent (not_sent, "payouts_unsupported").
+  virtual boost::asio::awaitable<ProviderResult> CreatePayout(CreatePayoutRequest request);
+  virtual boost::asio::awaitable<ProviderResult> QueryPayout(PayoutRef ref);
 
   // Verifies (and decrypts) a callback exactly as the provider specifies. An error means the
   // callback must not be trusted; the string says why, for logs and metrics (no secrets).
