@@ -69,6 +69,14 @@ constexpr std::array kPaymentsBounds = {
     Bound{"provider_timeout_ms", 10000, 100, 120000},
 };
 
+constexpr std::array kPayoutsBounds = {
+    Bound{"amount_min_minor", 1, 1, 1000000000000},
+    Bound{"amount_max_minor", 100000000, 1, 1000000000000},
+    Bound{"approval_threshold_minor", 1, 1, 1000000000000},
+    Bound{"second_approval_threshold_minor", 1000000000000, 1, 1000000000000},
+    Bound{"attempts_max", 3, 1, 10},
+};
+
 constexpr std::array kEventsBounds = {
     Bound{"dispatch_interval_ms", 500, 10, 60000},
     Bound{"retry_window_s", 259200, 1, 2592000},
@@ -118,6 +126,7 @@ class Validator {
     ValidateProviders(*config);
     ApplyProviderBounds(config);
     ValidatePayments(config->mutable_payments(), config->providers());
+    ValidatePayouts(config->mutable_payouts(), config->providers());
     ValidateEvents(config->mutable_events(), config->principals());
     ApplyBounds(config->mutable_janitor(), kJanitorBounds, "janitor");
     ApplyBounds(config->mutable_server(), kServerBounds, "server");
@@ -547,6 +556,47 @@ class Validator {
         Error(path + ".method", "required, matching [A-Za-z0-9_.-]{1,64}");
       } else if (!methods.insert(route.method()).second) {
         Error(path + ".method", fmt::format("method \"{}\" is routed twice", route.method()));
+      }
+      const bool known = std::any_of(providers.begin(), providers.end(), [&](const auto& p) {
+        return p.provider() == route.provider() && p.merchant_account() == route.merchant_account();
+      });
+      if (!known) {
+        Error(path + ".merchant_account",
+              fmt::format("no providers entry for provider \"{}\" merchant_account \"{}\"",
+                          route.provider(), route.merchant_account()));
+      }
+    }
+  }
+
+  void ValidatePayouts(v1::Payouts* payouts,
+                       const pb::RepeatedPtrField<v1::ProviderAccount>& providers) {
+    ApplyBounds(payouts, kPayoutsBounds, "payouts");
+    if (payouts->amount_min_minor() > payouts->amount_max_minor()) {
+      Error("payouts.amount_min_minor", "must not exceed amount_max_minor");
+    }
+    if (payouts->second_approval_threshold_minor() < payouts->approval_threshold_minor()) {
+      Error("payouts.second_approval_threshold_minor",
+            "must not be below approval_threshold_minor");
+    }
+    if (payouts->inquiry_schedule_s().empty()) {
+      for (std::uint32_t s : {60u, 300u, 3600u, 86400u, 86400u, 86400u}) {
+        payouts->add_inquiry_schedule_s(s);
+      }
+    }
+    if (payouts->inquiry_schedule_s_size() > 32) {
+      Error("payouts.inquiry_schedule_s", "at most 32 entries");
+    }
+    for (int i = 0; i < payouts->inquiry_schedule_s_size(); ++i) {
+      const std::uint32_t s = payouts->inquiry_schedule_s(i);
+      if (s < 1 || s > 604800) {
+        Error(fmt::format("payouts.inquiry_schedule_s[{}]", i), "must be 1..604800 seconds");
+      }
+    }
+    for (int i = 0; i < payouts->routes_size(); ++i) {
+      const v1::PaymentRoute& route = payouts->routes(i);
+      const std::string path = fmt::format("payouts.routes[{}]", i);
+      if (!IsKeyId(route.method())) {
+        Error(path + ".method", "required, matching [A-Za-z0-9_.-]{1,64}");
       }
       const bool known = std::any_of(providers.begin(), providers.end(), [&](const auto& p) {
         return p.provider() == route.provider() && p.merchant_account() == route.merchant_account();

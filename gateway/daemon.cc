@@ -18,6 +18,8 @@
 #include "gateway/fraud/service.h"
 #include "gateway/idempotency/with_idempotency.h"
 #include "gateway/payments/wiring.h"
+#include "gateway/payouts/routes.h"
+#include "gateway/payouts/wiring.h"
 #include "gateway/routes.h"
 #include "keys/secret_file.h"
 #include "ledger/db/durability.h"
@@ -159,6 +161,19 @@ class Daemon::Impl {
         asio::use_future)
         .get();
     if (!*chart) return "ledger chart of accounts: " + chart->error().message();
+    // Claim payouts share the collections' provider accounts, callback route and janitor.
+    std::optional<Result<std::shared_ptr<payouts::PayoutService>, std::string>> built;
+    asio::co_spawn(
+        ioc_,
+        [&]() -> asio::awaitable<void> {
+          built.emplace(co_await payouts::BuildPayouts(config_, *pool_, *ledger_,
+                                                       collections_.adapters,
+                                                       *collections_.service));
+        },
+        asio::use_future)
+        .get();
+    if (!*built) return built->error();
+    payouts_ = std::move(built->value());
     metrics_->AddCollector(
         [counters = collections_.counters] { return payments::CallbackFamilies(*counters); });
     // Fraud rules: a ruleset that does not compile stops the start, with every positioned error.
@@ -178,6 +193,7 @@ class Daemon::Impl {
           .get();
       if (!*started) return "risk aggregates: " + started->error().message();
       collections_.service->AttachRisk(risk_);
+      if (payouts_) payouts_->AttachRisk(risk_);
       metrics_->AddCollector([risk = risk_] { return fraud::RiskFamilies(risk->counters()); });
     }
     // Events to clients: the outbox dispatcher (idle when no webhook is configured).
@@ -286,6 +302,7 @@ class Daemon::Impl {
     events::AddEventRoutes(*router, *pool_, events::EventRoutesOptionsFromConfig(config_),
                            idempotent);
     if (risk_) fraud::AddRiskRoutes(*router, risk_, collections_.service, idempotent);
+    if (payouts_) payouts::AddPayoutRoutes(*router, payouts_, idempotent);
     return router;
   }
 
@@ -366,6 +383,7 @@ class Daemon::Impl {
   payments::Collections collections_;
   std::shared_ptr<events::Dispatcher> dispatcher_;
   std::shared_ptr<fraud::RiskService> risk_;
+  std::shared_ptr<payouts::PayoutService> payouts_;
   std::shared_ptr<edge::HttpServer> api_;
   std::shared_ptr<edge::HttpServer> admin_;
   asio::steady_timer health_timer_;

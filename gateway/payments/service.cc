@@ -62,6 +62,9 @@ PaymentsOptions PaymentsOptionsFromConfig(const config::v1::Config& config) {
   options.db_timeout = std::chrono::milliseconds(config.database().statement_timeout_ms());
   options.inquiries_max = config.janitor().attempts_max();
   options.event_retry_window = std::chrono::seconds(config.events().retry_window_s());
+  for (const auto& route : config.payouts().routes()) {
+    options.payout_clearing.emplace(route.provider(), route.merchant_account());
+  }
   return options;
 }
 
@@ -178,6 +181,11 @@ PaymentService::PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
       options_(std::move(options)),
       books_{ledger_, options_.event_retry_window} {}
 
+void PaymentService::AttachPayouts(PayoutHooks hooks) {
+  books_.payout_callback = std::move(hooks.apply_callback);
+  payout_tasks_ = std::move(hooks.run_task);
+}
+
 db::Deadline PaymentService::DbDeadline() const { return db::Clock::now() + options_.db_timeout; }
 
 std::string PaymentService::NotifyUrl(std::string_view provider,
@@ -188,18 +196,24 @@ std::string PaymentService::NotifyUrl(std::string_view provider,
 
 asio::awaitable<Result<void>> PaymentService::EnsureChartOfAccounts() {
   for (const std::string& currency : options_.currencies) {
-    ledger::ChartSpec spec;
-    spec.currency = currency;
+    // Two specs: the accounts payouts draw on never go below zero; the others may (fees can
+    // arrive before their settlement). The rest of the chart is the same in both.
+    ledger::ChartSpec spec, guarded;
+    spec.currency = guarded.currency = currency;
+    guarded.clearing_must_not_go_negative = true;
     for (const auto& [provider, merchant] : adapters_->Accounts()) {
-      spec.clearing.push_back({provider, merchant});
+      const bool pays_out = options_.payout_clearing.contains({provider, merchant});
+      (pays_out ? guarded : spec).clearing.push_back({provider, merchant});
     }
-    auto results = co_await ledger_.CreateAccounts(ledger::StandardChart(spec), DbDeadline());
-    if (!results) co_return results.error();
-    for (const auto result : results.value()) {
-      if (result != ledger::AccountResult::kOk && result != ledger::AccountResult::kExists) {
-        log::Get("payments")
-            ->error("chart of accounts for {}: {}", currency, ledger::ToString(result));
-        co_return make_error_code(ledger::Errc::inconsistent_state);
+    for (const ledger::ChartSpec* chart : {&spec, &guarded}) {
+      auto results = co_await ledger_.CreateAccounts(ledger::StandardChart(*chart), DbDeadline());
+      if (!results) co_return results.error();
+      for (const auto result : results.value()) {
+        if (result != ledger::AccountResult::kOk && result != ledger::AccountResult::kExists) {
+          log::Get("payments")
+              ->error("chart of accounts for {}: {}", currency, ledger::ToString(result));
+          co_return make_error_code(ledger::Errc::inconsistent_state);
+        }
       }
     }
   }
@@ -822,6 +836,11 @@ asio::awaitable<Result<bool>> PaymentService::ExpireOrder(const std::string& ord
 }
 
 asio::awaitable<Result<void>> PaymentService::RunTask(JanitorTask task) {
+  if (task.kind.starts_with("payout_")) {
+    // The payout service's own schedule; without it the task waits for its lease to come due.
+    if (!payout_tasks_) co_return outcome::success();
+    co_return co_await payout_tasks_(std::move(task));
+  }
   Result<bool> done = false;
   if (task.kind == "inquire_attempt") {
     done = co_await InquireAttempt(task.object_id);

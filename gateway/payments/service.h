@@ -17,6 +17,7 @@
 #include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -84,6 +85,9 @@ struct PaymentsOptions {
   std::uint32_t inquiries_max = 12;
   // How long an event's delivery is retried before it is dead (events.retry_window_s).
   std::chrono::seconds event_retry_window{259200};
+  // Clearing accounts payouts draw on (payouts.routes): created refusing credits beyond their
+  // debits, so a payout never exceeds what the account was funded with (DESIGN.md §4).
+  std::set<std::pair<std::string, std::string>> payout_clearing;
 };
 
 PaymentsOptions PaymentsOptionsFromConfig(const config::v1::Config& config);
@@ -113,6 +117,14 @@ struct JanitorTask {
   std::int32_t attempts = 0;
 };
 
+// What the payout service (gateway/payouts) plugs into the shared callback route and janitor.
+struct PayoutHooks {
+  // Applies a verified payout callback inside its transaction.
+  store::PayoutCallbackTx apply_callback;
+  // Runs a claimed janitor task whose kind starts with "payout_", rescheduling it itself.
+  std::function<boost::asio::awaitable<Result<void>>(JanitorTask)> run_task;
+};
+
 // Thread-safety: every member may be called concurrently from any coroutine. The pool, ledger and
 // registry must outlive the service.
 class PaymentService {
@@ -125,6 +137,10 @@ class PaymentService {
   // Screens every new payment with the fraud rules (DESIGN.md §3: the decision comes before any
   // provider call). Call before the service takes requests; without it nothing is screened.
   void AttachRisk(std::shared_ptr<fraud::RiskService> risk) { risk_ = std::move(risk); }
+  // Hands payout callbacks and payout janitor tasks to the payout service. Call before the
+  // service takes requests; without it payout callbacks are stored unapplied and payout tasks
+  // wait.
+  void AttachPayouts(PayoutHooks hooks);
 
   // The ledger accounts the collections post to, for every currency and provider account; created
   // idempotently at start-up.
@@ -220,6 +236,7 @@ class PaymentService {
   PaymentsOptions options_;
   store::Books books_;
   std::shared_ptr<fraud::RiskService> risk_;
+  std::function<boost::asio::awaitable<Result<void>>(JanitorTask)> payout_tasks_;
 };
 
 }  // namespace paygate::payments

@@ -1056,14 +1056,16 @@ asio::awaitable<Result<std::int64_t>> StoreCallback(db::PgPool& pool, const std:
   co_return co_await db::RunInTransaction(
       pool, deadline, db::TransactionOptions{},
       [&](PgConnection& conn) -> asio::awaitable<Result<std::int64_t>> {
-        const bool refund = event.kind == adapters::CallbackEvent::Kind::kRefund;
+        const char* kind = event.kind == adapters::CallbackEvent::Kind::kRefund   ? "refund"
+                           : event.kind == adapters::CallbackEvent::Kind::kPayout ? "payout"
+                                                                                  : "payment";
         LEDGER_CO_TRY(auto inserted,
                       co_await conn.Execute(kInsertCallback,
                                             Params()
                                                 .Add(provider)
                                                 .Add(request.merchant_account)
                                                 .Add(event.dedup_key)
-                                                .Add(refund ? "refund" : "payment")
+                                                .Add(kind)
                                                 .Add(event.reference)
                                                 .Add(adapters::OutcomeName(event.result.outcome))
                                                 .Add(event.result.provider_transaction_id)
@@ -1115,6 +1117,14 @@ asio::awaitable<Result<void>> ApplyCallbackTx(PgConnection& conn, const Books& b
   if (kind == "refund") {
     LEDGER_CO_TRY(effect, co_await ApplyRefundResultTx(conn, books, std::string(reference), result,
                                                        deadline));
+  } else if (kind == "payout") {
+    if (books.payout_callback) {
+      LEDGER_CO_TRY(effect, co_await books.payout_callback(conn, std::string(provider),
+                                                           std::string(merchant),
+                                                           std::string(reference), result));
+    } else {
+      effect = "no effect: payouts are not configured";
+    }
   } else if (const auto ref = ParseAttemptReference(reference)) {
     // The attempt must belong to the account that sent the callback.
     LEDGER_CO_TRY(

@@ -190,9 +190,15 @@ boost::asio::awaitable<Result<Reservation>> ReserveRefund(
 
 // What a state change writes besides its own rows: the ledger posting and the outbox event,
 // whose delivery is retried for `event_retry_window` (events.retry_window_s) before it is dead.
+// `payout_callback`, when set (gateway/payouts), applies a verified payout callback about
+// `reference` from (provider, merchant account) inside the callback's transaction.
+using PayoutCallbackTx = std::function<boost::asio::awaitable<Result<std::string>>(
+    db::PgConnection&, std::string provider, std::string merchant_account, std::string reference,
+    adapters::ProviderResult result)>;
 struct Books {
   ledger::PostgresLedger& ledger;
   std::chrono::seconds event_retry_window{259200};
+  PayoutCallbackTx payout_callback = {};
 };
 
 // Transaction: a new order the fraud rules stopped before any provider call, in `order.status`:

@@ -29,21 +29,21 @@ constexpr std::array<std::pair<A, std::string_view>, 6> kAttemptNames{{
 
 // The transition tables. One row per legal move; read top to bottom as the life of the object.
 constexpr std::pair<P, P> kPayoutTransitions[] = {
-    {P::kRequiresReview, P::kProcessing},     // approved by enough approvers: sent
-    {P::kRequiresReview, P::kFailed},         // rejected, or the funds could not be reserved
-    {P::kRequiresReview, P::kCancelled},      // withdrawn by the claims system
-    {P::kAwaitingApproval, P::kProcessing},   // approved: sent
-    {P::kAwaitingApproval, P::kFailed},       // rejected, or the funds could not be reserved
-    {P::kAwaitingApproval, P::kCancelled},    // withdrawn
-    {P::kProcessing, P::kSucceeded},          // the provider paid (answer, callback or inquiry)
-    {P::kProcessing, P::kFailed},             // declined, or never sent and no attempt left
-    {P::kProcessing, P::kManualReview},       // still unknown after the inquiry schedule
-    {P::kManualReview, P::kSucceeded},        // a late answer settled it
-    {P::kManualReview, P::kFailed},           // a late answer settled it
+    {P::kRequiresReview, P::kProcessing},    // approved by enough approvers: sent
+    {P::kRequiresReview, P::kFailed},        // rejected, or the funds could not be reserved
+    {P::kRequiresReview, P::kCancelled},     // withdrawn by the claims system
+    {P::kAwaitingApproval, P::kProcessing},  // approved: sent
+    {P::kAwaitingApproval, P::kFailed},      // rejected, or the funds could not be reserved
+    {P::kAwaitingApproval, P::kCancelled},   // withdrawn
+    {P::kProcessing, P::kSucceeded},         // the provider paid (answer, callback or inquiry)
+    {P::kProcessing, P::kFailed},            // declined, or never sent and no attempt left
+    {P::kProcessing, P::kManualReview},      // still unknown after the inquiry schedule
+    {P::kManualReview, P::kSucceeded},       // a late answer settled it
+    {P::kManualReview, P::kFailed},          // a late answer settled it
 };
 constexpr std::pair<A, A> kAttemptTransitions[] = {
-    {A::kSending, A::kPending},  {A::kSending, A::kUnknown},   {A::kSending, A::kSucceeded},
-    {A::kSending, A::kDeclined}, {A::kSending, A::kNotSent},   {A::kPending, A::kUnknown},
+    {A::kSending, A::kPending},   {A::kSending, A::kUnknown},  {A::kSending, A::kSucceeded},
+    {A::kSending, A::kDeclined},  {A::kSending, A::kNotSent},  {A::kPending, A::kUnknown},
     {A::kPending, A::kSucceeded}, {A::kPending, A::kDeclined}, {A::kUnknown, A::kPending},
     {A::kUnknown, A::kSucceeded}, {A::kUnknown, A::kDeclined},
     // Not in the table: unknown/pending -> not_sent. Once a request may have reached the provider,

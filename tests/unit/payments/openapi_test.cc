@@ -12,6 +12,7 @@
 #include "gateway/events/routes.h"
 #include "gateway/fraud/routes.h"
 #include "gateway/payments/routes.h"
+#include "gateway/payouts/routes.h"
 #include "ledger/db/pg_pool.h"
 
 namespace paygate::payments {
@@ -46,6 +47,7 @@ TEST(OpenApiTest, EveryDocumentedOperationIsRouted) {
   db::PgPool pool(io.get_executor(), std::move(pool_options));
   events::AddEventRoutes(router, pool, {}, {});
   fraud::AddRiskRoutes(router, nullptr, nullptr, {});
+  payouts::AddPayoutRoutes(router, nullptr, {});
   const YAML::Node doc = YAML::Load(std::string(api::OpenApiDocument()));
   ASSERT_TRUE(doc["paths"].IsMap());
   int operations = 0;

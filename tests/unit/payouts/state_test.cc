@@ -12,9 +12,9 @@ constexpr PayoutStatus kAllPayout[] = {
     PayoutStatus::kRequiresReview, PayoutStatus::kAwaitingApproval, PayoutStatus::kProcessing,
     PayoutStatus::kSucceeded,      PayoutStatus::kFailed,           PayoutStatus::kCancelled,
     PayoutStatus::kManualReview};
-constexpr AttemptStatus kAllAttempt[] = {AttemptStatus::kSending,   AttemptStatus::kPending,
-                                         AttemptStatus::kUnknown,   AttemptStatus::kSucceeded,
-                                         AttemptStatus::kDeclined,  AttemptStatus::kNotSent};
+constexpr AttemptStatus kAllAttempt[] = {AttemptStatus::kSending,  AttemptStatus::kPending,
+                                         AttemptStatus::kUnknown,  AttemptStatus::kSucceeded,
+                                         AttemptStatus::kDeclined, AttemptStatus::kNotSent};
 
 TEST(PayoutState, NamesRoundTrip) {
   for (auto s : kAllPayout) EXPECT_EQ(ParsePayoutStatus(ToString(s)), s);

@@ -1,0 +1,35 @@
+// The masked forms of beneficiary data keep only what a person needs to recognise the payee (the
+// last digits, the first letter) and hide the length of long values; the AAD names column and row.
+#include <gtest/gtest.h>
+
+#include "gateway/payouts/field_protector.h"
+
+namespace paygate::payouts {
+namespace {
+
+TEST(PayoutMask, AccountShowsTheLastFourOnly) {
+  EXPECT_EQ(MaskAccount("6222020200112233445"), "************3445");
+  // Length does not leak: 19 and 30 digits mask alike.
+  EXPECT_EQ(MaskAccount("622202020011223344512345673445"), "************3445");
+  // Short values show at most a third of themselves.
+  EXPECT_EQ(MaskAccount("12345"), "****5");
+  EXPECT_EQ(MaskAccount("ab"), "****");
+  EXPECT_EQ(MaskAccount(""), "");
+  EXPECT_EQ(MaskIdNumber("110101199003074518"), "************4518");
+}
+
+TEST(PayoutMask, NameShowsTheFirstCharacterUtf8Aware) {
+  EXPECT_EQ(MaskName("Zhang Sanfeng"), "Z**********");
+  EXPECT_EQ(MaskName("\xE5\xBC\xA0\xE4\xB8\x89\xE4\xB8\xB0"), "\xE5\xBC\xA0**");  // 张三丰
+  EXPECT_EQ(MaskName("Al"), "A**");
+  EXPECT_EQ(MaskName(""), "");
+}
+
+TEST(PayoutMask, AadNamesColumnAndRow) {
+  EXPECT_EQ(BeneficiaryAad("beneficiary_account", "po_abc"), "payouts.beneficiary_account:po_abc");
+  EXPECT_NE(BeneficiaryAad("beneficiary_account", "po_abc"),
+            BeneficiaryAad("beneficiary_name", "po_abc"));
+}
+
+}  // namespace
+}  // namespace paygate::payouts
