@@ -32,10 +32,10 @@ std::string MaskTail(std::string_view value) {
 }  // namespace
 
 std::string BeneficiaryAad(std::string_view column, std::string_view payout_id) {
-  std::string aad = "payouts.";
-  aad.append(column);
-  aad.push_back(':');
+  std::string aad = "payouts/";
   aad.append(payout_id);
+  aad.push_back('/');
+  aad.append(column);
   return aad;
 }
 

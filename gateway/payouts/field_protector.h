@@ -24,10 +24,13 @@ class FieldProtector {
   virtual Result<std::string> Decrypt(std::string_view blob, std::string_view aad) const = 0;
 };
 
-// The associated data of one encrypted beneficiary column of a payout: "payouts.<column>:<id>",
-// i.e. a fixed prefix per column followed by the row id (the form keys' rewrap rebuilds from its
-// registry of encrypted columns).
+// The associated data of one encrypted beneficiary column of a payout:
+// "payouts/<payout id>/<column>", with `column` the blob's column name (beneficiary_account_enc,
+// ...): the form keys' rewrap rebuilds from its registry (keys::RowAad with aad_prefix "payouts").
 std::string BeneficiaryAad(std::string_view column, std::string_view payout_id);
+// The payouts columns that hold blobs (beneficiary_id_number_enc may be NULL).
+inline constexpr std::string_view kBeneficiaryColumns[] = {
+    "beneficiary_name_enc", "beneficiary_account_enc", "beneficiary_id_number_enc"};
 
 // Masks keep what a person needs to recognise the beneficiary and nothing that identifies them:
 //   account "6222020200112233445" -> "************3445" style: the last 4 characters (fewer for

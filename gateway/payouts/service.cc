@@ -274,8 +274,9 @@ asio::awaitable<ApiResult<api::v1::Payout>> PayoutService::CreatePayout(
 
   // Encrypted before anything is stored; the row id is in the associated data.
   store::SealedBeneficiary sealed;
-  auto name = protector_->Encrypt(b.name(), BeneficiaryAad("beneficiary_name", payout.id));
-  auto account = protector_->Encrypt(b.account(), BeneficiaryAad("beneficiary_account", payout.id));
+  auto name = protector_->Encrypt(b.name(), BeneficiaryAad("beneficiary_name_enc", payout.id));
+  auto account =
+      protector_->Encrypt(b.account(), BeneficiaryAad("beneficiary_account_enc", payout.id));
   if (!name || !account) {
     log::Get("payouts")->error("payout {}: beneficiary encryption failed", payout.id);
     co_return ApiError{500,
@@ -288,7 +289,7 @@ asio::awaitable<ApiResult<api::v1::Payout>> PayoutService::CreatePayout(
   sealed.account = std::move(account).value();
   if (!b.id_number().empty()) {
     auto id_number =
-        protector_->Encrypt(b.id_number(), BeneficiaryAad("beneficiary_id_number", payout.id));
+        protector_->Encrypt(b.id_number(), BeneficiaryAad("beneficiary_id_number_enc", payout.id));
     if (!id_number) {
       co_return ApiError{500,
                          "api_error",
@@ -408,14 +409,15 @@ asio::awaitable<Result<adapters::Beneficiary>> PayoutService::OpenBeneficiary(
     const store::Payout& payout) {
   LEDGER_CO_TRY(auto sealed, co_await store::ReadSealed(pool_, payout.id, DbDeadline()));
   adapters::Beneficiary b;
-  LEDGER_CO_TRY(b.name,
-                protector_->Decrypt(sealed.name, BeneficiaryAad("beneficiary_name", payout.id)));
-  LEDGER_CO_TRY(b.account, protector_->Decrypt(sealed.account,
-                                               BeneficiaryAad("beneficiary_account", payout.id)));
+  LEDGER_CO_TRY(
+      b.name, protector_->Decrypt(sealed.name, BeneficiaryAad("beneficiary_name_enc", payout.id)));
+  LEDGER_CO_TRY(
+      b.account,
+      protector_->Decrypt(sealed.account, BeneficiaryAad("beneficiary_account_enc", payout.id)));
   if (sealed.id_number) {
-    LEDGER_CO_TRY(
-        b.id_number,
-        protector_->Decrypt(*sealed.id_number, BeneficiaryAad("beneficiary_id_number", payout.id)));
+    LEDGER_CO_TRY(b.id_number,
+                  protector_->Decrypt(*sealed.id_number,
+                                      BeneficiaryAad("beneficiary_id_number_enc", payout.id)));
   }
   b.account_type = payout.account_type;
   b.bank = payout.bank;

@@ -26,9 +26,11 @@ TEST(PayoutMask, NameShowsTheFirstCharacterUtf8Aware) {
 }
 
 TEST(PayoutMask, AadNamesColumnAndRow) {
-  EXPECT_EQ(BeneficiaryAad("beneficiary_account", "po_abc"), "payouts.beneficiary_account:po_abc");
-  EXPECT_NE(BeneficiaryAad("beneficiary_account", "po_abc"),
-            BeneficiaryAad("beneficiary_name", "po_abc"));
+  // keys::RowAad's form ("<prefix>/<row id>/<column>"), so `paygatectl keys rewrap` rebuilds it.
+  EXPECT_EQ(BeneficiaryAad("beneficiary_account_enc", "po_abc"),
+            "payouts/po_abc/beneficiary_account_enc");
+  EXPECT_NE(BeneficiaryAad("beneficiary_account_enc", "po_abc"),
+            BeneficiaryAad("beneficiary_name_enc", "po_abc"));
 }
 
 }  // namespace
