@@ -127,6 +127,40 @@ std::vector<KeyInfo> Keyring::List() const {
   return out;
 }
 
+void outcome_throw_as_system_error_with_payload(const KeysLoadError& e) {
+  throw std::system_error(e.code, e.message);
+}
+
+Result<MasterKey, KeysLoadError> LoadMasterKey(const config::v1::Keys& keys) {
+  const auto& ref = keys.master_key();
+  auto master = MasterKey::FromFile(ref.id(), ref.version(), ref.file());
+  if (!master) {
+    return KeysLoadError{master.error(),
+                         fmt::format("keys.master_key ({} v{}, {}): {}", ref.id(), ref.version(),
+                                     ref.file(), master.error().message())};
+  }
+  return std::move(master).value();
+}
+
+Result<Keyring, KeysLoadError> LoadKeyring(const config::v1::Keys& keys, const MasterKey& master) {
+  Keyring ring;
+  for (int i = 0; i < keys.entries_size(); ++i) {
+    const auto& entry = keys.entries(i);
+    auto added = entry.envelope_file().empty()
+                     ? ring.AddFile(entry.id(), entry.version(), entry.file())
+                     : ring.AddEnvelopeFile(entry.id(), entry.version(), entry.envelope_file(),
+                                            master);
+    if (!added) {
+      return KeysLoadError{
+          added.error(),
+          fmt::format("keys.entries[{}] ({} v{}, {}): {}", i, entry.id(), entry.version(),
+                      entry.envelope_file().empty() ? entry.file() : entry.envelope_file(),
+                      added.error().message())};
+    }
+  }
+  return ring;
+}
+
 std::string_view KeySourceName(KeySource source) {
   switch (source) {
     case KeySource::kFile:

@@ -10,8 +10,10 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
+#include "config/paygate_config.pb.h"
 #include "config/result.h"
 #include "keys/errc.h"
 #include "keys/master_key.h"
@@ -78,5 +80,21 @@ class Keyring {
 };
 
 std::string_view KeySourceName(KeySource source);
+
+// A failure to load the keys section, naming the entry ("keys.entries[2] (webhook.claims v2)") and
+// never the key bytes.
+struct KeysLoadError {
+  std::error_code code;
+  std::string message;
+};
+// Lets Boost.Outcome treat KeysLoadError like an error code (as db::DetailedError does).
+inline std::error_code make_error_code(const KeysLoadError& e) { return e.code; }
+[[noreturn]] void outcome_throw_as_system_error_with_payload(const KeysLoadError& e);
+
+// The master key of a validated keys section (config/validate.cc applied the defaults).
+Result<MasterKey, KeysLoadError> LoadMasterKey(const config::v1::Keys& keys);
+// Every entry of a validated keys section; envelope entries are opened with `master`. Refuses the
+// whole keyring when one entry fails, so the daemon does not start with a secret missing.
+Result<Keyring, KeysLoadError> LoadKeyring(const config::v1::Keys& keys, const MasterKey& master);
 
 }  // namespace paygate::keys

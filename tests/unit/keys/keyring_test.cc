@@ -119,5 +119,42 @@ TEST_F(KeyringTest, ListShowsNoKeyBytes) {
   EXPECT_EQ(KeySourceName(list[1].source), "inline");
 }
 
+TEST_F(KeyringTest, LoadsTheConfigSectionByIdAndNamesTheFailingEntry) {
+  // Proves a keys section resolves ids to secrets from files and envelopes, and that one bad entry
+  // refuses the whole keyring with a message naming the entry but not the secret.
+  const fs::path master_file = Write("master.key", std::string(kMasterHex));
+  config::v1::Keys keys;
+  keys.mutable_master_key()->set_id("master");
+  keys.mutable_master_key()->set_version(1);
+  keys.mutable_master_key()->set_file(master_file.string());
+  const MasterKey master = LoadMasterKey(keys).value();
+  auto* v1 = keys.add_entries();
+  v1->set_id("webhook.claims");
+  v1->set_version(1);
+  v1->set_file(Write("v1", "first-secret-value").string());
+  auto* v2 = keys.add_entries();
+  v2->set_id("webhook.claims");
+  v2->set_version(2);
+  const Secret second(std::string_view("second-secret-value"));
+  v2->set_envelope_file(Write("v2.env", SealEnvelope(master, "webhook.claims", 2, second).value()).string());
+  auto ring = LoadKeyring(keys, master);
+  ASSERT_TRUE(ring) << ring.error().message;
+  EXPECT_EQ(ring.value().Get("webhook.claims").value()->reveal(), "second-secret-value");
+  EXPECT_EQ(ring.value().Get("webhook.claims", 1).value()->reveal(), "first-secret-value");
+
+  v1->set_file(Write("v1-open", "first-secret-value", 0604).string());
+  auto refused = LoadKeyring(keys, master);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::permissions_too_open);
+  EXPECT_NE(refused.error().message.find("keys.entries[0] (webhook.claims v1"), std::string::npos);
+  EXPECT_EQ(refused.error().message.find("first-secret"), std::string::npos);
+
+  keys.mutable_master_key()->set_file(Write("master-open.key", std::string(kMasterHex), 0640).string());
+  auto no_master = LoadMasterKey(keys);
+  ASSERT_FALSE(no_master);
+  EXPECT_EQ(no_master.error().code, Errc::permissions_too_open);
+  EXPECT_NE(no_master.error().message.find("keys.master_key (master v1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace paygate::keys
