@@ -25,6 +25,11 @@ CREATE TABLE recon_imports (
   refund_amount_minor bigint NOT NULL DEFAULT 0,
   fee_amount_minor bigint NOT NULL DEFAULT 0,
   currency char(3) NOT NULL DEFAULT 'CNY',
+  -- Posted to the ledger for this version (a corrected version posts only the difference): the
+  -- settlement to the bank (paid minus refunded minus fees) and the within-tolerance differences
+  -- of matched lines, which go to suspense.
+  settlement_minor bigint NOT NULL DEFAULT 0,
+  tolerated_minor bigint NOT NULL DEFAULT 0,
   -- Balance reconciliation after this import's postings: the clearing account's balance (debits
   -- minus credits), what the open exceptions explain of it, and the unexplained drift.
   clearing_balance_minor bigint NOT NULL DEFAULT 0,
