@@ -131,6 +131,7 @@ class Validator {
     ApplyBounds(config->mutable_janitor(), kJanitorBounds, "janitor");
     ApplyBounds(config->mutable_server(), kServerBounds, "server");
     ValidateRisk(config->mutable_risk());
+    ValidateKeys(config->mutable_keys());
     return std::move(errors_);
   }
 
@@ -638,6 +639,48 @@ class Validator {
     if (risk->rules_file().empty()) Error("risk.rules_file", "required when risk is enabled");
     if (risk->hash_key_file().empty()) {
       Error("risk.hash_key_file", "required when risk is enabled");
+    }
+  }
+
+  // The syntax of keys::IsValidKeyName (config cannot depend on keys/): names end up in blob
+  // headers and SQL values.
+  static bool IsKeyName(const std::string& name) {
+    if (name.empty() || name.size() > 64) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      const char c = name[i];
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      if (!alnum && (i == 0 || (c != '_' && c != '-' && c != '.' && c != '/'))) return false;
+    }
+    return true;
+  }
+
+  void ValidateKeys(v1::Keys* keys) {
+    constexpr std::uint32_t kVersionMax = 2147483647;
+    constexpr std::string_view kNameRule =
+        "required: lower-case letters, digits, '_', '-', '.', '/', at most 64";
+    // The defaults are applied even without a section (every number has its default after
+    // validation); a section is in use once it names a master key or an entry.
+    v1::MasterKeyRef* master = keys->mutable_master_key();
+    const bool in_use =
+        !master->id().empty() || !master->file().empty() || keys->entries_size() > 0;
+    if (master->version() == 0) master->set_version(1);
+    if (!in_use) return;
+    if (!IsKeyName(master->id())) Error("keys.master_key.id", std::string(kNameRule));
+    if (master->version() > kVersionMax) Error("keys.master_key.version", "1..2147483647");
+    if (master->file().empty()) Error("keys.master_key.file", "required (64 hex digits, 0600)");
+    std::set<std::pair<std::string, std::uint32_t>> seen;
+    for (int i = 0; i < keys->entries_size(); ++i) {
+      v1::KeyringEntry* entry = keys->mutable_entries(i);
+      const std::string path = "keys.entries[" + std::to_string(i) + "]";
+      if (!IsKeyName(entry->id())) Error(path + ".id", std::string(kNameRule));
+      if (entry->version() == 0) entry->set_version(1);
+      if (entry->version() > kVersionMax) Error(path + ".version", "1..2147483647");
+      if (entry->file().empty() == entry->envelope_file().empty()) {
+        Error(path, "exactly one of file and envelope_file");
+      }
+      if (!seen.emplace(entry->id(), entry->version()).second) {
+        Error(path + ".id", "id and version already configured");
+      }
     }
   }
 

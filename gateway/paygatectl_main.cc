@@ -6,6 +6,7 @@
 
 #include "config/loader.h"
 #include "gateway/ctl.h"
+#include "gateway/keys_ctl.h"
 #include "gateway/risk_ctl.h"
 
 int main(int argc, char** argv) {
@@ -97,6 +98,33 @@ int main(int argc, char** argv) {
   for (auto* command : {list_add, list_remove, list_show, backtest}) {
     command->add_option("--config", config_path, "paygated configuration file")->required();
   }
+  // Keys (issue 7): data key rotation, rewrap, the list of keys, envelopes.
+  auto* keys = app.add_subcommand("keys", "Data keys, rewrap of encrypted columns, envelopes");
+  keys->require_subcommand(1);
+  auto* keys_list = keys->add_subcommand("list", "Key ids and versions (never key bytes)");
+  auto* keys_rotate = keys->add_subcommand("rotate", "Add a new version of a data key");
+  std::string key_name;
+  keys_rotate->add_option("name", key_name, "Data key name")->required();
+  auto* keys_rewrap = keys->add_subcommand(
+      "rewrap", "Re-encrypt encrypted columns under the current data key versions (exit 3 if rows remain)");
+  paygate::gateway::RewrapArgs rewrap_args;
+  keys_rewrap->add_option("--batch", rewrap_args.batch_size, "Rows per transaction")
+      ->check(CLI::Range(1, 100000));
+  keys_rewrap->add_option("--column", rewrap_args.column, "Only this column: table.column");
+  keys_rewrap->add_option("--after", rewrap_args.after_id, "Resume after this row id (--column)");
+  keys_rewrap->add_option("--batches", rewrap_args.batches_max, "Stop after N batches (0: all)");
+  keys_rewrap->add_option("--pause-ms", rewrap_args.pause_ms, "Pause between batches")
+      ->check(CLI::Range(0, 60000));
+  auto* keys_seal =
+      keys->add_subcommand("seal", "Print the envelope of a secret file under the master key");
+  std::string seal_id, seal_file;
+  std::uint32_t seal_version = 1;
+  keys_seal->add_option("--id", seal_id, "Keyring id")->required();
+  keys_seal->add_option("--version", seal_version, "Keyring version")->check(CLI::Range(1, 2147483647));
+  keys_seal->add_option("--in", seal_file, "File holding the secret (mode 0600)")->required();
+  for (auto* command : {keys_list, keys_rotate, keys_rewrap, keys_seal}) {
+    command->add_option("--config", config_path, "paygated configuration file")->required();
+  }
   auto* version = app.add_subcommand("version", "Print the version");
   CLI11_PARSE(app, argc, argv);
 
@@ -133,6 +161,15 @@ int main(int argc, char** argv) {
   if (backtest->parsed()) {
     return paygate::gateway::RunRiskBacktest(loaded.value(), backtest_rules, backtest_from,
                                              backtest_to);
+  }
+  if (keys_list->parsed()) return paygate::gateway::RunKeysList(loaded.value());
+  if (keys_rotate->parsed()) return paygate::gateway::RunKeysRotate(loaded.value(), key_name);
+  if (keys_rewrap->parsed()) {
+    return paygate::gateway::RunKeysRewrap(loaded.value(), rewrap_args,
+                                           paygate::gateway::EncryptedColumns());
+  }
+  if (keys_seal->parsed()) {
+    return paygate::gateway::RunKeysSeal(loaded.value(), seal_id, seal_version, seal_file);
   }
   if (reopen_account->parsed()) {
     return paygate::gateway::RunLedgerSetClosed(loaded.value(), account, false);

@@ -23,6 +23,22 @@ class Category final : public std::error_category {
         return "file is too large to be a secret";
       case Errc::empty:
         return "file is empty";
+      case Errc::bad_key_material:
+        return "key material of the wrong size or encoding";
+      case Errc::bad_blob:
+        return "not an encrypted blob of a known format";
+      case Errc::key_mismatch:
+        return "blob was encrypted under another key";
+      case Errc::unknown_key_version:
+        return "blob names a key version that is not loaded";
+      case Errc::decrypt_failed:
+        return "decryption failed: wrong key, wrong associated data or tampered bytes";
+      case Errc::crypto_failed:
+        return "cryptographic library failure";
+      case Errc::unknown_key:
+        return "no such key id in the keyring";
+      case Errc::duplicate_key:
+        return "key id and version configured twice";
     }
     return "unknown keys error";
   }

@@ -19,6 +19,24 @@ enum class Errc {
   too_large,
   // No bytes left after stripping the trailing newline.
   empty,
+  // Key material of the wrong size or encoding (an AES-256 key is 32 bytes; a master key file holds
+  // 64 hex digits), or a key name or version outside its syntax.
+  bad_key_material,
+  // Not an encrypted blob of a known format: too short, unknown format byte, malformed header.
+  bad_blob,
+  // The blob was written under another key (its header names a different key).
+  key_mismatch,
+  // The blob names a version of the key that is not loaded (rotated after the last reload?).
+  unknown_key_version,
+  // Authentication failed: wrong key, wrong associated data (a blob copied to another row), or
+  // tampered bytes. Deliberately one code: which of these it was is not knowable.
+  decrypt_failed,
+  // OpenSSL failed for a reason other than authentication (allocation, RNG).
+  crypto_failed,
+  // The keyring has no key with this id.
+  unknown_key,
+  // The same key id and version twice in a keyring.
+  duplicate_key,
 };
 
 const std::error_category& ErrorCategory() noexcept;

@@ -41,4 +41,12 @@ void Secret::Wipe() noexcept {
 
 std::ostream& operator<<(std::ostream& out, const Secret& /*secret*/) { return out << "***"; }
 
+bool SecretEquals(const Secret& secret, std::string_view candidate) noexcept {
+  if (secret.size() != candidate.size()) return false;
+  if (candidate.empty()) return true;
+  return CRYPTO_memcmp(secret.reveal().data(), candidate.data(), candidate.size()) == 0;
+}
+
+bool operator==(const Secret& a, const Secret& b) noexcept { return SecretEquals(a, b.reveal()); }
+
 }  // namespace paygate::keys

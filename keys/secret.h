@@ -17,7 +17,9 @@ namespace paygate::keys {
 //     review;
 //   - the bytes are overwritten (OPENSSL_cleanse, which the compiler may not elide) when the
 //     Secret is destroyed or assigned over, so they do not linger in freed heap memory;
-//   - move-only, so the bytes exist in one place; a moved-from Secret is empty.
+//   - move-only, so the bytes exist in one place; a moved-from Secret is empty;
+//   - comparison (operator==, SecretEquals) takes time independent of where the bytes differ
+//     (CRYPTO_memcmp), so a comparison against an attacker's guess reveals nothing but the length.
 // Not thread-safe for concurrent mutation; const access from several threads is safe.
 class Secret {
  public:
@@ -48,6 +50,12 @@ class Secret {
 };
 
 std::ostream& operator<<(std::ostream& out, const Secret& secret);
+
+// Equal bytes, compared in time independent of their contents. The sizes are compared first and are
+// not secret (a key's length is public; a password's length leaks only through this).
+bool operator==(const Secret& a, const Secret& b) noexcept;
+// The same against candidate bytes, e.g. a presented token.
+bool SecretEquals(const Secret& secret, std::string_view candidate) noexcept;
 
 }  // namespace paygate::keys
 

@@ -139,7 +139,39 @@ boost::asio::awaitable<ProviderResult> AlipayAdapter::QueryRefund(RefundRef ref)
   return Call(Operation::kQueryRefund, std::move(biz), std::move(ref.refund_reference));
 }
 
-boost::asio::awaitable<ProviderResult> AlipayAdapter::Payout(PayoutRequest request) {
+boost::asio::awaitable<ProviderResult> AlipayAdapter::CreatePayout(CreatePayoutRequest request) {
+  ProviderResult refused;
+  refused.outcome = Outcome::kNotSent;
+  if (request.method != "alipay_transfer") {
+    refused.detail = "alipay pays out by method alipay_transfer only";
+    co_return refused;
+  }
+  const std::optional<std::string_view> identity_type =
+      PayeeIdentityType(request.beneficiary.account_type);
+  if (!identity_type) {
+    refused.detail = "alipay_transfer needs an alipay_user_id, alipay_login_id or alipay_open_id";
+    co_return refused;
+  }
+  PayoutRequest transfer;
+  transfer.merchant_account = std::move(request.merchant_account);
+  transfer.reference = std::move(request.provider_reference);
+  transfer.amount_minor = request.amount_minor;
+  transfer.currency = std::move(request.currency);
+  transfer.payee_identity_type = std::string(*identity_type);
+  transfer.payee_identity = std::move(request.beneficiary.account);
+  // Sent whenever known: Alipay then checks it against the account (PAYEE_USER_INFO_ERROR).
+  transfer.payee_name = std::move(request.beneficiary.name);
+  transfer.title = request.description;
+  transfer.remark = std::move(request.description);
+  ProviderResult result = co_await Transfer(std::move(transfer));
+  co_return result;
+}
+
+boost::asio::awaitable<ProviderResult> AlipayAdapter::QueryPayout(PayoutRef ref) {
+  return QueryTransfer(std::move(ref.provider_reference));
+}
+
+boost::asio::awaitable<ProviderResult> AlipayAdapter::Transfer(PayoutRequest request) {
   ProviderResult refused;
   refused.outcome = Outcome::kNotSent;
   if (!credentials_.cert_mode()) {
@@ -155,7 +187,7 @@ boost::asio::awaitable<ProviderResult> AlipayAdapter::Payout(PayoutRequest reque
                           std::move(request.reference));
 }
 
-boost::asio::awaitable<ProviderResult> AlipayAdapter::QueryPayout(std::string reference) {
+boost::asio::awaitable<ProviderResult> AlipayAdapter::QueryTransfer(std::string reference) {
   std::string biz = EncodeTransferQuery(reference);
   return Call(Operation::kQueryPayout, std::move(biz), std::move(reference));
 }

@@ -85,11 +85,19 @@ class AlipayAdapter final : public Adapter {
   Result<CallbackEvent, std::string> VerifyCallback(const CallbackRequest& request) const override;
   CallbackAck AckCallback(bool accepted) const override;
 
+  // Method alipay_transfer by alipay.fund.trans.uni.transfer with out_biz_no = provider_reference
+  // (Alipay's idempotency key), to a beneficiary of account_type alipay_user_id, alipay_login_id
+  // (the name is required) or alipay_open_id; anything else is not_sent. Alipay sends no notify we
+  // subscribe to for transfers: pending (DEALING) is settled by QueryPayout, and its "order not
+  // found" is unknown, never declined.
+  boost::asio::awaitable<ProviderResult> CreatePayout(CreatePayoutRequest request) override;
+  boost::asio::awaitable<ProviderResult> QueryPayout(PayoutRef ref) override;
+
   // alipay.fund.trans.uni.transfer: succeeded, pending (DEALING), declined, or unknown. Alipay
   // accepts transfers only in certificate mode: in public-key mode this is not_sent.
-  boost::asio::awaitable<ProviderResult> Payout(PayoutRequest request);
+  boost::asio::awaitable<ProviderResult> Transfer(PayoutRequest request);
   // alipay.fund.trans.common.query by out_biz_no.
-  boost::asio::awaitable<ProviderResult> QueryPayout(std::string reference);
+  boost::asio::awaitable<ProviderResult> QueryTransfer(std::string reference);
   // alipay.data.dataservice.bill.downloadurl.query (bill_type trade, bill_date yyyy-MM-dd), then a
   // GET of the 30-second URL. An error when no bill could be fetched.
   boost::asio::awaitable<AlipayResult<BillDownload>> DownloadBill(std::string bill_date);

@@ -111,6 +111,15 @@ ProviderResult ReadFailure(const ReplyContext& context, const Common& common) {
     if (context.op == Operation::kClosePayment && common.sub_code == "ACQ.TRADE_NOT_EXIST") {
       return Unknown(detail);
     }
+    // Money out cannot be called back: a transfer is declined only by a sub_code known to refuse it
+    // (balance, payee, limits, parameters). An unheard-of one, or a reused out_biz_no (that
+    // transfer exists and may have paid), is for a query to settle.
+    if (context.op == Operation::kPayout) {
+      auto known = context.errors->codes.find(common.sub_code);
+      if (known == context.errors->codes.end() || known->second == "reference_conflict") {
+        return Unknown(detail);
+      }
+    }
     return Declined(Unified(*context.errors, common.sub_code), common.sub_msg, detail);
   }
   // Missing or invalid parameters, bad signature, no permission: refused before execution.
@@ -361,6 +370,13 @@ AlipayResult<std::string> EncodeTransfer(const PayoutRequest& request) {
   biz.mutable_payee_info()->set_name(request.payee_name);
   biz.set_remark(request.remark);
   return ToJson(biz);
+}
+
+std::optional<std::string_view> PayeeIdentityType(std::string_view account_type) {
+  if (account_type == "alipay_user_id") return "ALIPAY_USER_ID";
+  if (account_type == "alipay_login_id") return "ALIPAY_LOGON_ID";
+  if (account_type == "alipay_open_id") return "ALIPAY_OPEN_ID";
+  return std::nullopt;
 }
 
 std::string EncodeTransferQuery(std::string_view out_biz_no) {

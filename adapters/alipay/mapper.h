@@ -96,6 +96,9 @@ struct PayoutRequest {
   std::string remark;
 };
 AlipayResult<std::string> EncodeTransfer(const PayoutRequest& request);
+// A Beneficiary's account_type as Alipay's payee identity_type: alipay_user_id ALIPAY_USER_ID,
+// alipay_login_id ALIPAY_LOGON_ID, alipay_open_id ALIPAY_OPEN_ID; anything else: none.
+std::optional<std::string_view> PayeeIdentityType(std::string_view account_type);
 std::string EncodeTransferQuery(std::string_view out_biz_no);
 std::string EncodeBillUrl(std::string_view bill_type, std::string_view bill_date);
 

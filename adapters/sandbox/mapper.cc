@@ -108,6 +108,31 @@ ProviderResult FromRefund(const pb::Refund& refund) {
   return result;
 }
 
+ProviderResult FromPayout(const pb::Payout& payout) {
+  ProviderResult result;
+  result.provider_transaction_id = payout.transaction_id();
+  result.amount_minor = payout.amount_minor();
+  switch (payout.status()) {
+    case pb::PAYOUT_STATUS_PENDING:
+      result.outcome = Outcome::kPending;
+      break;
+    case pb::PAYOUT_STATUS_SUCCEEDED:
+      result.outcome = Outcome::kSucceeded;
+      break;
+    case pb::PAYOUT_STATUS_FAILED:
+      // FAILED is terminal at the simulator: the reference can never pay out afterwards (a payout
+      // closed by a query included), so nothing left and nothing will.
+      result.outcome = Outcome::kDeclined;
+      result.decline_code = payout.failure_code().empty() ? "payout_failed" : payout.failure_code();
+      result.decline_message = payout.failure_message();
+      break;
+    default:
+      return Unknown("payout without a status");
+  }
+  result.detail = fmt::format("status={}", pb::PayoutStatus_Name(payout.status()));
+  return result;
+}
+
 // A signed 200 reply.
 ProviderResult ReadSuccess(const ReplyContext& context, std::string_view body) {
   switch (context.op) {
@@ -145,6 +170,15 @@ ProviderResult ReadSuccess(const ReplyContext& context, std::string_view body) {
       }
       return FromRefund(refund);
     }
+    case Operation::kCreatePayout:
+    case Operation::kQueryPayout: {
+      pb::Payout payout;
+      if (!FromJson(body, &payout)) return Unknown("malformed reply body");
+      if (payout.reference() != context.reference) {
+        return Unknown("reply is about another payout");
+      }
+      return FromPayout(payout);
+    }
   }
   return Unknown("unexpected operation");
 }
@@ -161,12 +195,14 @@ ProviderResult ReadRefusal(const ReplyContext& context, unsigned status, std::st
   switch (context.op) {
     case Operation::kCreatePayment:
     case Operation::kCreateRefund:
+    case Operation::kCreatePayout:
       return Declined(error.code(), error.message(), detail);
     case Operation::kClosePayment:
       if (status == 422) return Declined(error.code(), error.message(), detail);
       return Unknown(detail);
     case Operation::kQueryPayment:
     case Operation::kQueryRefund:
+    case Operation::kQueryPayout:
       return Unknown(detail);
   }
   return Unknown(detail);
@@ -186,6 +222,10 @@ std::string_view OperationPath(Operation op) {
       return "/v1/refunds";
     case Operation::kQueryRefund:
       return "/v1/refunds/query";
+    case Operation::kCreatePayout:
+      return "/v1/payouts";
+    case Operation::kQueryPayout:
+      return "/v1/payouts/query";
   }
   return "/";
 }
@@ -202,6 +242,10 @@ std::string_view OperationName(Operation op) {
       return "create_refund";
     case Operation::kQueryRefund:
       return "query_refund";
+    case Operation::kCreatePayout:
+      return "create_payout";
+    case Operation::kQueryPayout:
+      return "query_payout";
   }
   return "unknown";
 }
@@ -242,6 +286,29 @@ std::string EncodeCreateRefund(const RefundRequest& request) {
 std::string EncodeRefundRef(const RefundRef& ref) {
   pb::RefundRef message;
   message.set_refund_reference(ref.refund_reference);
+  return ToJson(message);
+}
+
+std::string EncodeCreatePayout(const CreatePayoutRequest& request) {
+  pb::CreatePayoutRequest message;
+  message.set_reference(request.provider_reference);
+  message.set_amount_minor(request.amount_minor);
+  message.set_currency(request.currency);
+  message.set_method(request.method);
+  pb::Beneficiary* beneficiary = message.mutable_beneficiary();
+  beneficiary->set_name(request.beneficiary.name);
+  beneficiary->set_account_type(request.beneficiary.account_type);
+  beneficiary->set_account(request.beneficiary.account);
+  beneficiary->set_bank(request.beneficiary.bank);
+  beneficiary->set_id_number(request.beneficiary.id_number);
+  message.set_description(request.description);
+  message.set_notify_url(request.notify_url);
+  return ToJson(message);
+}
+
+std::string EncodePayoutRef(const PayoutRef& ref) {
+  pb::PayoutRef message;
+  message.set_reference(ref.provider_reference);
   return ToJson(message);
 }
 
@@ -313,6 +380,11 @@ Result<CallbackEvent, std::string> ReadCallback(std::string_view account, std::s
     event.kind = CallbackEvent::Kind::kRefund;
     event.reference = notification.refund().refund_reference();
     event.result = FromRefund(notification.refund());
+  } else if (notification.type() == "payout" && notification.has_payout() &&
+             !notification.payout().reference().empty()) {
+    event.kind = CallbackEvent::Kind::kPayout;
+    event.reference = notification.payout().reference();
+    event.result = FromPayout(notification.payout());
   } else {
     return std::string("callback of unknown type");
   }

@@ -13,12 +13,26 @@
 
 namespace paygate::adapters::sandbox {
 
-enum class Operation { kCreatePayment, kQueryPayment, kClosePayment, kCreateRefund, kQueryRefund };
+enum class Operation {
+  kCreatePayment,
+  kQueryPayment,
+  kClosePayment,
+  kCreateRefund,
+  kQueryRefund,
+  kCreatePayout,
+  kQueryPayout,
+};
+// Every operation, for dispatch tables.
+inline constexpr Operation kOperations[] = {
+    Operation::kCreatePayment, Operation::kQueryPayment, Operation::kClosePayment,
+    Operation::kCreateRefund,  Operation::kQueryRefund,  Operation::kCreatePayout,
+    Operation::kQueryPayout,
+};
 
 // The request path, e.g. "/v1/payments/query".
 std::string_view OperationPath(Operation op);
-// "create_payment", "query_payment", "close_payment", "create_refund", "query_refund" (the names
-// fault rules match on).
+// "create_payment", "query_payment", "close_payment", "create_refund", "query_refund",
+// "create_payout", "query_payout" (the names fault rules match on).
 std::string_view OperationName(Operation op);
 
 // JSON bodies (protobuf JSON mapping, proto field names).
@@ -26,6 +40,9 @@ std::string EncodeCreatePayment(const CreatePaymentRequest& request);
 std::string EncodePaymentRef(const PaymentRef& ref);
 std::string EncodeCreateRefund(const RefundRequest& request);
 std::string EncodeRefundRef(const RefundRef& ref);
+// The beneficiary travels only inside this body (TLS); nothing here logs it.
+std::string EncodeCreatePayout(const CreatePayoutRequest& request);
+std::string EncodePayoutRef(const PayoutRef& ref);
 
 // The signed headers of one request.
 http::Headers SignRequest(std::string_view account, std::string_view secret, std::string_view path,
@@ -39,7 +56,8 @@ struct ReplyContext {
   std::string_view secret;
   // The nonce the request was sent with: a reply signed over another nonce is not this reply.
   std::string_view request_nonce;
-  // The payment (or, for refunds, the refund) reference the reply must be about.
+  // The payment (for refunds the refund's, for payouts the payout attempt's) reference the reply
+  // must be about.
   std::string_view reference;
   std::chrono::system_clock::time_point now;
 };

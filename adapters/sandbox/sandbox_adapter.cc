@@ -87,6 +87,16 @@ boost::asio::awaitable<ProviderResult> SandboxAdapter::QueryRefund(RefundRef ref
   return Call(Operation::kQueryRefund, std::move(ref.refund_reference), std::move(body));
 }
 
+boost::asio::awaitable<ProviderResult> SandboxAdapter::CreatePayout(CreatePayoutRequest request) {
+  std::string body = EncodeCreatePayout(request);
+  return Call(Operation::kCreatePayout, std::move(request.provider_reference), std::move(body));
+}
+
+boost::asio::awaitable<ProviderResult> SandboxAdapter::QueryPayout(PayoutRef ref) {
+  std::string body = EncodePayoutRef(ref);
+  return Call(Operation::kQueryPayout, std::move(ref.provider_reference), std::move(body));
+}
+
 Result<CallbackEvent, std::string> SandboxAdapter::VerifyCallback(
     const CallbackRequest& request) const {
   return ReadCallback(options_.merchant_account, options_.hmac_secret.reveal(), request, Now());

@@ -47,6 +47,11 @@ class SandboxAdapter final : public Adapter {
   boost::asio::awaitable<ProviderResult> ClosePayment(PaymentRef ref) override;
   boost::asio::awaitable<ProviderResult> Refund(RefundRequest request) override;
   boost::asio::awaitable<ProviderResult> QueryRefund(RefundRef ref) override;
+  // Method sandbox_transfer. The provider reference is the simulator's idempotency key: a repeat
+  // answers the first outcome and never executes again. A query of a reference the simulator
+  // never received closes it for good, so its answer (declined, never_received) is definitive.
+  boost::asio::awaitable<ProviderResult> CreatePayout(CreatePayoutRequest request) override;
+  boost::asio::awaitable<ProviderResult> QueryPayout(PayoutRef ref) override;
 
   Result<CallbackEvent, std::string> VerifyCallback(const CallbackRequest& request) const override;
   CallbackAck AckCallback(bool accepted) const override;

@@ -43,16 +43,6 @@ std::vector<std::string_view> Split(std::string_view line, char sep) {
   }
 }
 
-std::vector<std::string_view> Lines(std::string_view file) {
-  std::vector<std::string_view> lines = Split(file, '\n');
-  for (auto& line : lines) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  }
-  // The file ends with a line break: no empty lines count after the last one.
-  while (!lines.empty() && lines.back().empty()) lines.pop_back();
-  return lines;
-}
-
 // Data fields carry one leading backtick (so spreadsheets keep long ids as text).
 std::optional<std::vector<std::string_view>> Fields(std::string_view line, std::size_t expected) {
   std::vector<std::string_view> fields = Split(line, ',');
@@ -105,116 +95,187 @@ struct RowAmounts {
 
 }  // namespace
 
-WxResult<bill::File> ParseTradeBill(std::string_view file) {
-  if (file.substr(0, kBom.size()) == kBom) file.remove_prefix(kBom.size());
-  const std::vector<std::string_view> lines = Lines(file);
-  if (lines.size() < 3) return Fail("trade bill: too short");
+// The columns of the detail header, found by name once.
+struct TradeBillReader::Layout {
+  std::size_t width = 0;
+  std::vector<std::string> header;
+  std::optional<std::size_t> time, mchid, transaction, out_trade_no, state, currency, settlement,
+      total, refund_id, out_refund_no, refund, coupon_refund, refund_status, fee, applied_refund;
+};
 
-  const std::vector<std::string_view> header = Split(lines[0], ',');
+struct TradeBillReader::Sums {
+  RowAmounts rows;
+  std::int64_t fee_scaled = 0;
+};
+
+TradeBillReader::TradeBillReader(OnRecord on_record)
+    : on_record_(std::move(on_record)), sums_(std::make_unique<Sums>()) {}
+TradeBillReader::~TradeBillReader() = default;
+
+WxResult<void> TradeBillReader::Feed(std::string_view chunk) {
+  if (failed_) return Fail("trade bill: reader already failed");
+  // Complete lines are handled straight from the chunk; only a line split across chunks is copied.
+  while (!chunk.empty()) {
+    const std::size_t newline = chunk.find('\n');
+    if (newline == std::string_view::npos) {
+      carry_.append(chunk);
+      if (carry_.size() > kLineBytesMax) return Failed("trade bill: line too long");
+      return outcome::success();
+    }
+    WxResult<void> handled = outcome::success();
+    if (carry_.empty()) {
+      handled = Line(chunk.substr(0, newline));
+    } else {
+      carry_.append(chunk.substr(0, newline));
+      handled = Line(carry_);
+      carry_.clear();
+    }
+    if (!handled) {
+      failed_ = true;
+      return handled;
+    }
+    chunk.remove_prefix(newline + 1);
+  }
+  return outcome::success();
+}
+
+WxResult<void> TradeBillReader::Failed(std::string message) {
+  failed_ = true;
+  return Fail(std::move(message));
+}
+
+WxResult<void> TradeBillReader::Line(std::string_view line) {
+  ++line_no_;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line_no_ == 1 && line.substr(0, kBom.size()) == kBom) line.remove_prefix(kBom.size());
+  switch (stage_) {
+    case Stage::kHeader:
+      return Header(line);
+    case Stage::kDetail:
+      if (line.substr(0, kSummaryFirstColumn.size()) == kSummaryFirstColumn) {
+        for (auto name : Split(line, ',')) summary_header_.emplace_back(name);
+        stage_ = Stage::kSummaryRow;
+        return outcome::success();
+      }
+      return Detail(line);
+    case Stage::kSummaryRow:
+      return Summary(line);
+    case Stage::kDone:
+      // Nothing but line breaks may follow the summary row.
+      if (!line.empty()) {
+        return Fail("trade bill: expected one summary header and one summary row at the end");
+      }
+      return outcome::success();
+  }
+  return Fail("trade bill: bad reader state");
+}
+
+WxResult<void> TradeBillReader::Header(std::string_view line) {
+  layout_ = std::make_unique<Layout>();
+  Layout& l = *layout_;
+  const std::vector<std::string_view> header = Split(line, ',');
+  for (auto name : header) l.header.emplace_back(name);
+  l.width = header.size();
   const Columns columns = IndexColumns(header);
-  const auto col_time = Find(columns, "交易时间");
-  const auto col_mchid = Find(columns, "商户号");
-  const auto col_transaction = Find(columns, "微信订单号");
-  const auto col_out_trade_no = Find(columns, "商户订单号");
-  const auto col_state = Find(columns, "交易状态");
-  if (!col_time || !col_mchid || !col_transaction || !col_out_trade_no || !col_state) {
+  l.time = Find(columns, "交易时间");
+  l.mchid = Find(columns, "商户号");
+  l.transaction = Find(columns, "微信订单号");
+  l.out_trade_no = Find(columns, "商户订单号");
+  l.state = Find(columns, "交易状态");
+  if (!l.time || !l.mchid || !l.transaction || !l.out_trade_no || !l.state) {
     return Fail("trade bill: detail header lacks a required column");
   }
-  const auto col_currency = Find(columns, "货币种类");
-  const auto col_settlement = Find(columns, "应结订单金额");
-  const auto col_total = Find(columns, "订单金额");
-  const auto col_refund_id = Find(columns, "微信退款单号");
-  const auto col_out_refund_no = Find(columns, "商户退款单号");
-  const auto col_refund = Find(columns, "退款金额");
-  const auto col_coupon_refund = Find(columns, "充值券退款金额");
-  const auto col_refund_status = Find(columns, "退款状态");
-  const auto col_fee = Find(columns, "手续费");
-  const auto col_applied_refund = Find(columns, "申请退款金额");
-  if (!col_settlement && !col_total) return Fail("trade bill: no amount column");
+  l.currency = Find(columns, "货币种类");
+  l.settlement = Find(columns, "应结订单金额");
+  l.total = Find(columns, "订单金额");
+  l.refund_id = Find(columns, "微信退款单号");
+  l.out_refund_no = Find(columns, "商户退款单号");
+  l.refund = Find(columns, "退款金额");
+  l.coupon_refund = Find(columns, "充值券退款金额");
+  l.refund_status = Find(columns, "退款状态");
+  l.fee = Find(columns, "手续费");
+  l.applied_refund = Find(columns, "申请退款金额");
+  if (!l.settlement && !l.total) return Fail("trade bill: no amount column");
+  stage_ = Stage::kDetail;
+  return outcome::success();
+}
 
-  bill::File out;
-  RowAmounts sums;
-  std::int64_t fee_sum_scaled = 0;
-  std::size_t line_no = 1;
-  for (; line_no < lines.size(); ++line_no) {
-    const std::string_view line = lines[line_no];
-    if (line.substr(0, kSummaryFirstColumn.size()) == kSummaryFirstColumn) break;
-    auto fields = Fields(line, header.size());
-    if (!fields) {
-      return Fail(fmt::format("trade bill line {}: expected {} backtick-prefixed fields",
-                              line_no + 1, header.size()));
-    }
-    const auto& f = *fields;
-    RowAmounts row;
-    // An amount column; absent columns (SUCCESS and REFUND bills lack some) count as 0.
-    auto amount = [&](std::optional<std::size_t> col, int scale,
-                      std::int64_t* target) -> WxResult<void> {
-      if (!col) return outcome::success();
-      auto value = money::ParseDecimal(f[*col], scale);
-      if (!value) {
-        return Fail(fmt::format("trade bill line {}: bad amount '{}' in {}", line_no + 1, f[*col],
-                                header[*col]));
-      }
-      *target = *value;
-      return outcome::success();
-    };
-    for (auto [col, scale, target] :
-         {std::tuple{col_settlement, 2, &row.settlement}, std::tuple{col_refund, 2, &row.refund},
-          std::tuple{col_coupon_refund, 2, &row.coupon_refund},
-          std::tuple{col_fee, kFeeScale, &row.fee_scaled}, std::tuple{col_total, 2, &row.total},
-          std::tuple{col_applied_refund, 2, &row.applied_refund}}) {
-      if (auto ok = amount(col, scale, target); !ok) return ok.error();
-    }
-    sums.settlement += row.settlement;
-    sums.refund += row.refund;
-    sums.coupon_refund += row.coupon_refund;
-    sums.total += row.total;
-    sums.applied_refund += row.applied_refund;
-    fee_sum_scaled += row.fee_scaled;
-
-    bill::Record record;
-    record.provider = "wechatpay";
-    record.merchant_id = std::string(f[*col_mchid]);
-    record.provider_transaction_id = std::string(f[*col_transaction]);
-    record.merchant_reference = std::string(f[*col_out_trade_no]);
-    record.currency = col_currency && !f[*col_currency].empty() ? std::string(f[*col_currency])
-                                                                : std::string("CNY");
-    auto at = NormaliseTime(f[*col_time]);
-    if (!at)
-      return Fail(fmt::format("trade bill line {}: bad time '{}'", line_no + 1, f[*col_time]));
-    record.occurred_at = std::move(*at);
-    record.fee_minor = FeeToFen(row.fee_scaled);
-    const std::string_view state = f[*col_state];
-    if (state == "SUCCESS") {
-      record.kind = bill::Record::Kind::kPayment;
-      record.amount_minor = col_total ? row.total : row.settlement;
-      record.status = "SUCCESS";
-      out.totals.payment_count += 1;
-      out.totals.payment_amount_minor += record.amount_minor;
-    } else if (state == "REFUND") {
-      record.kind = bill::Record::Kind::kRefund;
-      if (col_refund_id) record.provider_refund_id = std::string(f[*col_refund_id]);
-      if (col_out_refund_no) record.refund_reference = std::string(f[*col_out_refund_no]);
-      // What we asked to refund is what our refund row holds; 退款金额 excludes coupon parts.
-      record.amount_minor = col_applied_refund ? row.applied_refund : row.refund;
-      if (record.amount_minor < 0) record.amount_minor = -record.amount_minor;
-      record.status = col_refund_status ? std::string(f[*col_refund_status]) : "REFUND";
-      out.totals.refund_count += 1;
-      out.totals.refund_amount_minor += record.amount_minor;
-    } else {
-      return Fail(
-          fmt::format("trade bill line {}: unsupported trade state '{}'", line_no + 1, state));
-    }
-    out.records.push_back(std::move(record));
+WxResult<void> TradeBillReader::Detail(std::string_view line) {
+  const Layout& l = *layout_;
+  auto fields = Fields(line, l.width);
+  if (!fields) {
+    return Fail(fmt::format("trade bill line {}: expected {} backtick-prefixed fields", line_no_,
+                            l.width));
   }
+  const auto& f = *fields;
+  RowAmounts row;
+  // An amount column; absent columns (SUCCESS and REFUND bills lack some) count as 0.
+  auto amount = [&](std::optional<std::size_t> col, int scale,
+                    std::int64_t* target) -> WxResult<void> {
+    if (!col) return outcome::success();
+    auto value = money::ParseDecimal(f[*col], scale);
+    if (!value) {
+      return Fail(fmt::format("trade bill line {}: bad amount '{}' in {}", line_no_, f[*col],
+                              l.header[*col]));
+    }
+    *target = *value;
+    return outcome::success();
+  };
+  for (auto [col, scale, target] :
+       {std::tuple{l.settlement, 2, &row.settlement}, std::tuple{l.refund, 2, &row.refund},
+        std::tuple{l.coupon_refund, 2, &row.coupon_refund},
+        std::tuple{l.fee, kFeeScale, &row.fee_scaled}, std::tuple{l.total, 2, &row.total},
+        std::tuple{l.applied_refund, 2, &row.applied_refund}}) {
+    if (auto ok = amount(col, scale, target); !ok) return ok.error();
+  }
+  RowAmounts& sums = sums_->rows;
+  sums.settlement += row.settlement;
+  sums.refund += row.refund;
+  sums.coupon_refund += row.coupon_refund;
+  sums.total += row.total;
+  sums.applied_refund += row.applied_refund;
+  sums_->fee_scaled += row.fee_scaled;
+
+  bill::Record record;
+  record.provider = "wechatpay";
+  record.merchant_id = std::string(f[*l.mchid]);
+  record.provider_transaction_id = std::string(f[*l.transaction]);
+  record.merchant_reference = std::string(f[*l.out_trade_no]);
+  record.currency =
+      l.currency && !f[*l.currency].empty() ? std::string(f[*l.currency]) : std::string("CNY");
+  auto at = NormaliseTime(f[*l.time]);
+  if (!at) return Fail(fmt::format("trade bill line {}: bad time '{}'", line_no_, f[*l.time]));
+  record.occurred_at = std::move(*at);
+  record.fee_minor = FeeToFen(row.fee_scaled);
+  const std::string_view state = f[*l.state];
+  if (state == "SUCCESS") {
+    record.kind = bill::Record::Kind::kPayment;
+    record.amount_minor = l.total ? row.total : row.settlement;
+    record.status = "SUCCESS";
+    totals_.payment_count += 1;
+    totals_.payment_amount_minor += record.amount_minor;
+  } else if (state == "REFUND") {
+    record.kind = bill::Record::Kind::kRefund;
+    if (l.refund_id) record.provider_refund_id = std::string(f[*l.refund_id]);
+    if (l.out_refund_no) record.refund_reference = std::string(f[*l.out_refund_no]);
+    // What we asked to refund is what our refund row holds; 退款金额 excludes coupon parts.
+    record.amount_minor = l.applied_refund ? row.applied_refund : row.refund;
+    if (record.amount_minor < 0) record.amount_minor = -record.amount_minor;
+    record.status = l.refund_status ? std::string(f[*l.refund_status]) : "REFUND";
+    totals_.refund_count += 1;
+    totals_.refund_amount_minor += record.amount_minor;
+  } else {
+    return Fail(fmt::format("trade bill line {}: unsupported trade state '{}'", line_no_, state));
+  }
+  ++records_;
+  return on_record_(std::move(record));
+}
+
+WxResult<void> TradeBillReader::Summary(std::string_view line) {
   // The fee total is what WeChat states: the exact 5-decimal sum rounded to fen.
-  out.totals.fee_amount_minor = FeeToFen(fee_sum_scaled);
-
-  if (line_no + 2 != lines.size()) {
-    return Fail("trade bill: expected one summary header and one summary row at the end");
-  }
-  const std::vector<std::string_view> summary_header = Split(lines[line_no], ',');
-  auto summary = Fields(lines[line_no + 1], summary_header.size());
+  totals_.fee_amount_minor = FeeToFen(sums_->fee_scaled);
+  std::vector<std::string_view> summary_header(summary_header_.begin(), summary_header_.end());
+  auto summary = Fields(line, summary_header.size());
   if (!summary) return Fail("trade bill: malformed summary row");
   const Columns summary_columns = IndexColumns(summary_header);
   auto stated = [&](std::string_view name, int scale) -> std::optional<std::int64_t> {
@@ -228,12 +289,13 @@ WxResult<bill::File> ParseTradeBill(std::string_view file) {
     int scale;
     std::int64_t computed;
   };
+  const RowAmounts& sums = sums_->rows;
   const Check checks[] = {
-      {"总交易单数", 0, out.totals.payment_count + out.totals.refund_count},
+      {"总交易单数", 0, totals_.payment_count + totals_.refund_count},
       {"应结订单总金额", 2, sums.settlement},
       {"退款总金额", 2, sums.refund},
       {"充值券退款总金额", 2, sums.coupon_refund},
-      {"手续费总金额", 2, out.totals.fee_amount_minor},
+      {"手续费总金额", 2, totals_.fee_amount_minor},
       {"订单总金额", 2, sums.total},
       {"申请退款总金额", 2, sums.applied_refund},
   };
@@ -247,6 +309,39 @@ WxResult<bill::File> ParseTradeBill(std::string_view file) {
                               *value, check.computed));
     }
   }
+  stage_ = Stage::kDone;
+  return outcome::success();
+}
+
+WxResult<bill::Totals> TradeBillReader::Finish() {
+  if (failed_) return Fail("trade bill: reader already failed");
+  if (!carry_.empty()) {
+    std::string last = std::move(carry_);
+    carry_.clear();
+    if (auto handled = Line(last); !handled) {
+      failed_ = true;
+      return handled.error();
+    }
+  }
+  if (stage_ == Stage::kHeader || (stage_ == Stage::kDetail && line_no_ < 3)) {
+    return Fail("trade bill: too short");
+  }
+  if (stage_ != Stage::kDone) {
+    return Fail("trade bill: expected one summary header and one summary row at the end");
+  }
+  return totals_;
+}
+
+WxResult<bill::File> ParseTradeBill(std::string_view file) {
+  bill::File out;
+  TradeBillReader reader([&out](bill::Record&& record) -> WxResult<void> {
+    out.records.push_back(std::move(record));
+    return outcome::success();
+  });
+  if (auto fed = reader.Feed(file); !fed) return fed.error();
+  auto totals = reader.Finish();
+  if (!totals) return totals.error();
+  out.totals = totals.value();
   return out;
 }
 

@@ -9,6 +9,8 @@
 // header names, so the ALL, SUCCESS and REFUND variants all parse. Amounts are yuan decimals,
 // parsed exactly.
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +24,48 @@ namespace paygate::adapters::wechatpay {
 // Parses a decompressed trade bill. Fails on a malformed line or amount, a missing column, or
 // summary totals that differ from the rows'.
 WxResult<bill::File> ParseTradeBill(std::string_view file);
+
+// The same parser, one record at a time, for bills too large to hold (reconciliation streams a
+// million-line bill into PostgreSQL with bounded memory). Feed() takes the decompressed file in
+// chunks split anywhere; each detail row is checked and handed to `on_record` as soon as its line
+// is complete (an error from `on_record` stops the reader and is returned). Finish() checks the
+// summary row against the rows and returns the totals. Memory: one line, whatever the file size.
+class TradeBillReader {
+ public:
+  using OnRecord = std::function<WxResult<void>(bill::Record&&)>;
+  static constexpr std::size_t kLineBytesMax = 64 * 1024;
+
+  explicit TradeBillReader(OnRecord on_record);
+  ~TradeBillReader();
+  TradeBillReader(const TradeBillReader&) = delete;
+  TradeBillReader& operator=(const TradeBillReader&) = delete;
+
+  WxResult<void> Feed(std::string_view chunk);
+  WxResult<bill::Totals> Finish();
+  // Detail rows handed over so far.
+  std::uint64_t records() const { return records_; }
+
+ private:
+  enum class Stage { kHeader, kDetail, kSummaryRow, kDone };
+  struct Layout;
+  struct Sums;
+  WxResult<void> Line(std::string_view line);
+  WxResult<void> Header(std::string_view line);
+  WxResult<void> Detail(std::string_view line);
+  WxResult<void> Summary(std::string_view line);
+  WxResult<void> Failed(std::string message);
+
+  OnRecord on_record_;
+  std::unique_ptr<Layout> layout_;
+  std::unique_ptr<Sums> sums_;
+  std::vector<std::string> summary_header_;
+  bill::Totals totals_;
+  std::string carry_;
+  std::uint64_t line_no_ = 0;
+  std::uint64_t records_ = 0;
+  Stage stage_ = Stage::kHeader;
+  bool failed_ = false;
+};
 
 // Checks the SHA-1 (hex, any case) that /v3/bill/tradebill announced against the decompressed file.
 WxResult<void> CheckBillHash(std::string_view hash_type, std::string_view hash_value,

@@ -301,6 +301,32 @@ WxResult<std::string> EncodeTransfer(std::string_view appid, const TransferReque
   return ToJson(body);
 }
 
+WxResult<std::string> OutBillNoOf(std::string_view provider_reference) {
+  if (provider_reference.size() < 5 || provider_reference.size() > 32) {
+    return Fail("payout reference must be 5-32 characters for out_bill_no");
+  }
+  std::string out;
+  out.reserve(provider_reference.size());
+  for (char c : provider_reference) {
+    if (c == '_') {
+      out.push_back('X');
+    } else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')) {
+      out.push_back(c);
+    } else {
+      return Fail("payout reference must be of [0-9a-z_] to map to out_bill_no");
+    }
+  }
+  return out;
+}
+
+std::string ReferenceOfOutBillNo(std::string_view out_bill_no) {
+  std::string out(out_bill_no);
+  for (char& c : out) {
+    if (c == 'X') c = '_';
+  }
+  return out;
+}
+
 std::string QueryTransferTarget(std::string_view out_bill_no) {
   return fmt::format("{}/out-bill-no/{}", kTransferPath, Percent(out_bill_no));
 }
@@ -612,8 +638,19 @@ Result<CallbackEvent, std::string> ReadCallback(const Verifiers& verifiers,
     event.reference = refund.out_refund_no();
     event.result =
         FromRefundStatus(refund.refund_status(), refund.refund_id(), refund.amount().refund());
+  } else if (n.event_type.rfind("MCHTRANSFER.", 0) == 0) {
+    pb::TransferBill bill;
+    if (!FromJson(n.plaintext, &bill)) return std::string("callback transfer malformed");
+    if (bill.mch_id() != mchid) return std::string("callback for another mchid");
+    if (bill.out_bill_no().empty()) return std::string("callback without out_bill_no");
+    event.kind = CallbackEvent::Kind::kPayout;
+    event.reference = ReferenceOfOutBillNo(bill.out_bill_no());
+    event.result = FromTransferState(bill.state(), bill.transfer_bill_no(), bill.transfer_amount(),
+                                     bill.fail_reason())
+                       .result;
   } else {
-    return fmt::format("callback event_type '{}' is not a payment or refund", n.event_type);
+    return fmt::format("callback event_type '{}' is not a payment, refund or transfer",
+                       n.event_type);
   }
   if (event.result.outcome == Outcome::kUnknown) {
     return std::string("callback with an unknown state");

@@ -95,6 +95,15 @@ struct TransferRequest {
   std::vector<std::pair<std::string, std::string>> scene_report_infos;
 };
 inline constexpr std::string_view kTransferPath = "/v3/fund-app/mch-transfer/transfer-bills";
+// From this amount (2000 CNY, in fen) WeChat requires the payee's real name.
+inline constexpr std::int64_t kTransferNameThresholdMinor = 200'000;
+
+// A payout attempt's out_bill_no. WeChat allows only digits and letters there, while our attempt
+// references are "<payout id>_<seq>" of [0-9a-z_]: each '_' becomes 'X', which never occurs in
+// them, so the mapping is one-to-one and a callback's out_bill_no maps back to the reference. A
+// reference outside [0-9a-z_] or 5-32 long is refused (the request is never sent).
+WxResult<std::string> OutBillNoOf(std::string_view provider_reference);
+std::string ReferenceOfOutBillNo(std::string_view out_bill_no);
 // `encrypted_user_name`: EncryptSensitive(user_name), or empty.
 WxResult<std::string> EncodeTransfer(std::string_view appid, const TransferRequest& request,
                                      std::string_view encrypted_user_name);
@@ -170,7 +179,8 @@ WxResult<Notice> OpenNotification(const Verifiers& verifiers, std::string_view a
                                   const CallbackRequest& request,
                                   std::chrono::system_clock::time_point now);
 
-// Payment (TRANSACTION.*) and refund (REFUND.*) callbacks for `mchid`.
+// Payment (TRANSACTION.*), refund (REFUND.*) and payout (MCHTRANSFER.*, kind kPayout, reference
+// mapped back by ReferenceOfOutBillNo) callbacks for `mchid`.
 Result<CallbackEvent, std::string> ReadCallback(const Verifiers& verifiers,
                                                 std::string_view apiv3_key, std::string_view mchid,
                                                 const CallbackRequest& request,

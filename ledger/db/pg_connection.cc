@@ -392,6 +392,69 @@ asio::awaitable<Result<PgResult>> PgConnection::ExecuteSimple(std::string_view s
   co_return co_await Finish(deadline);
 }
 
+asio::awaitable<Result<void>> PgConnection::CopyBegin(std::string_view sql, Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  if (!deferred_.empty()) {
+    auto sent = co_await RunPipeline({}, deadline);
+    if (!sent) co_return sent.error();
+  }
+  last_error_ = PgError{};
+  std::string text(sql);
+  if (PQsendQuery(conn_, text.c_str()) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  auto flushed = co_await Flush(deadline);
+  if (!flushed) co_return flushed.error();
+  while (PQisBusy(conn_) != 0) {
+    auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+    if (!ready) co_return ready.error();
+    if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  }
+  PGresult* first = PQgetResult(conn_);
+  if (first == nullptr) co_return Fail(Errc::protocol_error, "COPY returned no result");
+  PgResult result(first);
+  if (PQresultStatus(first) == PGRES_COPY_IN) co_return outcome::success();
+  // Not a COPY FROM STDIN after all, or refused (bad table, permissions): collect the rest.
+  std::error_code error = PQresultStatus(first) == PGRES_FATAL_ERROR
+                              ? FailFromResult(first)
+                              : Fail(Errc::protocol_error, "statement is not COPY FROM STDIN");
+  auto rest = co_await Finish(deadline);
+  (void)rest;
+  co_return error;
+}
+
+asio::awaitable<Result<void>> PgConnection::CopyData(std::string_view chunk, Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  while (!chunk.empty()) {
+    // libpq takes at most INT_MAX bytes per call; 1 MiB pieces keep its buffer small.
+    const std::size_t piece = std::min<std::size_t>(chunk.size(), 1u << 20);
+    const int put = PQputCopyData(conn_, chunk.data(), static_cast<int>(piece));
+    if (put < 0) co_return FailFromLibpq(Errc::connection_lost);
+    if (put == 0) {
+      // The buffer is full (non-blocking mode): wait until the socket drains.
+      auto flushed = co_await Flush(deadline);
+      if (!flushed) co_return flushed.error();
+      continue;
+    }
+    chunk.remove_prefix(piece);
+  }
+  // Push out what is buffered without waiting, so memory stays bounded by the socket's pace.
+  if (PQflush(conn_) < 0) co_return FailFromLibpq(Errc::connection_lost);
+  co_return outcome::success();
+}
+
+asio::awaitable<Result<PgResult>> PgConnection::CopyEnd(Deadline deadline,
+                                                        std::string_view abort_reason) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  std::string reason(abort_reason);
+  for (;;) {
+    const int ended = PQputCopyEnd(conn_, abort_reason.empty() ? nullptr : reason.c_str());
+    if (ended < 0) co_return FailFromLibpq(Errc::connection_lost);
+    if (ended == 1) break;
+    auto flushed = co_await Flush(deadline);
+    if (!flushed) co_return flushed.error();
+  }
+  co_return co_await Finish(deadline);
+}
+
 asio::awaitable<Result<void>> PgConnection::Flush(Deadline deadline) {
   // Non-blocking send: PQflush returns 1 while data remains. Reading is serviced meanwhile, as
   // libpq asks, so a server that is itself blocked writing to us cannot deadlock the exchange.

@@ -107,6 +107,16 @@ class PgConnection {
   boost::asio::awaitable<Result<std::vector<PgResult>>> ExecutePipeline(
       std::vector<PipelineStep> steps, Deadline deadline);
 
+  // COPY ... FROM STDIN, streamed: CopyBegin sends the COPY statement and waits for the server to
+  // accept data; CopyData queues one chunk (any split of the COPY text or binary stream), flushing
+  // as the socket allows so memory stays bounded by libpq's buffer; CopyEnd finishes and returns
+  // the command's result (rows copied in cmd_tuples), or the server's error (e.g. a unique
+  // violation). CopyEnd with `abort_reason` aborts the COPY, which the server reports as an error.
+  // Nothing else may run on the connection between CopyBegin and CopyEnd. Same errors as Execute.
+  boost::asio::awaitable<Result<void>> CopyBegin(std::string_view sql, Deadline deadline);
+  boost::asio::awaitable<Result<void>> CopyData(std::string_view chunk, Deadline deadline);
+  boost::asio::awaitable<Result<PgResult>> CopyEnd(Deadline deadline,
+                                                   std::string_view abort_reason = {});
   // Queues `sql` (no parameters, e.g. BEGIN; must stay valid until sent) to go out with the next
   // Execute, ExecutePipeline or ExecuteSimple, in the same round trip where the protocol allows:
   // saves a round trip per transaction. Its failure is reported by that call, which then runs

@@ -142,6 +142,18 @@ constexpr Statement kWriteRows{"ledger_write_rows",
 
 constexpr Statement kCommit{"", "COMMIT"};
 
+// The cached batch's first statement (PostgresLedger::TryCachedBatch): locks the head like
+// kLockHead (the same global lock order) and fails the transaction (LG001) unless the head is still
+// the link this process committed last, so no other writer has posted since the cache was filled,
+// and none of the batch's ids ($3) was recorded as failed. The check reads the locked row version
+// (the subquery locks, the outer query tests), not the one seen before waiting for the lock.
+constexpr Statement kLockCachedHead{
+    "ledger_lock_cached_head",
+    "SELECT ledger_require(h.last_batch_id = $1::bigint AND h.last_hash = $2::bytea "
+    "  AND NOT EXISTS (SELECT 1 FROM ledger_transfer_failures f WHERE f.id = ANY($3::text[])), "
+    "  'cached ledger head') "
+    "FROM (SELECT last_batch_id, last_hash FROM ledger_chain_head FOR UPDATE OFFSET 0) h"};
+
 constexpr Statement kAppendBatch{
     "ledger_append_batch",
     "WITH b AS (INSERT INTO ledger_batches (id, prev_hash, hash, transfer_count) "
@@ -420,6 +432,51 @@ bool ValidAccount(const Account& a) {
          !(a.flags.debits_must_not_exceed_credits && a.flags.credits_must_not_exceed_debits);
 }
 
+// kWriteBatch's and kWriteRows's parameters $1-$16: the plan's rows as arrays, the batch id and
+// timestamp, the failed ids.
+Params WriteParams(const BatchPlan& plan, std::int64_t batch_id, std::int64_t now_us) {
+  ArrayBuilder id, debit, credit, amount, currency, kind, linked, pending, timeout, reason, ref,
+      entry;
+  for (const PlannedTransfer& p : plan.inserts) {
+    const Transfer& t = p.transfer;
+    id.Text(t.id.value);
+    debit.Int(t.debit_account_id.value);
+    credit.Int(t.credit_account_id.value);
+    amount.Int(t.amount);
+    currency.Text(t.currency);
+    kind.Text(ToString(t.kind));
+    linked.Bool(t.linked);
+    pending.Text(t.pending_id.value);
+    timeout.Int(t.timeout_s);
+    reason.Int(t.reason_code);
+    ref.Text(t.external_ref);
+    entry.Text(p.entry_id.value);
+  }
+  ArrayBuilder failed_ids, failed_results;
+  for (const auto& [failed_id, result] : plan.failures) {
+    failed_ids.Text(failed_id.value);
+    failed_results.Text(ToString(result));
+  }
+  Params params;
+  params.AddUntyped(id.Finish())
+      .AddUntyped(debit.Finish())
+      .AddUntyped(credit.Finish())
+      .AddUntyped(amount.Finish())
+      .AddUntyped(currency.Finish())
+      .AddUntyped(kind.Finish())
+      .AddUntyped(linked.Finish())
+      .AddUntyped(pending.Finish())
+      .AddUntyped(timeout.Finish())
+      .AddUntyped(reason.Finish())
+      .AddUntyped(ref.Finish())
+      .AddUntyped(entry.Finish())
+      .Add(batch_id)
+      .Add(now_us)
+      .AddUntyped(failed_ids.Finish())
+      .AddUntyped(failed_results.Finish());
+  return params;
+}
+
 }  // namespace
 
 std::string_view ToString(AccountResult result) {
@@ -456,6 +513,11 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::PostTransfe
 asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::CommitBatch(
     std::span<const Transfer> transfers, std::span<const std::size_t> request_ends,
     Deadline deadline) {
+  CachedBatch cached = co_await TryCachedBatch(transfers, request_ends, deadline);
+  if (cached.decided) {
+    if (cached.error) co_return cached.error;
+    co_return std::move(cached.results);
+  }
   db::TransactionOptions tx;
   tx.retry = options_.retry;
   tx.begin_with_first_statement = true;
@@ -465,6 +527,94 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::CommitBatch
       [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<TransferResult>>> {
         co_return co_await WriteBatch(conn, transfers, request_ends, deadline, /*commit=*/true);
       });
+}
+
+asio::awaitable<PostgresLedger::CachedBatch> PostgresLedger::TryCachedBatch(
+    std::span<const Transfer> transfers, std::span<const std::size_t> request_ends,
+    Deadline deadline) {
+  using Answer = CachedBatch;
+  if (!cache_.valid) co_return Answer();
+  // Only what the cache can decide alone: new singles and pendings on cached accounts. A
+  // resolution needs its pending transfer, which only the journal holds.
+  BatchSnapshot snapshot;
+  for (const Transfer& t : transfers) {
+    if (t.kind != TransferKind::kSingle && t.kind != TransferKind::kPending) co_return Answer();
+    for (const AccountId account_id : {t.debit_account_id, t.credit_account_id}) {
+      auto it = cache_.accounts.find(account_id);
+      if (it == cache_.accounts.end()) co_return Answer();
+      snapshot.accounts.emplace(account_id, it->second);
+    }
+  }
+  // This process's clock, never before the previous batch's time (the journal's time order is its
+  // batch order, as kReadBatch keeps it).
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  snapshot.now_us = std::max<std::int64_t>(now_us, cache_.last_now_us);
+  BatchPlan plan = PlanBatch(transfers, request_ends, snapshot);
+  // Any refusal is decided on the fresh state instead: the cache may be behind a change that does
+  // not move the head (an account closed or reopened), and a refusal of a new id is recorded for
+  // good.
+  if (plan.inserts.empty() || !plan.failures.empty() ||
+      std::any_of(plan.results.begin(), plan.results.end(),
+                  [](TransferResult r) { return r != TransferResult::kOk; })) {
+    co_return Answer();
+  }
+
+  const std::int64_t expected_batch_id = cache_.last_batch_id;
+  const std::int64_t batch_id = expected_batch_id + 1;
+  const auto row_count = static_cast<std::int32_t>(plan.inserts.size());
+  std::string hash = BatchHash(cache_.last_hash, batch_id, plan.inserts, snapshot.now_us);
+  ArrayBuilder ids;
+  for (const PlannedTransfer& p : plan.inserts) ids.Text(p.transfer.id.value);
+  Params lock_params;
+  lock_params.Add(expected_batch_id).AddBytea(cache_.last_hash).AddUntyped(ids.Finish());
+  Params write_params = WriteParams(plan, batch_id, snapshot.now_us);
+  write_params.AddBytea(hash).Add(row_count);
+
+  // One round trip: BEGIN, the head check, the write, COMMIT. The write itself still fails the
+  // transaction on anything the database refuses (an id already stored, a limit, a closed account).
+  bool refused = false;  // By the server: nothing was committed.
+  db::TransactionOptions tx;
+  tx.retry.attempts_max = 1;
+  tx.begin_with_first_statement = true;
+  tx.body_may_commit = true;
+  auto written = co_await db::RunInTransaction(
+      pool_, deadline, tx, [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
+        std::vector<db::PipelineStep> steps;
+        steps.push_back(db::PipelineStep{kLockCachedHead, std::move(lock_params)});
+        steps.push_back(db::PipelineStep{kWriteBatch, std::move(write_params)});
+        steps.push_back(db::PipelineStep{kCommit, Params()});
+        auto done = co_await conn.ExecutePipeline(std::move(steps), deadline);
+        if (!done) {
+          refused = !conn.last_error().sqlstate.empty();
+          co_return done.error();
+        }
+        if (done.value()[2].command_status() != "COMMIT") {
+          refused = true;
+          co_return make_error_code(db::Errc::transaction_rolled_back);
+        }
+        LEDGER_CO_TRY(const std::int64_t inserted, done.value()[1].GetInt64(0, 0));
+        LEDGER_CO_TRY(const std::int64_t heads_moved, done.value()[1].GetInt64(0, 1));
+        if (inserted != row_count || heads_moved != 1) {
+          co_return make_error_code(Errc::inconsistent_state);
+        }
+        co_return outcome::success();
+      });
+  if (!written) {
+    cache_.valid = false;
+    // Refused by the server (another writer moved the head, an id exists, a limit, ...): the full
+    // path reads the book and decides. Anything else (the connection lost around COMMIT) leaves the
+    // outcome unknown, reported as the full path reports it.
+    if (refused) co_return Answer();
+    co_return Answer{.decided = true, .error = written.error(), .results = {}};
+  }
+  for (auto& [account_id, state] : plan.accounts_after) cache_.accounts[account_id] = state;
+  cache_.last_batch_id = batch_id;
+  cache_.last_hash = std::move(hash);
+  cache_.last_now_us = snapshot.now_us;
+  cached_batches_.fetch_add(1, std::memory_order_relaxed);
+  co_return Answer{.decided = true, .error = {}, .results = std::move(plan.results)};
 }
 
 asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::PostTransfersInTransaction(
@@ -543,47 +693,9 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
   BatchPlan plan = PlanBatch(transfers, request_ends, snapshot);
   if (plan.inserts.empty() && plan.failures.empty()) co_return std::move(plan.results);
 
-  ArrayBuilder id, debit, credit, amount, currency, kind, linked, pending, timeout, reason, ref,
-      entry;
-  for (const PlannedTransfer& p : plan.inserts) {
-    const Transfer& t = p.transfer;
-    id.Text(t.id.value);
-    debit.Int(t.debit_account_id.value);
-    credit.Int(t.credit_account_id.value);
-    amount.Int(t.amount);
-    currency.Text(t.currency);
-    kind.Text(ToString(t.kind));
-    linked.Bool(t.linked);
-    pending.Text(t.pending_id.value);
-    timeout.Int(t.timeout_s);
-    reason.Int(t.reason_code);
-    ref.Text(t.external_ref);
-    entry.Text(p.entry_id.value);
-  }
-  ArrayBuilder failed_ids, failed_results;
-  for (const auto& [failed_id, result] : plan.failures) {
-    failed_ids.Text(failed_id.value);
-    failed_results.Text(ToString(result));
-  }
   const std::int64_t batch_id = last_batch_id + 1;
   const auto row_count = static_cast<std::int32_t>(plan.inserts.size());
-  Params params;
-  params.AddUntyped(id.Finish())
-      .AddUntyped(debit.Finish())
-      .AddUntyped(credit.Finish())
-      .AddUntyped(amount.Finish())
-      .AddUntyped(currency.Finish())
-      .AddUntyped(kind.Finish())
-      .AddUntyped(linked.Finish())
-      .AddUntyped(pending.Finish())
-      .AddUntyped(timeout.Finish())
-      .AddUntyped(reason.Finish())
-      .AddUntyped(ref.Finish())
-      .AddUntyped(entry.Finish())
-      .Add(batch_id)
-      .Add(snapshot.now_us)
-      .AddUntyped(failed_ids.Finish())
-      .AddUntyped(failed_results.Finish());
+  Params params = WriteParams(plan, batch_id, snapshot.now_us);
   // The batch's last statement, with its COMMIT behind it in the same round trip when this
   // transaction is the batch's own.
   auto last_write = [&](const Statement& statement,
@@ -603,12 +715,28 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
     co_return std::move(done.value()[0]);
   };
   if (ids_sort_bytewise) {
-    params.AddBytea(BatchHash(last_hash, batch_id, plan.inserts, snapshot.now_us)).Add(row_count);
+    std::string hash = BatchHash(last_hash, batch_id, plan.inserts, snapshot.now_us);
+    params.AddBytea(hash).Add(row_count);
     LEDGER_CO_TRY(auto written, co_await last_write(kWriteBatch, std::move(params)));
     LEDGER_CO_TRY(const std::int64_t inserted, written.GetInt64(0, 0));
     LEDGER_CO_TRY(const std::int64_t heads_moved, written.GetInt64(0, 1));
     if (inserted != row_count || heads_moved != (row_count > 0 ? 1 : 0)) {
       co_return make_error_code(Errc::inconsistent_state);
+    }
+    if (commit) {
+      // Committed: what this transaction read under the head lock, as its writes left it, is the
+      // book as of the new head. Accounts cached from before another writer's batch are stale.
+      if (!cache_.valid || cache_.last_batch_id != last_batch_id) cache_.accounts.clear();
+      for (auto& [account_id, state] : plan.accounts_after) cache_.accounts[account_id] = state;
+      cache_.valid = true;
+      if (row_count > 0) {
+        cache_.last_batch_id = batch_id;
+        cache_.last_hash = std::move(hash);
+      } else {
+        cache_.last_batch_id = last_batch_id;
+        cache_.last_hash = last_hash;
+      }
+      cache_.last_now_us = snapshot.now_us;
     }
   } else {
     LEDGER_CO_TRY(auto written, co_await conn.Execute(kWriteRows, std::move(params), deadline));

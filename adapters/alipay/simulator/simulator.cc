@@ -645,9 +645,13 @@ GatewayAnswer Simulator::Impl::Transfer(const std::string& app_id, const std::st
   auto it = transfers_.find(key);
   if (it == transfers_.end()) {
     const std::string& identity = request.payee_info().identity();
-    // Test payees: NOTEXIST... is refused, DEALING... stays in progress, anyone else is paid.
+    // Test payees: NOTEXIST... is refused, NOBALANCE... finds the payer's balance short (nothing
+    // moves, a repeat is refused again), DEALING... stays in progress, anyone else is paid.
     if (identity.rfind("NOTEXIST", 0) == 0) {
       return GatewayAnswer{Failure("40004", "PAYEE_NOT_EXIST", "收款账号不存在"), false};
+    }
+    if (identity.rfind("NOBALANCE", 0) == 0) {
+      return GatewayAnswer{Failure("40004", "PAYER_BALANCE_NOT_ENOUGH", "付款方余额不足"), false};
     }
     TransferState transfer;
     transfer.out_biz_no = request.out_biz_no();

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
                  "Bearer token file of the control API; without it the control API is off")
       ->envname("PAYGATE_SANDBOX_CONTROL_TOKEN_FILE");
   app.add_option("--auto-complete-ms", auto_complete_ms,
-                 "Complete new payments and refunds this long after creation; 0: off")
+                 "Complete new payments, refunds and payouts this long after creation; 0: off")
       ->envname("PAYGATE_SANDBOX_AUTO_COMPLETE_MS")
       ->capture_default_str();
   app.add_option("--auto-status", auto_status, "succeeded or failed")

@@ -114,6 +114,36 @@ struct Refund {
   std::string notify_url;
 };
 
+struct Payout {
+  std::string account;
+  pb::Payout state;
+  std::string notify_url;
+  std::string method;
+  // The simulator's own count of how many times money left for this reference (see PayoutRecord):
+  // the evidence an e2e test reads to prove "never paid twice".
+  std::uint32_t executions = 0;
+  std::uint32_t create_requests = 0;
+  // Closed by a query before any create arrived: no create may use the reference again.
+  bool tombstone = false;
+};
+
+// What auto-completion completes.
+enum class AutoKind { kPayment, kRefund, kPayout };
+
+// Whether a fault rule's matchers (all but the kind) accept this call or callback.
+bool RuleMatches(const pb::FaultRule& rule, std::string_view operation, const std::string& account,
+                 const std::string& reference, std::int64_t amount) {
+  if (!operation.empty() && !rule.operation().empty() && rule.operation() != operation) {
+    return false;
+  }
+  if (!rule.merchant_account().empty() && rule.merchant_account() != account) return false;
+  if (!rule.reference().empty() && rule.reference() != reference) return false;
+  if (!rule.reference_prefix().empty() && reference.rfind(rule.reference_prefix(), 0) != 0) {
+    return false;
+  }
+  return rule.amount_minor() == 0 || rule.amount_minor() == amount;
+}
+
 std::string Key(const std::string& account, const std::string& reference) {
   return account + '\n' + reference;
 }
@@ -156,21 +186,30 @@ class Simulator::Impl {
   Reply ClosePayment(const std::string& account, const pb::PaymentRef& request);
   Reply CreateRefund(const std::string& account, const pb::CreateRefundRequest& request);
   Reply QueryRefund(const std::string& account, const pb::RefundRef& request);
+  Reply CreatePayout(const std::string& account, const pb::CreatePayoutRequest& request);
+  Reply QueryPayout(const std::string& account, const pb::PayoutRef& request);
 
   // Test control and auto-completion.
   Reply CompletePayment(const pb::CompletePaymentRequest& request);
   Reply CompleteRefund(const pb::CompleteRefundRequest& request);
-  void MaybeScheduleAuto(const std::string& key, bool refund, std::int64_t amount);
+  Reply CompletePayout(const pb::CompletePayoutRequest& request);
+  Reply ListPayouts(const pb::PayoutFilter& filter) const;
+  Reply CountPayouts(const pb::PayoutFilter& filter) const;
+  void MaybeScheduleAuto(const std::string& key, AutoKind kind, std::int64_t amount);
 
   // Finds (and consumes one use of) the first call fault matching.
   std::optional<pb::FaultRule> TakeCallFault(std::string_view operation, const std::string& account,
                                              const std::string& reference, std::int64_t amount);
+  // Finds (and consumes one use of) the first DECLINE_PAYOUT rule matching a payout create.
+  std::optional<pb::FaultRule> TakeDeclineRule(const std::string& account,
+                                               const std::string& reference, std::int64_t amount);
   std::vector<pb::FaultRule> TakeCallbackFaults(const std::string& account,
                                                 const std::string& reference, std::int64_t amount);
   bool NonceFresh(const std::string& account, const std::string& nonce);
 
   void EmitPaymentCallback(const Payment& payment);
   void EmitRefundCallback(const Refund& refund);
+  void EmitPayoutCallback(const Payout& payout);
   void Emit(const std::string& account, const std::string& notify_url, const std::string& reference,
             std::int64_t amount, pb::Notification terminal, pb::Notification stale);
   asio::awaitable<void> Deliver(std::string account, std::string url,
@@ -188,6 +227,9 @@ class Simulator::Impl {
 
   std::unordered_map<std::string, Payment> payments_;
   std::unordered_map<std::string, Refund> refunds_;
+  std::unordered_map<std::string, Payout> payouts_;
+  // Payout keys in creation order, for the control listing.
+  std::vector<std::string> payout_order_;
   std::vector<pb::FaultRule> faults_;
   pb::AutoRule auto_rule_;
   pb::Stats stats_;
@@ -316,9 +358,7 @@ asio::awaitable<Reply> Simulator::Impl::Handle(const Request& request, std::stri
   if (path.rfind("/control/", 0) == 0) co_return HandleControl(path, request);
 
   std::optional<Operation> op;
-  for (Operation candidate :
-       {Operation::kCreatePayment, Operation::kQueryPayment, Operation::kClosePayment,
-        Operation::kCreateRefund, Operation::kQueryRefund}) {
+  for (Operation candidate : kOperations) {
     if (path == OperationPath(candidate)) op = candidate;
   }
   if (!op) co_return Error(404, "not_found", "no such endpoint");
@@ -351,6 +391,8 @@ asio::awaitable<Reply> Simulator::Impl::Handle(const Request& request, std::stri
   pb::PaymentRef payment_ref;
   pb::CreateRefundRequest refund;
   pb::RefundRef refund_ref;
+  pb::CreatePayoutRequest payout;
+  pb::PayoutRef payout_ref;
   std::string reference;
   std::int64_t amount = 0;
   bool parsed = false;
@@ -373,6 +415,15 @@ asio::awaitable<Reply> Simulator::Impl::Handle(const Request& request, std::stri
     case Operation::kQueryRefund:
       parsed = FromJson(request.body(), &refund_ref);
       reference = refund_ref.refund_reference();
+      break;
+    case Operation::kCreatePayout:
+      parsed = FromJson(request.body(), &payout);
+      reference = payout.reference();
+      amount = payout.amount_minor();
+      break;
+    case Operation::kQueryPayout:
+      parsed = FromJson(request.body(), &payout_ref);
+      reference = payout_ref.reference();
       break;
   }
   if (!parsed) co_return Error(400, "bad_request", "body is not a valid JSON request");
@@ -405,6 +456,12 @@ asio::awaitable<Reply> Simulator::Impl::Handle(const Request& request, std::stri
       break;
     case Operation::kQueryRefund:
       reply = QueryRefund(account, refund_ref);
+      break;
+    case Operation::kCreatePayout:
+      reply = CreatePayout(account, payout);
+      break;
+    case Operation::kQueryPayout:
+      reply = QueryPayout(account, payout_ref);
       break;
   }
   stats_.set_calls_executed(stats_.calls_executed() + 1);
@@ -462,7 +519,7 @@ Reply Simulator::Impl::CreatePayment(const std::string& account,
   Reply reply{200, ToJson(payment.state), std::nullopt};
   payments_.emplace(key, std::move(payment));
   stats_.set_payments(stats_.payments() + 1);
-  MaybeScheduleAuto(key, /*refund=*/false, request.amount_minor());
+  MaybeScheduleAuto(key, AutoKind::kPayment, request.amount_minor());
   return reply;
 }
 
@@ -547,7 +604,7 @@ Reply Simulator::Impl::CreateRefund(const std::string& account,
   Reply reply{200, ToJson(refund.state), std::nullopt};
   refunds_.emplace(refund_key, std::move(refund));
   stats_.set_refunds(stats_.refunds() + 1);
-  MaybeScheduleAuto(refund_key, /*refund=*/true, request.amount_minor());
+  MaybeScheduleAuto(refund_key, AutoKind::kRefund, request.amount_minor());
   return reply;
 }
 
@@ -555,6 +612,159 @@ Reply Simulator::Impl::QueryRefund(const std::string& account, const pb::RefundR
   auto it = refunds_.find(Key(account, request.refund_reference()));
   if (it == refunds_.end()) return Error(404, "not_found", "no such refund");
   return Reply{200, ToJson(it->second.state), std::nullopt};
+}
+
+Reply Simulator::Impl::CreatePayout(const std::string& account,
+                                    const pb::CreatePayoutRequest& request) {
+  if (!ValidReference(request.reference())) {
+    return Error(400, "bad_request", "reference must be 1-64 characters of [A-Za-z0-9_.-]");
+  }
+  if (!ValidCurrency(request.currency()))
+    return Error(400, "bad_request", "currency is not ISO 4217");
+  if (!http::ParseHttpsUrl(request.notify_url())) {
+    return Error(400, "bad_request", "notify_url must be an https URL");
+  }
+  if (request.beneficiary().name().empty() || request.beneficiary().account().empty()) {
+    return Error(400, "bad_request", "beneficiary name and account are required");
+  }
+  const std::string key = Key(account, request.reference());
+  if (auto existing = payouts_.find(key); existing != payouts_.end()) {
+    Payout& payout = existing->second;
+    ++payout.create_requests;
+    // The reference is the idempotency key: whatever happened to it first is the answer, and it
+    // never executes again. A tombstone (closed by a query) answers its refusal forever.
+    if (payout.tombstone) return Reply{200, ToJson(payout.state), std::nullopt};
+    if (payout.state.amount_minor() != request.amount_minor() ||
+        payout.state.currency() != request.currency() || payout.method != request.method() ||
+        payout.notify_url != request.notify_url()) {
+      return Error(409, "reference_conflict", "reference exists with other fields");
+    }
+    return Reply{200, ToJson(payout.state), std::nullopt};
+  }
+  if (request.amount_minor() <= 0) return Error(422, "invalid_amount", "amount must be positive");
+  Payout payout;
+  payout.account = account;
+  payout.notify_url = request.notify_url();
+  payout.method = request.method();
+  payout.create_requests = 1;
+  pb::Payout& state = payout.state;
+  state.set_reference(request.reference());
+  state.set_transaction_id(fmt::format("sbx_po_{:010}", next_id_++));
+  state.set_amount_minor(request.amount_minor());
+  state.set_currency(request.currency());
+  const std::optional<pb::FaultRule> decline =
+      TakeDeclineRule(account, request.reference(), request.amount_minor());
+  if (decline) {
+    // Refused before anything moved, but remembered: a repeat or a query answers the same refusal.
+    state.set_status(pb::PAYOUT_STATUS_FAILED);
+    state.set_failure_code(decline->failure_code().empty() ? "insufficient_funds"
+                                                           : decline->failure_code());
+    state.set_failure_message(decline->failure_message().empty()
+                                  ? "the merchant's payout balance is insufficient"
+                                  : decline->failure_message());
+  } else {
+    state.set_status(pb::PAYOUT_STATUS_PENDING);
+    payout.executions = 1;
+  }
+  Reply reply{200, ToJson(state), std::nullopt};
+  auto it = payouts_.emplace(key, std::move(payout)).first;
+  payout_order_.push_back(key);
+  stats_.set_payouts(stats_.payouts() + 1);
+  if (decline) {
+    EmitPayoutCallback(it->second);
+  } else {
+    MaybeScheduleAuto(key, AutoKind::kPayout, request.amount_minor());
+  }
+  return reply;
+}
+
+Reply Simulator::Impl::QueryPayout(const std::string& account, const pb::PayoutRef& request) {
+  if (!ValidReference(request.reference())) return Error(400, "bad_request", "bad reference");
+  const std::string key = Key(account, request.reference());
+  auto it = payouts_.find(key);
+  if (it == payouts_.end()) {
+    // A reference we never received is closed by the query: a create still in flight can no longer
+    // execute, so "never received" is a definitive answer the gateway may act on (a new attempt),
+    // where a bare 404 could only be a guess.
+    Payout tombstone;
+    tombstone.account = account;
+    tombstone.tombstone = true;
+    tombstone.state.set_reference(request.reference());
+    tombstone.state.set_transaction_id(fmt::format("sbx_po_{:010}", next_id_++));
+    tombstone.state.set_status(pb::PAYOUT_STATUS_FAILED);
+    tombstone.state.set_failure_code("never_received");
+    tombstone.state.set_failure_message("no payout was received with this reference; now closed");
+    it = payouts_.emplace(key, std::move(tombstone)).first;
+    payout_order_.push_back(key);
+  }
+  return Reply{200, ToJson(it->second.state), std::nullopt};
+}
+
+Reply Simulator::Impl::CompletePayout(const pb::CompletePayoutRequest& request) {
+  auto it = payouts_.find(Key(request.merchant_account(), request.reference()));
+  if (it == payouts_.end() || it->second.tombstone) {
+    return Error(404, "not_found", "no such payout");
+  }
+  pb::Payout& state = it->second.state;
+  if (request.status() != pb::PAYOUT_STATUS_SUCCEEDED &&
+      request.status() != pb::PAYOUT_STATUS_FAILED) {
+    return Error(400, "bad_request", "status must be SUCCEEDED or FAILED");
+  }
+  if (state.status() != pb::PAYOUT_STATUS_PENDING) {
+    return Error(409, "not_pending", "the payout is no longer pending");
+  }
+  state.set_status(request.status());
+  if (request.status() == pb::PAYOUT_STATUS_FAILED) {
+    state.set_failure_code(request.failure_code().empty() ? "returned" : request.failure_code());
+    state.set_failure_message("the beneficiary's bank returned the payout");
+  }
+  EmitPayoutCallback(it->second);
+  return Reply{200, ToJson(state), std::nullopt};
+}
+
+Reply Simulator::Impl::ListPayouts(const pb::PayoutFilter& filter) const {
+  pb::PayoutList list;
+  for (const std::string& key : payout_order_) {
+    const Payout& payout = payouts_.at(key);
+    const pb::Payout& state = payout.state;
+    if (!filter.merchant_account().empty() && filter.merchant_account() != payout.account) continue;
+    if (state.reference().rfind(filter.reference_prefix(), 0) != 0) continue;
+    pb::PayoutRecord* record = list.add_payouts();
+    record->set_merchant_account(payout.account);
+    record->set_reference(state.reference());
+    record->set_transaction_id(state.transaction_id());
+    record->set_amount_minor(state.amount_minor());
+    record->set_currency(state.currency());
+    record->set_status(state.status());
+    record->set_failure_code(state.failure_code());
+    record->set_executions(payout.executions);
+    record->set_create_requests(payout.create_requests);
+  }
+  return Reply{200, ToJson(list), std::nullopt};
+}
+
+Reply Simulator::Impl::CountPayouts(const pb::PayoutFilter& filter) const {
+  pb::PayoutCount count;
+  for (const auto& [key, payout] : payouts_) {
+    const pb::Payout& state = payout.state;
+    if (!filter.merchant_account().empty() && filter.merchant_account() != payout.account) continue;
+    if (state.reference().rfind(filter.reference_prefix(), 0) != 0) continue;
+    count.set_references(count.references() + 1);
+    count.set_executions(count.executions() + payout.executions);
+    switch (state.status()) {
+      case pb::PAYOUT_STATUS_PENDING:
+        count.set_pending(count.pending() + 1);
+        break;
+      case pb::PAYOUT_STATUS_SUCCEEDED:
+        count.set_succeeded(count.succeeded() + 1);
+        count.set_succeeded_amount_minor(count.succeeded_amount_minor() + state.amount_minor());
+        break;
+      default:
+        count.set_failed(count.failed() + 1);
+        break;
+    }
+  }
+  return Reply{200, ToJson(count), std::nullopt};
 }
 
 Reply Simulator::Impl::CompletePayment(const pb::CompletePaymentRequest& request) {
@@ -612,16 +822,23 @@ Reply Simulator::Impl::CompleteRefund(const pb::CompleteRefundRequest& request) 
   return Reply{200, ToJson(state), std::nullopt};
 }
 
-void Simulator::Impl::MaybeScheduleAuto(const std::string& key, bool refund, std::int64_t amount) {
+void Simulator::Impl::MaybeScheduleAuto(const std::string& key, AutoKind kind,
+                                        std::int64_t amount) {
   if (auto_rule_.after_ms() == 0) return;
   if (auto_rule_.amount_minor() != 0 && auto_rule_.amount_minor() != amount) return;
   const bool succeed = auto_rule_.status() != pb::PAYMENT_STATUS_FAILED;
   auto timer =
       std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(auto_rule_.after_ms()));
-  timer->async_wait([this, timer, key, refund, succeed](boost::system::error_code ec) {
+  timer->async_wait([this, timer, key, kind, succeed](boost::system::error_code ec) {
     if (ec) return;
     const std::size_t split = key.find('\n');
-    if (refund) {
+    if (kind == AutoKind::kPayout) {
+      pb::CompletePayoutRequest request;
+      request.set_merchant_account(key.substr(0, split));
+      request.set_reference(key.substr(split + 1));
+      request.set_status(succeed ? pb::PAYOUT_STATUS_SUCCEEDED : pb::PAYOUT_STATUS_FAILED);
+      (void)CompletePayout(request);
+    } else if (kind == AutoKind::kRefund) {
       pb::CompleteRefundRequest request;
       request.set_merchant_account(key.substr(0, split));
       request.set_refund_reference(key.substr(split + 1));
@@ -648,10 +865,24 @@ std::optional<pb::FaultRule> Simulator::Impl::TakeCallFault(std::string_view ope
         kind == pb::FAULT_KIND_HTTP_5XX || kind == pb::FAULT_KIND_MALFORMED_REPLY ||
         kind == pb::FAULT_KIND_BAD_SIGNATURE_REPLY;
     if (!call_fault) continue;
-    if (!it->operation().empty() && it->operation() != operation) continue;
-    if (!it->merchant_account().empty() && it->merchant_account() != account) continue;
-    if (!it->reference().empty() && it->reference() != reference) continue;
-    if (it->amount_minor() != 0 && it->amount_minor() != amount) continue;
+    if (!RuleMatches(*it, operation, account, reference, amount)) continue;
+    pb::FaultRule rule = *it;
+    if (it->count() == 1) {
+      faults_.erase(it);
+    } else if (it->count() > 1) {
+      it->set_count(it->count() - 1);
+    }
+    return rule;
+  }
+  return std::nullopt;
+}
+
+std::optional<pb::FaultRule> Simulator::Impl::TakeDeclineRule(const std::string& account,
+                                                              const std::string& reference,
+                                                              std::int64_t amount) {
+  for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+    if (it->kind() != pb::FAULT_KIND_DECLINE_PAYOUT) continue;
+    if (!RuleMatches(*it, "create_payout", account, reference, amount)) continue;
     pb::FaultRule rule = *it;
     if (it->count() == 1) {
       faults_.erase(it);
@@ -672,11 +903,10 @@ std::vector<pb::FaultRule> Simulator::Impl::TakeCallbackFaults(const std::string
     const bool callback_fault = kind == pb::FAULT_KIND_DUPLICATE_CALLBACK ||
                                 kind == pb::FAULT_KIND_DELAYED_CALLBACK ||
                                 kind == pb::FAULT_KIND_OUT_OF_ORDER_CALLBACK ||
-                                kind == pb::FAULT_KIND_BAD_SIGNATURE_CALLBACK;
-    const bool matches = callback_fault &&
-                         (it->merchant_account().empty() || it->merchant_account() == account) &&
-                         (it->reference().empty() || it->reference() == reference) &&
-                         (it->amount_minor() == 0 || it->amount_minor() == amount);
+                                kind == pb::FAULT_KIND_BAD_SIGNATURE_CALLBACK ||
+                                kind == pb::FAULT_KIND_LOST_CALLBACK;
+    // Callback faults ignore the operation: they match on what the callback is about.
+    const bool matches = callback_fault && RuleMatches(*it, "", account, reference, amount);
     if (!matches) {
       ++it;
       continue;
@@ -720,6 +950,20 @@ void Simulator::Impl::EmitRefundCallback(const Refund& refund) {
        refund.state.amount_minor(), std::move(terminal), std::move(stale));
 }
 
+void Simulator::Impl::EmitPayoutCallback(const Payout& payout) {
+  pb::Notification terminal;
+  terminal.set_type("payout");
+  *terminal.mutable_payout() = payout.state;
+  terminal.set_event_time_unix(UnixNow());
+  pb::Notification stale = terminal;
+  stale.mutable_payout()->set_status(pb::PAYOUT_STATUS_PENDING);
+  stale.mutable_payout()->clear_failure_code();
+  stale.mutable_payout()->clear_failure_message();
+  stale.set_event_time_unix(UnixNow() - 1);
+  Emit(payout.account, payout.notify_url, payout.state.reference(), payout.state.amount_minor(),
+       std::move(terminal), std::move(stale));
+}
+
 void Simulator::Impl::Emit(const std::string& account, const std::string& notify_url,
                            const std::string& reference, std::int64_t amount,
                            pb::Notification terminal, pb::Notification stale) {
@@ -752,6 +996,10 @@ asio::awaitable<void> Simulator::Impl::Deliver(std::string account, std::string 
       case pb::FAULT_KIND_BAD_SIGNATURE_CALLBACK:
         bad_signature = true;
         break;
+      case pb::FAULT_KIND_LOST_CALLBACK:
+        // The event happened; the merchant is simply never told.
+        stats_.set_callbacks_lost(stats_.callbacks_lost() + 1);
+        co_return;
       default:
         break;
     }
@@ -828,6 +1076,16 @@ Reply Simulator::Impl::HandleControl(std::string_view path, const Request& reque
     pb::CompleteRefundRequest message;
     if (!FromJson(body, &message)) return Error(400, "bad_request", "bad body");
     return CompleteRefund(message);
+  }
+  if (path == "/control/v1/payouts/complete") {
+    pb::CompletePayoutRequest message;
+    if (!FromJson(body, &message)) return Error(400, "bad_request", "bad body");
+    return CompletePayout(message);
+  }
+  if (path == "/control/v1/payouts/list" || path == "/control/v1/payouts/count") {
+    pb::PayoutFilter message;
+    if (!FromJson(body, &message)) return Error(400, "bad_request", "bad body");
+    return path == "/control/v1/payouts/list" ? ListPayouts(message) : CountPayouts(message);
   }
   if (path == "/control/v1/faults") {
     pb::FaultRule message;

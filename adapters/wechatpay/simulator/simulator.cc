@@ -450,6 +450,11 @@ Reply Simulator::Impl::Handle(const Request& request, bool* bad_signature) {
       fault && fault->delay_ms() != 0 ? std::chrono::milliseconds(fault->delay_ms()) : kHoldDefault;
   if (kind == pb::FAULT_KIND_TIMEOUT_BEFORE) return Reply{0, {}, hold, false, ""};
   if (kind == pb::FAULT_KIND_HTTP_5XX) return Refuse(500, "SYSTEM_ERROR", "系统异常，请稍后重试");
+  if (kind == pb::FAULT_KIND_REFUSE) {
+    return Refuse(fault->http_status() == 0 ? 403 : fault->http_status(),
+                  fault->error_code().empty() ? "NOT_ENOUGH" : fault->error_code(),
+                  "injected refusal");
+  }
 
   Reply reply = Execute(mchid, method, path, query, request);
   stats_.set_calls_executed(stats_.calls_executed() + 1);
@@ -703,7 +708,12 @@ Reply Simulator::Impl::CreateTransfer(const std::string& mchid, const Request& h
   *reference = request.out_bill_no();
   const std::string key = Key(mchid, request.out_bill_no());
   if (auto existing = transfers_.find(key); existing != transfers_.end()) {
-    pb::TransferBill same = existing->second.state;
+    // The same out_bill_no is the same transfer; with other parameters WeChat refuses the reuse
+    // (and the first transfer stands).
+    const pb::TransferBill& same = existing->second.state;
+    if (same.transfer_amount() != request.transfer_amount() || same.openid() != request.openid()) {
+      return Refuse(400, "INVALID_REQUEST", "商户单号重复，且参数不一致");
+    }
     return Json(same);
   }
   Transfer transfer;
@@ -996,7 +1006,7 @@ std::optional<pb::FaultRule> Simulator::Impl::TakeCallFault(std::string_view ope
     const bool call_fault =
         kind == pb::FAULT_KIND_TIMEOUT_BEFORE || kind == pb::FAULT_KIND_TIMEOUT_AFTER ||
         kind == pb::FAULT_KIND_HTTP_5XX || kind == pb::FAULT_KIND_MALFORMED_REPLY ||
-        kind == pb::FAULT_KIND_BAD_SIGNATURE_REPLY;
+        kind == pb::FAULT_KIND_BAD_SIGNATURE_REPLY || kind == pb::FAULT_KIND_REFUSE;
     if (!call_fault) continue;
     if (!it->operation().empty() && it->operation() != operation) continue;
     if (!it->mchid().empty() && it->mchid() != mchid) continue;
@@ -1021,7 +1031,8 @@ std::vector<pb::FaultRule> Simulator::Impl::TakeCallbackFaults(const std::string
     const bool callback_fault =
         kind == pb::FAULT_KIND_DUPLICATE_CALLBACK || kind == pb::FAULT_KIND_DELAYED_CALLBACK ||
         kind == pb::FAULT_KIND_OUT_OF_ORDER_CALLBACK ||
-        kind == pb::FAULT_KIND_BAD_SIGNATURE_CALLBACK || kind == pb::FAULT_KIND_SIGNTEST_CALLBACK;
+        kind == pb::FAULT_KIND_BAD_SIGNATURE_CALLBACK || kind == pb::FAULT_KIND_SIGNTEST_CALLBACK ||
+        kind == pb::FAULT_KIND_LOST_CALLBACK;
     const bool matches = callback_fault && (it->mchid().empty() || it->mchid() == mchid) &&
                          (it->reference().empty() || it->reference() == reference) &&
                          (it->amount() == 0 || it->amount() == amount);
@@ -1076,6 +1087,8 @@ asio::awaitable<void> Simulator::Impl::Deliver(std::string url, std::vector<pb::
       case pb::FAULT_KIND_SIGNTEST_CALLBACK:
         signtest = true;
         break;
+      case pb::FAULT_KIND_LOST_CALLBACK:
+        co_return;
       default:
         break;
     }

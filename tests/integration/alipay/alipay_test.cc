@@ -312,32 +312,110 @@ TEST_F(AlipayIntegration, CertificateModeTransfersAndPayments) {
   payout.amount_minor = 150000;
   payout.payee_identity = "2088102000000009";
   payout.title = "理赔款";
-  const ProviderResult sent = RunAsync(io_, adapter.Payout(payout));
+  const ProviderResult sent = RunAsync(io_, adapter.Transfer(payout));
   EXPECT_EQ(sent.outcome, Outcome::kSucceeded) << sent.detail;
   EXPECT_FALSE(sent.provider_transaction_id.empty());
-  EXPECT_EQ(RunAsync(io_, adapter.QueryPayout("payout_1")).outcome, Outcome::kSucceeded);
+  EXPECT_EQ(RunAsync(io_, adapter.QueryTransfer("payout_1")).outcome, Outcome::kSucceeded);
   // Repeating the transfer is the same transfer.
-  EXPECT_EQ(RunAsync(io_, adapter.Payout(payout)).provider_transaction_id, sent.provider_transaction_id);
+  EXPECT_EQ(RunAsync(io_, adapter.Transfer(payout)).provider_transaction_id, sent.provider_transaction_id);
 
   payout.reference = "payout_2";
   payout.payee_identity = "DEALING_1";
-  EXPECT_EQ(RunAsync(io_, adapter.Payout(payout)).outcome, Outcome::kPending);
-  EXPECT_EQ(RunAsync(io_, adapter.QueryPayout("payout_2")).outcome, Outcome::kPending);
+  EXPECT_EQ(RunAsync(io_, adapter.Transfer(payout)).outcome, Outcome::kPending);
+  EXPECT_EQ(RunAsync(io_, adapter.QueryTransfer("payout_2")).outcome, Outcome::kPending);
   ASSERT_EQ(Control("transfers/complete",
                     R"({"app_id":"2021000000000002","out_biz_no":"payout_2","status":"FAIL"})"),
             200u);
-  EXPECT_EQ(RunAsync(io_, adapter.QueryPayout("payout_2")).outcome, Outcome::kDeclined);
+  EXPECT_EQ(RunAsync(io_, adapter.QueryTransfer("payout_2")).outcome, Outcome::kDeclined);
 
   payout.reference = "payout_3";
   payout.payee_identity = "NOTEXIST_1";
-  const ProviderResult nobody = RunAsync(io_, adapter.Payout(payout));
+  const ProviderResult nobody = RunAsync(io_, adapter.Transfer(payout));
   EXPECT_EQ(nobody.outcome, Outcome::kDeclined);
   EXPECT_EQ(nobody.decline_code, "payee_not_found");
-  EXPECT_EQ(RunAsync(io_, adapter.QueryPayout("payout_never")).outcome, Outcome::kUnknown);
+  EXPECT_EQ(RunAsync(io_, adapter.QueryTransfer("payout_never")).outcome, Outcome::kUnknown);
 
   // Public-key mode may not transfer at all.
   payout.reference = "payout_4";
-  EXPECT_EQ(RunAsync(io_, shared->pk->Payout(payout)).outcome, Outcome::kNotSent);
+  EXPECT_EQ(RunAsync(io_, shared->pk->Transfer(payout)).outcome, Outcome::kNotSent);
+}
+
+// Payouts through the Adapter interface (what the gateway's payout flow calls): out_biz_no is the
+// attempt reference, every outcome class, and never declined when Alipay's answer is ambiguous.
+TEST_F(AlipayIntegration, PayoutThroughTheAdapterInterface) {
+  AlipayAdapter& adapter = *shared->cert;
+  auto payout = [](const std::string& reference, const std::string& account) {
+    CreatePayoutRequest request;
+    request.merchant_account = "m2";
+    request.provider_reference = reference;
+    request.amount_minor = 250000;
+    request.currency = "CNY";
+    request.method = "alipay_transfer";
+    request.beneficiary.account_type = "alipay_user_id";
+    request.beneficiary.account = account;
+    request.beneficiary.name = "张三";
+    request.description = "理赔款 CLM-7";
+    return request;
+  };
+  auto create = [&](const CreatePayoutRequest& request) {
+    return RunAsync(io_, adapter.CreatePayout(request));
+  };
+  auto query = [&](const std::string& reference) {
+    return RunAsync(io_, adapter.QueryPayout({"m2", reference, {}}));
+  };
+
+  const ProviderResult paid = create(payout("po_ali_1", "2088102000000009"));
+  ASSERT_EQ(paid.outcome, Outcome::kSucceeded) << paid.detail;
+  EXPECT_EQ(query("po_ali_1").outcome, Outcome::kSucceeded);
+  EXPECT_EQ(query("po_ali_1").amount_minor, 250000);
+  // The same out_biz_no is the same transfer; with another amount Alipay refuses the reuse, and
+  // that refusal is no proof of anything: unknown.
+  EXPECT_EQ(create(payout("po_ali_1", "2088102000000009")).provider_transaction_id,
+            paid.provider_transaction_id);
+  auto other_amount = payout("po_ali_1", "2088102000000009");
+  other_amount.amount_minor = 1;
+  EXPECT_EQ(create(other_amount).outcome, Outcome::kUnknown);
+
+  // DEALING is pending; the query settles it.
+  ASSERT_EQ(create(payout("po_ali_2", "DEALING_2")).outcome, Outcome::kPending);
+  ASSERT_EQ(Control("transfers/complete",
+                    R"({"app_id":"2021000000000002","out_biz_no":"po_ali_2","status":"SUCCESS"})"),
+            200u);
+  EXPECT_EQ(query("po_ali_2").outcome, Outcome::kSucceeded);
+
+  // Definitive refusals.
+  const ProviderResult broke = create(payout("po_ali_3", "NOBALANCE_1"));
+  EXPECT_EQ(broke.outcome, Outcome::kDeclined);
+  EXPECT_EQ(broke.decline_code, "insufficient_balance");
+  EXPECT_EQ(create(payout("po_ali_4", "NOTEXIST_1")).decline_code, "payee_not_found");
+
+  // Logon ids need the name; unknown account types and methods are never sent.
+  auto logon = payout("po_ali_5", "claimant@example.com");
+  logon.beneficiary.account_type = "alipay_login_id";
+  logon.beneficiary.name.clear();
+  EXPECT_EQ(create(logon).outcome, Outcome::kNotSent);
+  auto card = payout("po_ali_6", "6222020000001234");
+  card.beneficiary.account_type = "bank_card";
+  EXPECT_EQ(create(card).outcome, Outcome::kNotSent);
+  auto wrong_method = payout("po_ali_7", "2088102000000009");
+  wrong_method.method = "wechat_transfer";
+  EXPECT_EQ(create(wrong_method).outcome, Outcome::kNotSent);
+  EXPECT_EQ(RunAsync(io_, shared->pk->CreatePayout(payout("po_ali_8", "2088102000000009"))).outcome,
+            Outcome::kNotSent);
+
+  // Faults: executed but unanswered, and the query finds the transfer once.
+  const std::string transfer(kMethodTransfer);
+  Fault("FAULT_KIND_TIMEOUT_AFTER", transfer, R"(,"delay_ms":3000)");
+  EXPECT_EQ(create(payout("po_ali_9", "2088102000000009")).outcome, Outcome::kUnknown);
+  EXPECT_EQ(query("po_ali_9").outcome, Outcome::kSucceeded);
+  // Not executed (5xx, Alipay's own "unavailable"): unknown, and its "not found" proves nothing.
+  Fault("FAULT_KIND_HTTP_5XX", transfer);
+  EXPECT_EQ(create(payout("po_ali_10", "2088102000000009")).outcome, Outcome::kUnknown);
+  Fault("FAULT_KIND_SERVICE_UNAVAILABLE", transfer);
+  EXPECT_EQ(create(payout("po_ali_11", "2088102000000009")).outcome, Outcome::kUnknown);
+  EXPECT_EQ(query("po_ali_10").outcome, Outcome::kUnknown);
+  Fault("FAULT_KIND_BAD_SIGNATURE_REPLY", transfer);
+  EXPECT_EQ(create(payout("po_ali_12", "NOTEXIST_2")).outcome, Outcome::kUnknown);
 }
 
 TEST_F(AlipayIntegration, CallFaultsHaveTheirOutcomeClass) {

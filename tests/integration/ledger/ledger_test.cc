@@ -669,6 +669,68 @@ TEST_F(LedgerTest, ClosedAccountsRefuseNewPostingsButReleaseReservations) {
   EXPECT_TRUE(VerifyLedger().ok());
 }
 
+TEST_F(LedgerTest, CachedPathStepsAsideWhenAnotherWriterMovedTheHead) {
+  // Proves the batcher's cached path (PostgresLedger: balances kept from this process's own last
+  // batch) is used only while nobody else has written: after a second ledger on the same database
+  // (another daemon) posts, the next batch is refused by the head check, re-decided on the fresh
+  // book, and the balances and the hash chain come out exact; the cache then serves again.
+  PostgresLedger other(pool_, io_.get_executor(), PostgresLedgerOptions{});
+  ASSERT_EQ(PostOne(T("own-1", kClearing, kPremiums, 100)), R::kOk);  // Fills the cache.
+  const std::uint64_t cached_before = ledger_->cached_batches();
+  ASSERT_EQ(PostOne(T("own-2", kClearing, kPremiums, 20)), R::kOk);
+  EXPECT_EQ(ledger_->cached_batches(), cached_before + 1);
+
+  auto foreign = RunUntilDone(
+      io_, other.PostTransfers({T("foreign-1", kClearing, kPremiums, 3000)}, In(10s)));
+  ASSERT_TRUE(foreign);
+  ASSERT_EQ(foreign.value(), std::vector<R>{R::kOk});
+  ASSERT_EQ(PostOne(T("own-3", kClearing, kPremiums, 7)), R::kOk);
+  EXPECT_EQ(ledger_->cached_batches(), cached_before + 1);  // Re-decided on the full path.
+  EXPECT_EQ(BalanceOf(kPremiums), (Balance{0, 0, 0, 3127}));
+  EXPECT_EQ(BalanceOf(kClearing), (Balance{0, 3127, 0, 0}));
+
+  ASSERT_EQ(PostOne(T("own-4", kClearing, kPremiums, 1)), R::kOk);
+  EXPECT_EQ(ledger_->cached_batches(), cached_before + 2);
+  EXPECT_EQ(BalanceOf(kPremiums), (Balance{0, 0, 0, 3128}));
+  RunUntilDone(io_, other.Stop());
+  EXPECT_TRUE(VerifyLedger().ok());
+}
+
+TEST_F(LedgerTest, CachedPathLeavesEveryRefusalToTheFreshBook) {
+  // Proves that with a warm cache the answers are exactly the full path's: a closed or reopened
+  // account (a change that does not move the head), a retried id (same or different fields), an
+  // id that failed before (even once it would fit), and a limit all answer from the database's
+  // current state, never from the cache's.
+  ASSERT_EQ(PostOne(T("warm", kClearing, kPremiums, 10)), R::kOk);
+  ASSERT_EQ(PostOne(T("warm-2", kPayable, kExpense, 1)), R::kExceedsCredits);
+  ASSERT_EQ(PostOne(T("fund", kExpense, kPayable, 5)), R::kOk);
+  const std::uint64_t cached_before = ledger_->cached_batches();
+  ASSERT_EQ(PostOne(T("warm-3", kClearing, kPremiums, 1)), R::kOk);
+  ASSERT_GT(ledger_->cached_batches(), cached_before);
+
+  // Closed behind the cache's back (no batch moves the head), then reopened.
+  ASSERT_TRUE(RunUntilDone(io_, ledger_->SetAccountClosed(AccountId{kClearing}, true, In(10s))));
+  EXPECT_EQ(PostOne(T("closed-1", kClearing, kPremiums, 5)), R::kAccountClosed);
+  ASSERT_TRUE(RunUntilDone(io_, ledger_->SetAccountClosed(AccountId{kClearing}, false, In(10s))));
+  EXPECT_EQ(PostOne(T("closed-1b", kClearing, kPremiums, 5)), R::kOk);
+  // closed-1 failed for a business reason: the id stays spent.
+  EXPECT_EQ(PostOne(T("closed-1", kClearing, kPremiums, 5)), R::kIdAlreadyFailed);
+
+  // Retries of a committed id.
+  EXPECT_EQ(PostOne(T("warm-3", kClearing, kPremiums, 1)), R::kExists);
+  EXPECT_EQ(PostOne(T("warm-3", kClearing, kPremiums, 2)), R::kExistsWithDifferentFields);
+
+  // warm-2 exceeded claims_payable's credits; funded now, it would fit, but the id is spent.
+  ASSERT_EQ(PostOne(T("fund-2", kExpense, kPayable, 100)), R::kOk);
+  EXPECT_EQ(PostOne(T("warm-2", kPayable, kExpense, 1)), R::kIdAlreadyFailed);
+  // The limit itself: 105 credited, 106 is one too many.
+  EXPECT_EQ(PostOne(T("over", kPayable, kExpense, 106)), R::kExceedsCredits);
+  EXPECT_EQ(PostOne(T("exact", kPayable, kExpense, 105)), R::kOk);
+  EXPECT_EQ(BalanceOf(kPayable), (Balance{0, 105, 0, 105}));
+  EXPECT_EQ(BalanceOf(kPremiums), (Balance{0, 0, 0, 16}));
+  EXPECT_TRUE(VerifyLedger().ok());
+}
+
 TEST_F(LedgerTest, HotAccountThroughBatcherGivesExactBalances) {
   // Proves 200 coroutines posting premiums to one hot account through the Batcher all succeed,
   // are coalesced into far fewer transactions than transfers, and leave exact balances.

@@ -18,7 +18,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "adapters/http/https_client.h"
+#include "adapters/sandbox/sandbox.pb.h"
 #include "adapters/sandbox/sandbox_adapter.h"
 #include "tests/integration/sandbox/sandbox_fixture.h"
 #include "tests/testing/run_async.h"
@@ -236,6 +239,70 @@ class SandboxTest : public ::testing::Test {
     const auto at = stats.find("\"calls_executed\":\"");
     if (at == std::string::npos) return 0;
     return std::stoull(stats.substr(at + 18));
+  }
+
+  // ---- Payouts ----
+
+  // A payout id of its own per test; attempts are "<id>_<seq>", as the gateway derives them.
+  static std::string NewPayoutId() {
+    static std::atomic<int> counter{0};
+    return fmt::format("po{}x{}", getpid(), ++counter);
+  }
+
+  CreatePayoutRequest PayoutOf(const std::string& reference, std::int64_t amount = 5000) {
+    CreatePayoutRequest request;
+    request.merchant_account = kAccount;
+    request.provider_reference = reference;
+    request.amount_minor = amount;
+    request.currency = "CNY";
+    request.method = "sandbox_transfer";
+    request.beneficiary.name = "Li Lei";
+    request.beneficiary.account_type = "sandbox";
+    request.beneficiary.account = "6222020000001234";
+    request.beneficiary.bank = "ICBC";
+    request.description = "Claim CLM-1 payout";
+    request.notify_url = shared->receiver->url(kAccount);
+    return request;
+  }
+
+  ProviderResult CreatePayout(const CreatePayoutRequest& request) {
+    return RunAsync(io_, adapter_->CreatePayout(request));
+  }
+  ProviderResult QueryPayout(const std::string& reference) {
+    return RunAsync(io_, adapter_->QueryPayout({kAccount, reference, {}}));
+  }
+  void CompletePayout(const std::string& reference, const std::string& status) {
+    Control("/control/v1/payouts/complete",
+            fmt::format(R"({{"merchant_account":"{}","reference":"{}","status":"{}"}})", kAccount,
+                        reference, status));
+  }
+
+  template <typename Message>
+  Message ControlMessage(const std::string& path, const std::string& body) {
+    Message message;
+    const std::string json = Control(path, body);
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &message).ok()) << json;
+    return message;
+  }
+  v1::PayoutCount CountPayouts(const std::string& prefix) {
+    return ControlMessage<v1::PayoutCount>(
+        "/control/v1/payouts/count",
+        fmt::format(R"({{"merchant_account":"{}","reference_prefix":"{}"}})", kAccount, prefix));
+  }
+  // The simulator's record of one reference; fails the test when there is not exactly one.
+  v1::PayoutRecord PayoutRecord(const std::string& reference) {
+    const auto list = ControlMessage<v1::PayoutList>(
+        "/control/v1/payouts/list", fmt::format(R"({{"reference_prefix":"{}"}})", reference));
+    v1::PayoutRecord found;
+    int matches = 0;
+    for (const auto& record : list.payouts()) {
+      if (record.reference() == reference) {
+        found = record;
+        ++matches;
+      }
+    }
+    EXPECT_EQ(matches, 1) << reference;
+    return found;
   }
 
   boost::asio::io_context io_;
@@ -578,6 +645,218 @@ TEST_F(SandboxTest, TamperedStaleOrMisaddressedCallbacksAreRejected) {
   auto stale = late->VerifyCallback(good);
   ASSERT_FALSE(stale);
   EXPECT_THAT(stale.error(), ::testing::HasSubstr("timestamp"));
+}
+
+// ---- Payouts: executed at most once per reference, every fault with its outcome class ----
+
+TEST_F(SandboxTest, PayoutExecutesOnceAndRepeatsAnswerTheFirstOutcome) {
+  const std::string reference = NewPayoutId() + "_1";
+  const ProviderResult created = CreatePayout(PayoutOf(reference));
+  ASSERT_EQ(created.outcome, Outcome::kPending) << created.detail;
+  EXPECT_THAT(created.provider_transaction_id, ::testing::StartsWith("sbx_po_"));
+  EXPECT_EQ(created.amount_minor, 5000);
+  // A re-sent create is the same payout, not a second one.
+  const ProviderResult again = CreatePayout(PayoutOf(reference));
+  EXPECT_EQ(again.outcome, Outcome::kPending);
+  EXPECT_EQ(again.provider_transaction_id, created.provider_transaction_id);
+  EXPECT_EQ(QueryPayout(reference).outcome, Outcome::kPending);
+
+  CompletePayout(reference, "PAYOUT_STATUS_SUCCEEDED");
+  const ProviderResult queried = QueryPayout(reference);
+  EXPECT_EQ(queried.outcome, Outcome::kSucceeded);
+  EXPECT_EQ(queried.amount_minor, 5000);
+  EXPECT_EQ(queried.provider_transaction_id, created.provider_transaction_id);
+  // After success a repeat still answers the first outcome and moves nothing.
+  EXPECT_EQ(CreatePayout(PayoutOf(reference)).outcome, Outcome::kSucceeded);
+
+  const auto events = VerifiedCallbacksFor(reference, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, CallbackEvent::Kind::kPayout);
+  EXPECT_EQ(events[0].result.outcome, Outcome::kSucceeded);
+  EXPECT_EQ(events[0].result.amount_minor, 5000);
+
+  const v1::PayoutRecord record = PayoutRecord(reference);
+  EXPECT_EQ(record.executions(), 1u);
+  EXPECT_EQ(record.create_requests(), 3u);
+  EXPECT_EQ(record.status(), v1::PAYOUT_STATUS_SUCCEEDED);
+  EXPECT_EQ(record.amount_minor(), 5000);
+}
+
+TEST_F(SandboxTest, DeclinedPayoutMovesNothingAndStaysDeclined) {
+  const std::string reference = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_DECLINE_PAYOUT","reference":"{}","count":1}})",
+                    reference));
+  const ProviderResult refused = CreatePayout(PayoutOf(reference));
+  ASSERT_EQ(refused.outcome, Outcome::kDeclined) << refused.detail;
+  EXPECT_EQ(refused.decline_code, "insufficient_funds");
+  // The rule was used up, yet the reference keeps its first outcome: it never executes later.
+  EXPECT_EQ(CreatePayout(PayoutOf(reference)).decline_code, "insufficient_funds");
+  EXPECT_EQ(QueryPayout(reference).outcome, Outcome::kDeclined);
+  EXPECT_EQ(PayoutRecord(reference).executions(), 0u);
+  const auto events = VerifiedCallbacksFor(reference, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, CallbackEvent::Kind::kPayout);
+  EXPECT_EQ(events[0].result.outcome, Outcome::kDeclined);
+  // Can only be completed while pending.
+  EXPECT_EQ(ControlStatus("/control/v1/payouts/complete",
+                          fmt::format(R"({{"merchant_account":"m1","reference":"{}",)"
+                                      R"("status":"PAYOUT_STATUS_SUCCEEDED"}})",
+                                      reference)),
+            409u);
+}
+
+TEST_F(SandboxTest, PayoutReturnedAfterPendingIsDeclined) {
+  const std::string reference = NewPayoutId() + "_1";
+  ASSERT_EQ(CreatePayout(PayoutOf(reference)).outcome, Outcome::kPending);
+  CompletePayout(reference, "PAYOUT_STATUS_FAILED");
+  const ProviderResult queried = QueryPayout(reference);
+  EXPECT_EQ(queried.outcome, Outcome::kDeclined);
+  EXPECT_EQ(queried.decline_code, "returned");
+  const auto events = VerifiedCallbacksFor(reference, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].result.outcome, Outcome::kDeclined);
+}
+
+TEST_F(SandboxTest, PayoutRefusedBeforeExecutingIsDeclinedAndAConflictIsUnknown) {
+  auto zero = PayoutOf(NewPayoutId() + "_1");
+  zero.amount_minor = 0;
+  EXPECT_EQ(CreatePayout(zero).decline_code, "invalid_amount");
+  auto nameless = PayoutOf(NewPayoutId() + "_1");
+  nameless.beneficiary.account.clear();
+  EXPECT_EQ(CreatePayout(nameless).decline_code, "bad_request");
+  const std::string reference = NewPayoutId() + "_1";
+  ASSERT_EQ(CreatePayout(PayoutOf(reference)).outcome, Outcome::kPending);
+  // Same reference, other amount: that reference may be paying out; only a query can tell.
+  EXPECT_EQ(CreatePayout(PayoutOf(reference, 4999)).outcome, Outcome::kUnknown);
+  EXPECT_EQ(PayoutRecord(reference).executions(), 1u);
+}
+
+TEST_F(SandboxTest, PayoutTimeoutBeforeExecutingIsUnknownAndTheQueryClosesIt) {
+  const std::string payout = NewPayoutId();
+  const std::string reference = payout + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_TIMEOUT_BEFORE","operation":"create_payout",)"
+                    R"("reference":"{}","count":1,"delay_ms":3000}})",
+                    reference));
+  const ProviderResult created = CreatePayout(PayoutOf(reference));
+  EXPECT_EQ(created.outcome, Outcome::kUnknown) << created.detail;
+  EXPECT_EQ(CountPayouts(payout + "_").executions(), 0u);
+  // The query closes the reference: definitive, so the gateway may start attempt 2.
+  const ProviderResult queried = QueryPayout(reference);
+  EXPECT_EQ(queried.outcome, Outcome::kDeclined);
+  EXPECT_EQ(queried.decline_code, "never_received");
+  // The delayed create landing now cannot execute any more.
+  const ProviderResult late = CreatePayout(PayoutOf(reference));
+  EXPECT_EQ(late.outcome, Outcome::kDeclined);
+  EXPECT_EQ(late.decline_code, "never_received");
+  ASSERT_EQ(CreatePayout(PayoutOf(payout + "_2")).outcome, Outcome::kPending);
+  CompletePayout(payout + "_2", "PAYOUT_STATUS_SUCCEEDED");
+  const v1::PayoutCount count = CountPayouts(payout + "_");
+  EXPECT_EQ(count.references(), 2u);
+  EXPECT_EQ(count.executions(), 1u);
+  EXPECT_EQ(count.succeeded(), 1u);
+  EXPECT_EQ(count.failed(), 1u);
+  EXPECT_EQ(count.succeeded_amount_minor(), 5000);
+}
+
+TEST_F(SandboxTest, PayoutTimeoutAfterExecutingIsUnknownAndTheQueryFindsItOnce) {
+  const std::string reference = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_TIMEOUT_AFTER","operation":"create_payout",)"
+                    R"("reference":"{}","count":1,"delay_ms":3000}})",
+                    reference));
+  EXPECT_EQ(CreatePayout(PayoutOf(reference)).outcome, Outcome::kUnknown);
+  EXPECT_EQ(QueryPayout(reference).outcome, Outcome::kPending);
+  EXPECT_EQ(CreatePayout(PayoutOf(reference)).outcome, Outcome::kPending);
+  const v1::PayoutRecord record = PayoutRecord(reference);
+  EXPECT_EQ(record.executions(), 1u);
+  EXPECT_EQ(record.create_requests(), 2u);
+}
+
+TEST_F(SandboxTest, PayoutServerErrorMalformedAndBadlySignedRepliesAreUnknown) {
+  const std::string not_executed = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_HTTP_5XX","reference":"{}","count":1}})",
+                    not_executed));
+  const ProviderResult server_error = CreatePayout(PayoutOf(not_executed));
+  EXPECT_EQ(server_error.outcome, Outcome::kUnknown);
+  EXPECT_THAT(server_error.detail, ::testing::HasSubstr("500"));
+  EXPECT_EQ(QueryPayout(not_executed).decline_code, "never_received");
+
+  const std::string malformed = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_MALFORMED_REPLY","reference":"{}","count":1}})",
+                    malformed));
+  EXPECT_EQ(CreatePayout(PayoutOf(malformed)).outcome, Outcome::kUnknown);
+  EXPECT_EQ(QueryPayout(malformed).outcome, Outcome::kPending);
+
+  // Even a refusal is not believed when its signature is wrong: it may be forged.
+  const std::string bad_signature = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_DECLINE_PAYOUT","reference":"{}","count":1}})",
+                    bad_signature));
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_BAD_SIGNATURE_REPLY","reference":"{}","count":1}})",
+                    bad_signature));
+  const ProviderResult forged = CreatePayout(PayoutOf(bad_signature));
+  EXPECT_EQ(forged.outcome, Outcome::kUnknown);
+  EXPECT_THAT(forged.detail, ::testing::HasSubstr("signature"));
+  EXPECT_EQ(QueryPayout(bad_signature).outcome, Outcome::kDeclined);
+}
+
+TEST_F(SandboxTest, PayoutToAnUnreachableProviderIsNotSent) {
+  boost::asio::ip::tcp::acceptor probe(io_, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = probe.local_endpoint().port();
+  probe.close();
+  auto adapter = MakeAdapter({.base_url = fmt::format("https://127.0.0.1:{}", port)});
+  EXPECT_EQ(RunAsync(io_, adapter->CreatePayout(PayoutOf(NewPayoutId() + "_1"))).outcome,
+            Outcome::kNotSent);
+  auto wrong_name = MakeAdapter({.base_url = shared->wrong_name_simulator->base_url()});
+  EXPECT_EQ(RunAsync(io_, wrong_name->CreatePayout(PayoutOf(NewPayoutId() + "_1"))).outcome,
+            Outcome::kNotSent);
+}
+
+TEST_F(SandboxTest, LostPayoutCallbackIsNeverSentAndOnlyTheQueryTells) {
+  const std::string payout = NewPayoutId();
+  // By prefix: every attempt of this payout loses its callback.
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_LOST_CALLBACK","reference_prefix":"{}_"}})", payout));
+  ASSERT_EQ(CreatePayout(PayoutOf(payout + "_1")).outcome, Outcome::kPending);
+  CompletePayout(payout + "_1", "PAYOUT_STATUS_SUCCEEDED");
+  EXPECT_TRUE(shared->receiver->WaitFor(1, 1s).empty());
+  EXPECT_EQ(QueryPayout(payout + "_1").outcome, Outcome::kSucceeded);
+  const std::string stats = Control("/control/v1/stats", "{}");
+  EXPECT_THAT(stats, ::testing::HasSubstr("\"callbacks_lost\""));
+}
+
+TEST_F(SandboxTest, DuplicateAndDelayedPayoutCallbacks) {
+  const std::string duplicated = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_DUPLICATE_CALLBACK","reference":"{}","copies":2}})",
+                    duplicated));
+  ASSERT_EQ(CreatePayout(PayoutOf(duplicated)).outcome, Outcome::kPending);
+  CompletePayout(duplicated, "PAYOUT_STATUS_SUCCEEDED");
+  const auto events = VerifiedCallbacksFor(duplicated, 2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].dedup_key, events[1].dedup_key);
+  EXPECT_EQ(events[1].kind, CallbackEvent::Kind::kPayout);
+  shared->receiver->Clear();
+
+  const std::string delayed = NewPayoutId() + "_1";
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_DELAYED_CALLBACK","reference":"{}","delay_ms":600}})",
+                    delayed));
+  ASSERT_EQ(CreatePayout(PayoutOf(delayed)).outcome, Outcome::kPending);
+  CompletePayout(delayed, "PAYOUT_STATUS_SUCCEEDED");
+  EXPECT_TRUE(shared->receiver->WaitFor(1, 300ms).empty());
+  EXPECT_EQ(VerifiedCallbacksFor(delayed, 1).size(), 1u);
+}
+
+TEST_F(SandboxTest, AutoModeCompletesPayoutsAndFaultsMatchByPrefix) {
+  Control("/control/v1/auto", R"({"after_ms":50,"status":"PAYMENT_STATUS_SUCCEEDED"})");
+  const std::string payout = NewPayoutId();
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_HTTP_5XX","operation":"create_payout",)"
+                    R"("reference_prefix":"{}_","count":1}})",
+                    payout));
+  EXPECT_EQ(CreatePayout(PayoutOf(payout + "_1")).outcome, Outcome::kUnknown);
+  // Another payout's attempt is not matched by the prefix.
+  const std::string other = NewPayoutId() + "_1";
+  ASSERT_EQ(CreatePayout(PayoutOf(other)).outcome, Outcome::kPending);
+  const auto events = VerifiedCallbacksFor(other, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].result.outcome, Outcome::kSucceeded);
+  EXPECT_EQ(QueryPayout(other).outcome, Outcome::kSucceeded);
 }
 
 // ---- The HTTPS client's trust decisions ----

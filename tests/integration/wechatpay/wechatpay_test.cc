@@ -413,11 +413,120 @@ TEST_F(WechatPayTest, MerchantTransferWithEncryptedName) {
   ASSERT_TRUE(event) << event.error();
   EXPECT_EQ(event.value().reference, request.out_bill_no);
   EXPECT_EQ(event.value().result.result.outcome, Outcome::kSucceeded);
-  EXPECT_FALSE(adapter_->VerifyCallback(deliveries[0].request));  // not a payment callback
+  // Through the Adapter interface the same callback is a payout's (out_bill_no mapped back).
+  auto as_payout = adapter_->VerifyCallback(deliveries[0].request);
+  ASSERT_TRUE(as_payout) << as_payout.error();
+  EXPECT_EQ(as_payout.value().kind, CallbackEvent::Kind::kPayout);
   auto queried = RunAsync(io_, adapter_->QueryTransfer(request.out_bill_no));
   EXPECT_EQ(queried.result.outcome, Outcome::kSucceeded);
   EXPECT_EQ(queried.result.amount_minor, 400000);
   EXPECT_EQ(RunAsync(io_, adapter_->QueryTransfer("po_never_1")).result.outcome, Outcome::kUnknown);
+}
+
+// Payouts through the Adapter interface (what the gateway's payout flow calls): every outcome class
+// the merchant transfer can produce, with the reference mapped to WeChat's letters-and-digits
+// out_bill_no and back.
+TEST_F(WechatPayTest, PayoutByMerchantTransferThroughTheAdapterInterface) {
+  static int seq = 0;
+  auto reference = [] { return fmt::format("po_{}w{}_1", getpid() % 1000000, ++seq); };
+  auto payout = [&](const std::string& ref, std::int64_t amount) {
+    CreatePayoutRequest request;
+    request.merchant_account = kAccount;
+    request.provider_reference = ref;
+    request.amount_minor = amount;
+    request.currency = "CNY";
+    request.method = "wechat_transfer";
+    request.beneficiary.name = "张三";
+    request.beneficiary.account_type = "wechat_openid";
+    request.beneficiary.account = "o-MYE42l80oelYMDE34nYD456Xoy";
+    request.description = "理赔款 CLM-1";
+    request.notify_url = shared->receiver->url(kAccount);
+    return request;
+  };
+  auto create = [&](const CreatePayoutRequest& request) {
+    return RunAsync(io_, adapter_->CreatePayout(request));
+  };
+  auto query = [&](const std::string& ref) {
+    return RunAsync(io_, adapter_->QueryPayout({kAccount, ref, {}}));
+  };
+  auto complete = [&](const std::string& ref, const char* state) {
+    Control("/control/v1/transfers/complete",
+            fmt::format(R"({{"mchid":"{}","out_bill_no":"{}","state":"{}"}})", kMchid,
+                        OutBillNoOf(ref).value(), state));
+  };
+
+  // Above 2000 CNY, with the name (encrypted; the simulator decrypts it with WeChat's key).
+  const std::string paid = reference();
+  const ProviderResult created = create(payout(paid, 300000));
+  ASSERT_EQ(created.outcome, Outcome::kPending) << created.detail;
+  EXPECT_EQ(created.next_action_type, "wechat_transfer_package");
+  EXPECT_FALSE(created.next_action_value.empty());
+  EXPECT_EQ(create(payout(paid, 300000)).provider_transaction_id, created.provider_transaction_id);
+  // Reusing the out_bill_no with another amount: WeChat refuses the reuse, the first one stands.
+  EXPECT_EQ(create(payout(paid, 300001)).outcome, Outcome::kUnknown);
+  shared->receiver->Clear();
+  complete(paid, "SUCCESS");
+  auto deliveries = shared->receiver->WaitFor(1, 5s);
+  ASSERT_EQ(deliveries.size(), 1u);
+  auto event = adapter_->VerifyCallback(deliveries[0].request);
+  ASSERT_TRUE(event) << event.error();
+  EXPECT_EQ(event.value().kind, CallbackEvent::Kind::kPayout);
+  EXPECT_EQ(event.value().reference, paid);
+  EXPECT_EQ(event.value().result.outcome, Outcome::kSucceeded);
+  EXPECT_EQ(event.value().result.amount_minor, 300000);
+  EXPECT_EQ(query(paid).outcome, Outcome::kSucceeded);
+
+  // Requests that cannot be built are never sent.
+  auto nameless = payout(reference(), 200000);
+  nameless.beneficiary.name.clear();
+  EXPECT_EQ(create(nameless).outcome, Outcome::kNotSent);
+  auto bank_card = payout(reference(), 100);
+  bank_card.beneficiary.account_type = "bank_card";
+  EXPECT_EQ(create(bank_card).outcome, Outcome::kNotSent);
+  auto other_method = payout(reference(), 100);
+  other_method.method = "alipay_transfer";
+  EXPECT_EQ(create(other_method).outcome, Outcome::kNotSent);
+  EXPECT_EQ(create(payout("PO-Upper_1", 100)).outcome, Outcome::kNotSent);
+  // Below the threshold a nameless payout is fine.
+  auto small = payout(reference(), 199999);
+  small.beneficiary.name.clear();
+  EXPECT_EQ(create(small).outcome, Outcome::kPending);
+
+  // WeChat's refusal for want of balance is definitive; a transfer that fails later too.
+  const std::string broke = reference();
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_REFUSE","reference":"{}","count":1}})",
+                    OutBillNoOf(broke).value()));
+  const ProviderResult refused = create(payout(broke, 5000));
+  EXPECT_EQ(refused.outcome, Outcome::kDeclined) << refused.detail;
+  EXPECT_EQ(refused.decline_code, "insufficient_funds");
+  const std::string failed = reference();
+  ASSERT_EQ(create(payout(failed, 5000)).outcome, Outcome::kPending);
+  complete(failed, "FAIL");
+  EXPECT_EQ(query(failed).outcome, Outcome::kDeclined);
+
+  // Faults: unknown, and the query settles what happened.
+  const std::string after = reference();
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_TIMEOUT_AFTER","operation":"create_transfer",)"
+                    R"("reference":"{}","count":1,"delay_ms":3000}})",
+                    OutBillNoOf(after).value()));
+  EXPECT_EQ(create(payout(after, 5000)).outcome, Outcome::kUnknown);
+  EXPECT_EQ(query(after).outcome, Outcome::kPending);
+  const std::string server_error = reference();
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_HTTP_5XX","reference":"{}","count":1}})",
+                    OutBillNoOf(server_error).value()));
+  EXPECT_EQ(create(payout(server_error, 5000)).outcome, Outcome::kUnknown);
+  // WeChat's "not found" is no proof that nothing is on its way.
+  EXPECT_EQ(query(server_error).outcome, Outcome::kUnknown);
+
+  // A lost callback: only the query tells.
+  const std::string lost = reference();
+  Fault(fmt::format(R"({{"kind":"FAULT_KIND_LOST_CALLBACK","reference":"{}"}})",
+                    OutBillNoOf(lost).value()));
+  ASSERT_EQ(create(payout(lost, 5000)).outcome, Outcome::kPending);
+  shared->receiver->Clear();
+  complete(lost, "SUCCESS");
+  EXPECT_TRUE(shared->receiver->WaitFor(1, 500ms).empty());
+  EXPECT_EQ(query(lost).outcome, Outcome::kSucceeded);
 }
 
 TEST_F(WechatPayTest, TradeBillDownloadsGzipAndPlainWithCheckedTotals) {

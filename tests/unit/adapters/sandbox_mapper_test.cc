@@ -1,6 +1,7 @@
 // The sandbox mapper on crafted bytes: which replies may be believed, and what each means per
 // operation. Every case here is one that, misread, would report money as moved or not moved
 // wrongly.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -162,6 +163,105 @@ TEST(SandboxMapper, CallbackVerifiesOnlyWithTheRightKeyAccountAndTime) {
   // A request signature is not a callback signature.
   request.headers[3].second = Sign(kSecret, RequestLine("POST", "/v1/payments"), ts, kNonce, body);
   EXPECT_FALSE(ReadCallback("m1", kSecret, request, system_clock::now()));
+}
+
+// Payouts: money out cannot be called back, so every misreading here would pay twice or never.
+TEST(SandboxMapper, PayoutStatusesMapToOutcomesAndOnlyCreateRefusalsAreDeclined) {
+  auto payout = [](std::string_view status) {
+    return fmt::format(
+        R"({{"reference":"po1_1","transaction_id":"sbx_po_1","status":"{}","amount_minor":"900",)"
+        R"("failure_code":"{}"}})",
+        status, status == "PAYOUT_STATUS_FAILED" ? "insufficient_funds" : "");
+  };
+  const auto pending = Read(Operation::kCreatePayout,
+                            SignedReply(Operation::kCreatePayout, 200, payout("PAYOUT_STATUS_PENDING")),
+                            "po1_1");
+  EXPECT_EQ(pending.outcome, Outcome::kPending);
+  EXPECT_EQ(pending.amount_minor, 900);
+  EXPECT_EQ(pending.provider_transaction_id, "sbx_po_1");
+  EXPECT_EQ(Read(Operation::kQueryPayout,
+                 SignedReply(Operation::kQueryPayout, 200, payout("PAYOUT_STATUS_SUCCEEDED")),
+                 "po1_1")
+                .outcome,
+            Outcome::kSucceeded);
+  const auto failed = Read(Operation::kQueryPayout,
+                           SignedReply(Operation::kQueryPayout, 200, payout("PAYOUT_STATUS_FAILED")),
+                           "po1_1");
+  EXPECT_EQ(failed.outcome, Outcome::kDeclined);
+  EXPECT_EQ(failed.decline_code, "insufficient_funds");
+  // About another attempt of the same payout: not this one's answer.
+  EXPECT_EQ(Read(Operation::kQueryPayout,
+                 SignedReply(Operation::kQueryPayout, 200, payout("PAYOUT_STATUS_SUCCEEDED")),
+                 "po1_2")
+                .outcome,
+            Outcome::kUnknown);
+  // No status: unknown, never declined.
+  EXPECT_EQ(Read(Operation::kQueryPayout,
+                 SignedReply(Operation::kQueryPayout, 200, R"({"reference":"po1_1"})"), "po1_1")
+                .outcome,
+            Outcome::kUnknown);
+  // A signed 4xx refuses a create before it executes; a refused query proves nothing.
+  EXPECT_EQ(Read(Operation::kCreatePayout,
+                 SignedReply(Operation::kCreatePayout, 422, R"({"code":"invalid_amount"})"),
+                 "po1_1")
+                .outcome,
+            Outcome::kDeclined);
+  EXPECT_EQ(Read(Operation::kCreatePayout,
+                 SignedReply(Operation::kCreatePayout, 409, R"({"code":"reference_conflict"})"),
+                 "po1_1")
+                .outcome,
+            Outcome::kUnknown);
+  EXPECT_EQ(Read(Operation::kQueryPayout,
+                 SignedReply(Operation::kQueryPayout, 400, R"({"code":"bad_request"})"), "po1_1")
+                .outcome,
+            Outcome::kUnknown);
+  EXPECT_EQ(Read(Operation::kCreatePayout,
+                 SignedReply(Operation::kCreatePayout, 502, R"({"code":"internal"})"), "po1_1")
+                .outcome,
+            Outcome::kUnknown);
+  // A payout reply signed for the payment path does not verify as a payout reply.
+  EXPECT_EQ(Read(Operation::kCreatePayout,
+                 SignedReply(Operation::kCreatePayment, 200, payout("PAYOUT_STATUS_SUCCEEDED")),
+                 "po1_1")
+                .outcome,
+            Outcome::kUnknown);
+}
+
+TEST(SandboxMapper, PayoutCallbackIsOfKindPayoutAndTheBodyCarriesTheBeneficiary) {
+  const std::string body =
+      R"({"notification_id":"n9","type":"payout","payout":{"reference":"po1_2",)"
+      R"("status":"PAYOUT_STATUS_SUCCEEDED","amount_minor":"700"}})";
+  const std::string ts = FormatTimestamp(system_clock::now());
+  CallbackRequest request;
+  request.merchant_account = "m1";
+  request.headers = {{"x-sandbox-account", "m1"},
+                     {"x-sandbox-timestamp", ts},
+                     {"x-sandbox-nonce", std::string(kNonce)},
+                     {"x-sandbox-signature", Sign(kSecret, kCallbackLine, ts, kNonce, body)}};
+  request.body = body;
+  auto event = ReadCallback("m1", kSecret, request, system_clock::now());
+  ASSERT_TRUE(event) << event.error();
+  EXPECT_EQ(event.value().kind, CallbackEvent::Kind::kPayout);
+  EXPECT_EQ(event.value().reference, "po1_2");
+  EXPECT_EQ(event.value().result.outcome, Outcome::kSucceeded);
+  EXPECT_EQ(event.value().result.amount_minor, 700);
+  // A payout notification without its payout is refused, not read as something else.
+  const std::string empty = R"({"notification_id":"n10","type":"payout"})";
+  request.body = empty;
+  request.headers[3].second = Sign(kSecret, kCallbackLine, ts, kNonce, empty);
+  EXPECT_FALSE(ReadCallback("m1", kSecret, request, system_clock::now()));
+
+  CreatePayoutRequest create;
+  create.provider_reference = "po1_2";
+  create.amount_minor = 700;
+  create.currency = "CNY";
+  create.beneficiary.name = "Han Meimei";
+  create.beneficiary.account = "6222000011112222";
+  const std::string encoded = EncodeCreatePayout(create);
+  EXPECT_THAT(encoded, ::testing::HasSubstr(R"("reference":"po1_2")"));
+  EXPECT_THAT(encoded, ::testing::HasSubstr(R"("amount_minor":"700")"));
+  EXPECT_THAT(encoded, ::testing::HasSubstr(R"("account":"6222000011112222")"));
+  EXPECT_EQ(EncodePayoutRef({"m1", "po1_2", {}}), R"({"reference":"po1_2"})");
 }
 
 TEST(HttpsUrl, ParsesHostPortAndTargetAndRefusesNonHttps) {

@@ -192,6 +192,14 @@ TEST(AlipayMapper, TransferOutcomes) {
   EXPECT_EQ(returned.outcome, Outcome::kDeclined);
   EXPECT_EQ(returned.decline_code, "payout_returned");
   EXPECT_EQ(t(Operation::kQueryPayout, R"({"code":"40004","sub_code":"ORDER_NOT_EXIST"})").outcome, Outcome::kUnknown);
+  // Money out: a sub_code never heard of, or a reused out_biz_no, is no proof that nothing moved.
+  EXPECT_EQ(t(Operation::kPayout, R"({"code":"40004","sub_code":"ORDER_DUPLICATE"})").outcome, Outcome::kUnknown);
+  EXPECT_EQ(t(Operation::kPayout, R"({"code":"40004","sub_code":"ACQ.DISCORDANT_REPEAT_REQUEST"})").outcome, Outcome::kUnknown);
+  EXPECT_EQ(t(Operation::kPayout, R"({"code":"40004","sub_code":"SOMETHING_NEW"})").outcome, Outcome::kUnknown);
+  EXPECT_EQ(t(Operation::kPayout, R"({"code":"40004","sub_code":"PAYEE_NOT_EXIST"})").decline_code, "payee_not_found");
+  EXPECT_EQ(PayeeIdentityType("alipay_login_id"), std::optional<std::string_view>("ALIPAY_LOGON_ID"));
+  EXPECT_EQ(PayeeIdentityType("alipay_user_id"), std::optional<std::string_view>("ALIPAY_USER_ID"));
+  EXPECT_FALSE(PayeeIdentityType("bank_card"));
 }
 
 TEST(AlipayMapper, PayoutRequestsAreValidated) {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "keys/errc.h"
 
@@ -57,6 +59,31 @@ TEST(SecretTest, MovingTransfersOwnership) {
   third = std::move(second);
   EXPECT_TRUE(second.empty());  // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(third.reveal(), "k1");
+}
+
+TEST(SecretTest, ComparesByContents) {
+  // Proves equality looks at every byte (also past a NUL and in the last position) and at the size.
+  const Secret a(std::string_view("key\0bytes-1", 11));
+  EXPECT_TRUE(a == Secret(std::string_view("key\0bytes-1", 11)));
+  EXPECT_FALSE(a == Secret(std::string_view("key\0bytes-2", 11)));
+  EXPECT_FALSE(a == Secret(std::string_view("key\0bytes-", 10)));
+  EXPECT_FALSE(a == Secret(std::string_view("xey\0bytes-1", 11)));
+  EXPECT_TRUE(SecretEquals(a, std::string_view("key\0bytes-1", 11)));
+  EXPECT_FALSE(SecretEquals(a, "key"));
+  EXPECT_TRUE(Secret() == Secret());
+  EXPECT_TRUE(SecretEquals(Secret(), ""));
+  EXPECT_FALSE(SecretEquals(Secret(), "x"));
+}
+
+TEST(SecretTest, PrintsAsStarsInSpdlogLines) {
+  // Proves a Secret passed to a logger by mistake reaches the sink as "***".
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  spdlog::logger logger("secret_test", sink);
+  logger.set_pattern("%v");
+  logger.info("key={} id={}", Secret(std::string_view("s3cr3t-bytes")), 7);
+  logger.flush();
+  EXPECT_EQ(captured.str(), "key=*** id=7\n");
 }
 
 TEST(KeysErrcTest, CodesBelongToTheKeysCategory) {

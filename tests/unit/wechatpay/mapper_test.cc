@@ -341,10 +341,21 @@ TEST_F(WechatMapper, RefundAndTransferCallbacks) {
   EXPECT_EQ(transfer.value().reference, "po1234567");
   EXPECT_EQ(transfer.value().result.result.outcome, Outcome::kDeclined);
   EXPECT_EQ(transfer.value().result.result.decline_message, "PAYEE_ACCOUNT_ABNORMAL");
-  // A transfer callback is not a payment callback, and the reverse.
+  // Through ReadCallback (the Adapter interface) it is a payout's, with out_bill_no mapped back to
+  // the attempt reference; FAIL is declined, never succeeded or unknown.
+  bill.set_out_bill_no("poXabc234X2");
+  auto payout = ReadCallback(verifiers_, kApiV3Key, "1234567891",
+                             make("MCHTRANSFER.BILL.FINISHED", "mch_payment", ToJson(bill)),
+                             At(kNow));
+  ASSERT_TRUE(payout) << payout.error();
+  EXPECT_EQ(payout.value().kind, CallbackEvent::Kind::kPayout);
+  EXPECT_EQ(payout.value().reference, "po_abc234_2");
+  EXPECT_EQ(payout.value().result.outcome, Outcome::kDeclined);
+  bill.set_mch_id("9999999999");
   EXPECT_FALSE(ReadCallback(verifiers_, kApiV3Key, "1234567891",
                             make("MCHTRANSFER.BILL.FINISHED", "mch_payment", ToJson(bill)),
                             At(kNow)));
+  // A payment or refund callback is not a transfer callback.
   EXPECT_FALSE(ReadTransferCallback(verifiers_, kApiV3Key, "1234567891",
                                     make("REFUND.SUCCESS", "refund", ToJson(refund)), At(kNow)));
 }
@@ -355,6 +366,19 @@ TEST_F(WechatMapper, AckIsWhatWechatExpects) {
   const auto fail = MakeAck(false);
   EXPECT_GE(fail.status, 400u);
   EXPECT_EQ(fail.body, R"({"code":"FAIL","message":"失败"})");
+}
+
+// The payout reference <-> out_bill_no mapping: one-to-one on our alphabet, refused outside it.
+TEST(WechatOutBillNo, IsLettersAndDigitsAndMapsBack) {
+  auto mapped = OutBillNoOf("po_abc234_12");
+  ASSERT_TRUE(mapped);
+  EXPECT_EQ(mapped.value(), "poXabc234X12");
+  EXPECT_EQ(ReferenceOfOutBillNo(mapped.value()), "po_abc234_12");
+  EXPECT_NE(OutBillNoOf("po_ab_1").value(), OutBillNoOf("poab__1").value());
+  EXPECT_FALSE(OutBillNoOf("po_X_1"));   // upper case would not map back
+  EXPECT_FALSE(OutBillNoOf("po-a_1"));   // WeChat allows no '-' in out_bill_no
+  EXPECT_FALSE(OutBillNoOf("p_1"));      // too short
+  EXPECT_FALSE(OutBillNoOf(std::string(33, 'a')));
 }
 
 }  // namespace

@@ -1,0 +1,1242 @@
+#include "ledger/recon/reconciler.h"
+
+#include <utility>  // Before Asio (DESIGN.md §2).
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "adapters/bill_files.h"
+#include "adapters/wechatpay/bill.h"
+#include "config/logging.h"
+#include "ledger/db/params.h"
+#include "ledger/db/transaction.h"
+#include "ledger/ledger/chart.h"
+#include "ledger/ledger/try.h"
+
+namespace paygate::recon {
+namespace {
+
+namespace asio = boost::asio;
+using adapters::bill::Record;
+using db::Params;
+using db::PgConnection;
+using db::PgResult;
+using db::Statement;
+
+// Ledger reason codes of reconciliation postings (the payments service uses its own).
+constexpr std::int32_t kReasonFee = 40;
+constexpr std::int32_t kReasonSettlement = 41;
+constexpr std::int32_t kReasonAdjustment = 42;
+
+// Bytes of COPY text buffered before they are sent: bounds memory whatever the file size.
+constexpr std::size_t kCopyFlushBytes = 1 << 20;
+
+enum class Kind : std::uint8_t { kAttempt, kRefund };
+enum class Class : std::uint8_t {
+  kMatched,
+  kMissingOurs,
+  kMissingProvider,
+  kAmountMismatch,
+  kStatusMismatch,
+  kTiming,
+  kDuplicate
+};
+enum class Rule : std::uint8_t { kNone, kReference, kTransactionId, kRule };
+
+std::string_view KindName(Kind kind) { return kind == Kind::kAttempt ? "attempt" : "refund"; }
+
+std::string_view ClassName(Class c) {
+  switch (c) {
+    case Class::kMatched:
+      return "matched";
+    case Class::kMissingOurs:
+      return "missing_ours";
+    case Class::kMissingProvider:
+      return "missing_provider";
+    case Class::kAmountMismatch:
+      return "amount_mismatch";
+    case Class::kStatusMismatch:
+      return "status_mismatch";
+    case Class::kTiming:
+      return "timing";
+    case Class::kDuplicate:
+      return "duplicate";
+  }
+  return "";
+}
+
+std::string_view RuleName(Rule r) {
+  switch (r) {
+    case Rule::kNone:
+      return "";
+    case Rule::kReference:
+      return "reference";
+    case Rule::kTransactionId:
+      return "transaction_id";
+    case Rule::kRule:
+      return "rule";
+  }
+  return "";
+}
+
+// One of our items: a payment attempt or a refund (payouts will be a third kind).
+struct Item {
+  Kind kind = Kind::kAttempt;
+  bool succeeded = false;
+  bool in_scope = false;  // succeeded within the bill day: the bill should have it
+  bool claimed = false;   // matched by a line of this bill
+  std::int64_t amount = 0;
+  std::int64_t at = 0;  // unix seconds of its last change (success, for a succeeded item)
+  std::string id;       // "<order id>:<seq>" or the refund id
+  std::string reference;
+  std::string txid;
+  std::string currency;
+};
+
+// A bill line held back until every item is known (no match by reference or id while streaming).
+struct Held {
+  std::int32_t line_no = 0;
+  std::int64_t at = 0;
+  Record record;
+};
+
+// "YYYY-MM-DDTHH:MM:SS+HH:MM" (the normalised bill time) -> unix seconds.
+std::optional<std::int64_t> ParseTime(std::string_view text) {
+  if (text.size() != 25 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
+      text[13] != ':' || text[16] != ':' || (text[19] != '+' && text[19] != '-') ||
+      text[22] != ':') {
+    return std::nullopt;
+  }
+  auto number = [&](std::size_t at, std::size_t len) -> std::optional<int> {
+    int value = 0;
+    for (std::size_t i = at; i < at + len; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  auto y = number(0, 4), mo = number(5, 2), d = number(8, 2), h = number(11, 2),
+       mi = number(14, 2), s = number(17, 2), oh = number(20, 2), om = number(23, 2);
+  if (!y || !mo || !d || !h || !mi || !s || !oh || !om) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = *y - 1900;
+  tm.tm_mon = *mo - 1;
+  tm.tm_mday = *d;
+  tm.tm_hour = *h;
+  tm.tm_min = *mi;
+  tm.tm_sec = *s;
+  const std::int64_t offset = (*oh * 3600 + *om * 60) * (text[19] == '-' ? -1 : 1);
+  return static_cast<std::int64_t>(timegm(&tm)) - offset;
+}
+
+// "YYYY-MM-DD" -> unix seconds of its midnight UTC.
+std::optional<std::int64_t> ParseDate(std::string_view text) {
+  if (text.size() != 10) return std::nullopt;
+  auto t = ParseTime(std::string(text) + "T00:00:00+00:00");
+  if (!t) return std::nullopt;
+  // Reject dates timegm normalised (2026-02-30).
+  std::time_t back = static_cast<std::time_t>(*t);
+  std::tm tm{};
+  gmtime_r(&back, &tm);
+  if (text != fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday)) {
+    return std::nullopt;
+  }
+  return t;
+}
+
+// COPY text format: backslash, tab, newline and carriage return escaped.
+void AppendField(std::string& out, std::string_view value) {
+  for (char c : value) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
+    }
+  }
+}
+
+class CopyRow {
+ public:
+  explicit CopyRow(std::string& out) : out_(out) {}
+  CopyRow& Text(std::string_view v) {
+    Sep();
+    AppendField(out_, v);
+    return *this;
+  }
+  CopyRow& Int(std::int64_t v) {
+    Sep();
+    fmt::format_to(std::back_inserter(out_), "{}", v);
+    return *this;
+  }
+  CopyRow& Null() {
+    Sep();
+    out_ += "\\N";
+    return *this;
+  }
+  ~CopyRow() { out_ += '\n'; }
+
+ private:
+  void Sep() {
+    if (!first_) out_ += '\t';
+    first_ = false;
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+// A PostgreSQL text[] literal.
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// Whether a refund line says the money moved (WeChat writes PROCESSING, ABNORMAL or CLOSED for
+// refunds that have not).
+bool RefundDone(std::string_view status) {
+  return status != "PROCESSING" && status != "ABNORMAL" && status != "CLOSED" &&
+         status != "FAILED";
+}
+
+constexpr std::string_view kItemColumns =
+    "SELECT 'attempt', a.order_id || ':' || a.seq, a.provider_reference, "
+    "a.provider_transaction_id, o.amount_minor, o.currency, a.status = 'succeeded', "
+    "extract(epoch FROM a.updated_at)::bigint "
+    "FROM payment_attempts a JOIN payment_orders o ON o.id = a.order_id ";
+constexpr std::string_view kRefundColumns =
+    "SELECT 'refund', r.id, r.provider_reference, r.provider_transaction_id, r.amount_minor, "
+    "r.currency, r.status = 'succeeded', extract(epoch FROM r.updated_at)::bigint "
+    "FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id ";
+
+// Items of the account that changed in [from, to) and no current bill has taken.
+const Statement kLoadItems{
+    "recon_load_items",
+    "SELECT 'attempt', a.order_id || ':' || a.seq, a.provider_reference, "
+    "a.provider_transaction_id, o.amount_minor, o.currency, a.status = 'succeeded', "
+    "extract(epoch FROM a.updated_at)::bigint "
+    "FROM payment_attempts a JOIN payment_orders o ON o.id = a.order_id "
+    "WHERE a.provider = $1 AND a.merchant_account = $2 AND a.updated_at >= to_timestamp($3) "
+    "AND a.updated_at < to_timestamp($4) AND NOT EXISTS (SELECT 1 FROM recon_bill_items b "
+    "WHERE b.our_kind = 'attempt' AND b.our_id = a.order_id || ':' || a.seq AND NOT b.superseded) "
+    "UNION ALL "
+    "SELECT 'refund', r.id, r.provider_reference, r.provider_transaction_id, r.amount_minor, "
+    "r.currency, r.status = 'succeeded', extract(epoch FROM r.updated_at)::bigint "
+    "FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id "
+    "WHERE o.provider = $1 AND o.merchant_account = $2 AND r.updated_at >= to_timestamp($3) "
+    "AND r.updated_at < to_timestamp($4) AND NOT EXISTS (SELECT 1 FROM recon_bill_items b "
+    "WHERE b.our_kind = 'refund' AND b.our_id = r.id AND NOT b.superseded)"};
+
+std::string ScopeNote(const Options& options) {
+  return fmt::format("cut-off window {} s", options.cutoff_window.count());
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) fmt::format_to(std::back_inserter(out), "{:02x}", digest[i]);
+  return out;
+}
+
+// The state of one import while it runs: our items and their indexes, the COPY buffer, the
+// totals of the bill, the exceptions to write.
+struct Reconciler::Run {
+  const Options* options = nullptr;
+  ImportRequest request;
+  std::int64_t import_id = 0;
+  std::int64_t day_start = 0;
+  std::int64_t day_end = 0;
+
+  std::deque<Item> items;  // a deque: indexes below hold views into its strings
+  std::unordered_map<std::string_view, Item*> attempt_by_ref, attempt_by_txid, refund_by_ref,
+      refund_by_txid;
+
+  std::string copy;         // COPY text not sent yet
+  std::vector<Held> held;   // lines matched by nothing while streaming
+  std::vector<std::string> inquire_attempts, inquire_refunds;
+  std::string exceptions;   // COPY text of recon_exceptions
+
+  std::int32_t line_no = 0;
+  std::string currency;
+  std::int64_t paid = 0, refunded = 0, fees = 0, tolerated = 0;
+  adapters::bill::Totals totals;
+  std::string error;  // why the file was refused
+
+  void Index(Item& item) {
+    auto& by_ref = item.kind == Kind::kAttempt ? attempt_by_ref : refund_by_ref;
+    auto& by_txid = item.kind == Kind::kAttempt ? attempt_by_txid : refund_by_txid;
+    by_ref.emplace(item.reference, &item);
+    if (!item.txid.empty()) by_txid.emplace(item.txid, &item);
+  }
+
+  Item* Find(const Record& r, Rule* rule) {
+    const bool refund = r.kind == Record::Kind::kRefund;
+    auto& by_ref = refund ? refund_by_ref : attempt_by_ref;
+    auto& by_txid = refund ? refund_by_txid : attempt_by_txid;
+    const std::string& ref = refund ? r.refund_reference : r.merchant_reference;
+    const std::string& txid = refund ? r.provider_refund_id : r.provider_transaction_id;
+    if (!ref.empty()) {
+      if (auto it = by_ref.find(ref); it != by_ref.end()) {
+        *rule = Rule::kReference;
+        return it->second;
+      }
+    }
+    if (!txid.empty()) {
+      if (auto it = by_txid.find(txid); it != by_txid.end()) {
+        *rule = Rule::kTransactionId;
+        return it->second;
+      }
+    }
+    return nullptr;
+  }
+
+  bool InCutoffWindow(std::int64_t at) const {
+    return at >= day_end - options->cutoff_window.count();
+  }
+
+  // Bill totals and the currency check, for every line.
+  bool Account(const Record& r) {
+    if (currency.empty()) currency = r.currency;
+    if (r.currency != currency) {
+      error = fmt::format("line {}: the bill mixes currencies ({} and {})", line_no, currency,
+                          r.currency);
+      return false;
+    }
+    const bool refund = r.kind == Record::Kind::kRefund;
+    if (!refund) paid += r.amount_minor;
+    if (refund && RefundDone(r.status)) refunded += r.amount_minor;
+    fees += r.fee_minor;
+    return true;
+  }
+
+  // A line with the item it matched (nullptr: none) and how: decides its class, writes its COPY
+  // row and, where the sides disagree, its exception.
+  void Decide(std::int32_t line, std::int64_t at, const Record& r, Item* item, Rule rule) {
+    const bool refund = r.kind == Record::Kind::kRefund;
+    const std::int64_t sign = refund ? -1 : 1;
+    const bool done = refund ? RefundDone(r.status) : true;
+    const std::int64_t theirs = done ? r.amount_minor : 0;
+    Class c = Class::kMatched;
+    std::int64_t delta = 0;
+    std::string detail;
+    if (item == nullptr) {
+      c = InCutoffWindow(at) || !done ? Class::kTiming : Class::kMissingOurs;
+      delta = -sign * theirs;
+      rule = Rule::kNone;
+    } else if (item->claimed) {
+      c = Class::kDuplicate;
+      delta = -sign * theirs;
+      detail = fmt::format("{} {} is already matched by another line", KindName(item->kind),
+                           item->id);
+      item = nullptr;
+      rule = Rule::kNone;
+    } else {
+      item->claimed = true;
+      const std::int64_t ours = item->succeeded ? item->amount : 0;
+      delta = sign * (ours - theirs);
+      if (done && !item->succeeded) {
+        c = Class::kStatusMismatch;
+        detail = "the provider says it succeeded; a status inquiry is scheduled";
+        (item->kind == Kind::kAttempt ? inquire_attempts : inquire_refunds)
+            .push_back(item->kind == Kind::kAttempt ? item->reference : item->id);
+      } else if (!done && item->succeeded) {
+        c = Class::kStatusMismatch;
+        detail = fmt::format("we say succeeded, the provider says {}", r.status);
+      } else if (!done) {
+        c = Class::kTiming;
+        detail = fmt::format("not final on either side (provider: {})", r.status);
+      } else if (item->currency != r.currency) {
+        c = Class::kAmountMismatch;
+        detail = fmt::format("currency {} here, {} in the bill", item->currency, r.currency);
+      } else if (std::llabs(delta) <= options->amount_tolerance_minor) {
+        c = Class::kMatched;
+        tolerated += delta;
+        delta = 0;
+      } else {
+        c = Class::kAmountMismatch;
+      }
+    }
+    {
+      CopyRow row(copy);
+      row.Int(import_id)
+          .Int(line)
+          .Text(refund ? "refund" : "payment")
+          .Text(r.provider_transaction_id)
+          .Text(r.merchant_reference)
+          .Text(r.provider_refund_id)
+          .Text(r.refund_reference)
+          .Int(r.amount_minor)
+          .Int(r.fee_minor)
+          .Text(r.currency)
+          .Text(r.occurred_at)
+          .Text(r.status)
+          .Text(ClassName(c))
+          .Text(RuleName(rule));
+      if (item != nullptr) {
+        row.Text(KindName(item->kind)).Text(item->id).Int(item->amount);
+      } else {
+        row.Null().Null().Null();
+      }
+    }
+    if (c != Class::kMatched) {
+      const std::int32_t priority = c == Class::kStatusMismatch ? (done ? 1 : 2)
+                                    : c == Class::kAmountMismatch ? 3
+                                    : c == Class::kTiming         ? 8
+                                    : c == Class::kDuplicate      ? 5
+                                                                  : 4;
+      const std::string& reference = refund ? r.refund_reference : r.merchant_reference;
+      Raise(c, priority, line, item, reference, item ? std::optional(item->amount) : std::nullopt,
+                r.amount_minor, delta, r.currency, detail);
+    }
+  }
+
+  void Raise(Class c, std::int32_t priority, std::int32_t line, const Item* item,
+                 std::string_view reference, std::optional<std::int64_t> ours,
+                 std::optional<std::int64_t> theirs, std::int64_t delta, std::string_view cur,
+                 std::string_view detail) {
+    CopyRow row(exceptions);
+    row.Int(import_id)
+        .Text(ClassName(c))
+        .Text("open")
+        .Int(priority)
+        .Text(request.provider)
+        .Text(request.merchant_account)
+        .Text(request.bill_date);
+    if (line > 0) {
+      row.Int(line);
+    } else {
+      row.Null();
+    }
+    if (item != nullptr) {
+      row.Text(KindName(item->kind)).Text(item->id);
+    } else {
+      row.Null().Null();
+    }
+    row.Text(reference);
+    if (ours) {
+      row.Int(*ours);
+    } else {
+      row.Null();
+    }
+    if (theirs) {
+      row.Int(*theirs);
+    } else {
+      row.Null();
+    }
+    row.Int(delta).Text(cur).Text(detail);
+  }
+
+  // Called by the parsers for every line, in order.
+  bool OnRecord(Record&& r) {
+    ++line_no;
+    if (!Account(r)) return false;
+    auto at = ParseTime(r.occurred_at);
+    if (!at) {
+      error = fmt::format("line {}: bad time '{}'", line_no, r.occurred_at);
+      return false;
+    }
+    Rule rule = Rule::kNone;
+    Item* item = Find(r, &rule);
+    if (item == nullptr) {
+      held.push_back(Held{.line_no = line_no, .at = *at, .record = std::move(r)});
+      return true;
+    }
+    Decide(line_no, *at, r, item, rule);
+    return true;
+  }
+
+  // Adds items from a query with kItemColumns' shape.
+  Result<void> AddItems(const PgResult& rows, std::int64_t scope_from, std::int64_t scope_to) {
+    for (int i = 0; i < rows.rows(); ++i) {
+      Item& item = items.emplace_back();
+      LEDGER_TRY(auto kind, rows.GetText(i, 0));
+      item.kind = kind == "refund" ? Kind::kRefund : Kind::kAttempt;
+      LEDGER_TRY(auto id, rows.GetText(i, 1));
+      item.id = id;
+      LEDGER_TRY(auto reference, rows.GetText(i, 2));
+      item.reference = reference;
+      LEDGER_TRY(auto txid, rows.GetText(i, 3));
+      item.txid = txid;
+      LEDGER_TRY(item.amount, rows.GetInt64(i, 4));
+      LEDGER_TRY(auto item_currency, rows.GetText(i, 5));
+      item.currency = item_currency;
+      LEDGER_TRY(item.succeeded, rows.GetBool(i, 6));
+      LEDGER_TRY(item.at, rows.GetInt64(i, 7));
+      item.in_scope = item.succeeded && item.at >= scope_from && item.at < scope_to;
+      Index(item);
+    }
+    return outcome::success();
+  }
+};
+
+Reconciler::Reconciler(db::PgPool& pool, ledger::PostgresLedger& ledger, Options options)
+    : pool_(pool), ledger_(ledger), options_(std::move(options)) {}
+
+asio::awaitable<RResult<Report>> Reconciler::Import(ImportRequest request, std::string_view bytes,
+                                                    Deadline deadline) {
+  std::string hash = Sha256Hex(bytes);
+  bool given = false;
+  ChunkReader read = [bytes, given]() mutable -> Result<std::string_view, Error> {
+    if (given) return std::string_view();
+    given = true;
+    return bytes;
+  };
+  co_return co_await ImportStream(std::move(request), std::move(hash), std::move(read), {},
+                                  deadline);
+}
+
+asio::awaitable<RResult<Report>> Reconciler::ImportStream(ImportRequest request,
+                                                          std::string sha256_hex, ChunkReader read,
+                                                          Progress progress, Deadline deadline) {
+  // WeChat trade bills (plain text) stream record by record; anything else (gzip, zip, GBK CSV,
+  // INN) is read whole and parsed by its real-format parser, then handed over the same way.
+  std::uint64_t bytes_read = 0;
+  auto next = [&]() -> Result<std::string_view, Error> {
+    auto piece = read();
+    if (piece && progress) progress(bytes_read += piece.value().size());
+    return piece;
+  };
+  auto first = next();
+  if (!first) co_return first.error();
+  std::string_view head = first.value();
+  const bool streamable = request.provider == "wechatpay" &&
+                          !(head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b');
+
+  std::function<Result<bool, Error>(Run&)> feed;
+  if (streamable) {
+    auto reader = std::make_shared<std::unique_ptr<adapters::wechatpay::TradeBillReader>>();
+    auto pending = std::make_shared<std::string_view>(head);
+    auto finished = std::make_shared<bool>(false);
+    feed = [reader, pending, finished, next](Run& run) mutable -> Result<bool, Error> {
+      if (!*reader) {
+        *reader = std::make_unique<adapters::wechatpay::TradeBillReader>(
+            [&run](Record&& r) -> adapters::wechatpay::WxResult<void> {
+              if (!run.OnRecord(std::move(r))) return adapters::wechatpay::Fail(run.error);
+              return outcome::success();
+            });
+      }
+      if (*finished) return false;
+      std::string_view piece = *pending;
+      if (piece.empty()) {
+        auto more = next();
+        if (!more) return more.error();
+        piece = more.value();
+      }
+      *pending = {};
+      if (piece.empty()) {
+        *finished = true;
+        auto totals = (*reader)->Finish();
+        if (!totals) return Error(Errc::bad_file, totals.error().message);
+        run.totals = totals.value();
+        return false;
+      }
+      if (auto fed = (*reader)->Feed(piece); !fed) {
+        return Error(Errc::bad_file, run.error.empty() ? fed.error().message : run.error);
+      }
+      return true;
+    };
+  } else {
+    std::string whole(head);
+    for (;;) {
+      auto more = next();
+      if (!more) co_return more.error();
+      if (more.value().empty()) break;
+      whole.append(more.value());
+    }
+    auto parsed = adapters::ParseBillFile(request.provider, request.file_name, whole);
+    if (!parsed) co_return Error(Errc::bad_file, parsed.error());
+    auto file = std::make_shared<adapters::bill::File>(std::move(parsed).value());
+    feed = [file](Run& run) -> Result<bool, Error> {
+      for (auto& record : file->records) {
+        if (!run.OnRecord(std::move(record))) return Error(Errc::bad_file, run.error);
+      }
+      run.totals = file->totals;
+      file->records.clear();
+      return false;
+    };
+  }
+  co_return co_await ImportRecords(std::move(request), std::move(sha256_hex), std::move(feed),
+                                   deadline);
+}
+
+asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
+    ImportRequest request, std::string sha256_hex, std::function<Result<bool, Error>(Run&)> feed,
+    Deadline deadline) {
+  auto date = ParseDate(request.bill_date);
+  if (!date) co_return Error(Errc::invalid_argument, "bill_date must be YYYY-MM-DD");
+  if (request.provider.empty() || request.merchant_account.empty()) {
+    co_return Error(Errc::invalid_argument, "provider and merchant_account are required");
+  }
+  // The accounts the postings need (idempotent, outside the import's transaction).
+  ledger::ChartSpec spec;
+  spec.currency = "CNY";
+  spec.clearing.push_back({request.provider, request.merchant_account});
+  spec.banks.push_back(options_.settlement_bank);
+  const std::string clearing =
+      "provider_clearing:" + request.provider + ":" + request.merchant_account;
+
+  Run run;
+  run.options = &options_;
+  run.request = request;
+  run.day_start = *date - options_.bill_utc_offset.count();
+  run.day_end = run.day_start + 86400;
+
+  std::string failure;  // a message for errors the transaction body returns as codes
+  bool already = false;
+  std::int64_t import_id = 0;
+  db::TransactionOptions tx;
+  // The file is streamed once: a retry could not read it again. The caller retries the import.
+  tx.retry.attempts_max = 1;
+
+  auto body = [&](PgConnection& conn) -> asio::awaitable<Result<std::int64_t>> {
+    const std::string lock_key =
+        "recon:" + request.provider + ":" + request.merchant_account + ":" + request.bill_date;
+    LEDGER_CO_TRYV(co_await conn.Execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                         Params().Add(lock_key), deadline));
+    LEDGER_CO_TRY(auto existing,
+                  co_await conn.Execute(
+                      "SELECT id FROM recon_imports WHERE provider = $1 AND merchant_account = $2 "
+                      "AND bill_date = $3::date AND file_sha256 = $4",
+                      Params()
+                          .Add(request.provider)
+                          .Add(request.merchant_account)
+                          .Add(request.bill_date)
+                          .Add(sha256_hex),
+                      deadline));
+    if (existing.rows() == 1) {
+      already = true;
+      co_return existing.GetInt64(0, 0);
+    }
+    LEDGER_CO_TRY(auto previous,
+                  co_await conn.Execute(
+                      "SELECT id, version, fee_amount_minor, settlement_minor, tolerated_minor, "
+                      "currency FROM recon_imports WHERE provider = $1 AND merchant_account = $2 "
+                      "AND bill_date = $3::date AND state = 'current'",
+                      Params().Add(request.provider).Add(request.merchant_account).Add(
+                          request.bill_date),
+                      deadline));
+    std::int64_t prev_id = 0, prev_fee = 0, prev_settlement = 0, prev_tolerated = 0;
+    std::int32_t version = 1;
+    if (previous.rows() == 1) {
+      LEDGER_CO_TRY(prev_id, previous.GetInt64(0, 0));
+      LEDGER_CO_TRY(auto v, previous.GetInt64(0, 1));
+      version = static_cast<std::int32_t>(v) + 1;
+      LEDGER_CO_TRY(prev_fee, previous.GetInt64(0, 2));
+      LEDGER_CO_TRY(prev_settlement, previous.GetInt64(0, 3));
+      LEDGER_CO_TRY(prev_tolerated, previous.GetInt64(0, 4));
+      // The corrected file replaces the previous version: its lines release their items and its
+      // open exceptions are superseded by the ones this version raises.
+      const std::string prev_text = std::to_string(prev_id);
+      LEDGER_CO_TRYV(co_await conn.Execute(
+          "UPDATE recon_imports SET state = 'superseded' WHERE id = $1::bigint",
+          Params().Add(prev_id), deadline));
+      LEDGER_CO_TRYV(co_await conn.Execute(
+          "UPDATE recon_bill_items SET superseded = true WHERE import_id = $1::bigint",
+          Params().Add(prev_id), deadline));
+      LEDGER_CO_TRYV(co_await conn.Execute(
+          "UPDATE recon_exceptions SET status = 'superseded', updated_at = now() "
+          "WHERE import_id = $1::bigint AND status IN ('open', 'assigned')",
+          Params().Add(prev_id), deadline));
+    }
+    LEDGER_CO_TRY(auto inserted,
+                  co_await conn.Execute(
+                      "INSERT INTO recon_imports (provider, merchant_account, bill_date, "
+                      "file_sha256, file_name, version, previous_import_id, state, principal) "
+                      "VALUES ($1, $2, $3::date, $4, $5, $6, NULLIF($7, 0), 'current', $8) "
+                      "RETURNING id",
+                      Params()
+                          .Add(request.provider)
+                          .Add(request.merchant_account)
+                          .Add(request.bill_date)
+                          .Add(sha256_hex)
+                          .Add(request.file_name.substr(0, 255))
+                          .Add(version)
+                          .Add(prev_id)
+                          .Add(request.principal),
+                      deadline));
+    LEDGER_CO_TRY(run.import_id, inserted.GetInt64(0, 0));
+
+    // Our items around the day: the day itself is what the bill should hold; a day either side
+    // catches lines booked across midnight. Lines naming older items are looked up afterwards.
+    {
+      LEDGER_CO_TRY(auto rows,
+                    co_await conn.Execute(kLoadItems,
+                                          Params()
+                                              .Add(request.provider)
+                                              .Add(request.merchant_account)
+                                              .Add(run.day_start - 86400)
+                                              .Add(run.day_end + 86400),
+                                          deadline));
+      LEDGER_CO_TRYV(run.AddItems(rows, run.day_start, run.day_end));
+    }
+
+    constexpr std::string_view kCopyItems =
+        "COPY recon_bill_items (import_id, line_no, kind, provider_transaction_id, "
+        "merchant_reference, provider_refund_id, refund_reference, amount_minor, fee_minor, "
+        "currency, occurred_at, status, class, match_rule, our_kind, our_id, our_amount_minor) "
+        "FROM STDIN";
+    LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyItems, deadline));
+    for (;;) {
+      auto more = feed(run);
+      if (!more) {
+        failure = more.error().message;
+        co_await conn.CopyEnd(deadline, "bill refused");
+        co_return make_error_code(Errc::bad_file);
+      }
+      if (run.copy.size() >= kCopyFlushBytes || !more.value()) {
+        LEDGER_CO_TRYV(co_await conn.CopyData(run.copy, deadline));
+        run.copy.clear();
+      }
+      if (!more.value()) break;
+    }
+    LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
+
+    // Lines no item matched while streaming: items outside the loaded days, by reference or id.
+    if (!run.held.empty()) {
+      std::vector<std::string> refs, txids;
+      for (const Held& h : run.held) {
+        const bool refund = h.record.kind == Record::Kind::kRefund;
+        refs.push_back(refund ? h.record.refund_reference : h.record.merchant_reference);
+        txids.push_back(refund ? h.record.provider_refund_id : h.record.provider_transaction_id);
+      }
+      const std::string sql = std::string(kItemColumns) +
+                              "WHERE a.provider = $1 AND a.merchant_account = $2 AND "
+                              "(a.provider_reference = ANY($3::text[]) OR "
+                              "(a.provider_transaction_id <> '' AND a.provider_transaction_id = "
+                              "ANY($4::text[]))) AND NOT EXISTS (SELECT 1 FROM recon_bill_items b "
+                              "WHERE b.our_kind = 'attempt' AND b.our_id = a.order_id || ':' || "
+                              "a.seq AND NOT b.superseded) AND (a.updated_at < to_timestamp($5) OR "
+                              "a.updated_at >= to_timestamp($6)) UNION ALL " +
+                              std::string(kRefundColumns) +
+                              "WHERE o.provider = $1 AND o.merchant_account = $2 AND "
+                              "(r.provider_reference = ANY($3::text[]) OR "
+                              "(r.provider_transaction_id <> '' AND r.provider_transaction_id = "
+                              "ANY($4::text[]))) AND NOT EXISTS (SELECT 1 FROM recon_bill_items b "
+                              "WHERE b.our_kind = 'refund' AND b.our_id = r.id AND NOT "
+                              "b.superseded) AND (r.updated_at < to_timestamp($5) OR "
+                              "r.updated_at >= to_timestamp($6))";
+      LEDGER_CO_TRY(auto rows, co_await conn.Execute(sql,
+                                                     Params()
+                                                         .Add(request.provider)
+                                                         .Add(request.merchant_account)
+                                                         .AddUntyped(ArrayLiteral(refs))
+                                                         .AddUntyped(ArrayLiteral(txids))
+                                                         .Add(run.day_start - 86400)
+                                                         .Add(run.day_end + 86400),
+                                                     deadline));
+      // Found this way they are matched if a line names them, but never expected by this bill.
+      LEDGER_CO_TRYV(run.AddItems(rows, 0, 0));
+
+      // Then by reference or id again, then by rule: same kind and currency, amount within the
+      // tolerance, time within the window, closest time first; what is left has no counterpart.
+      std::vector<Held*> unmatched;
+      for (Held& h : run.held) {
+        Rule rule = Rule::kNone;
+        if (Item* item = run.Find(h.record, &rule)) {
+          run.Decide(h.line_no, h.at, h.record, item, rule);
+        } else {
+          unmatched.push_back(&h);
+        }
+      }
+      std::multimap<std::int64_t, Item*> candidates;
+      if (options_.rule_window.count() > 0 && !unmatched.empty()) {
+        for (Item& item : run.items) {
+          if (!item.claimed && item.succeeded) candidates.emplace(item.amount, &item);
+        }
+      }
+      for (Held* h : unmatched) {
+        Item* best = nullptr;
+        const Record& r = h->record;
+        const Kind want = r.kind == Record::Kind::kRefund ? Kind::kRefund : Kind::kAttempt;
+        const std::int64_t tol = options_.amount_tolerance_minor;
+        for (auto it = candidates.lower_bound(r.amount_minor - tol);
+             it != candidates.end() && it->first <= r.amount_minor + tol; ++it) {
+          Item* c = it->second;
+          if (c->claimed || c->kind != want || c->currency != r.currency) continue;
+          const std::int64_t gap = std::llabs(c->at - h->at);
+          if (gap > options_.rule_window.count()) continue;
+          if (best == nullptr || gap < std::llabs(best->at - h->at)) best = c;
+        }
+        run.Decide(h->line_no, h->at, r, best, best ? Rule::kRule : Rule::kNone);
+      }
+      run.held.clear();
+      LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyItems, deadline));
+      LEDGER_CO_TRYV(co_await conn.CopyData(run.copy, deadline));
+      LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
+      run.copy.clear();
+    }
+
+    // Our items the bill should have held and does not.
+    for (const Item& item : run.items) {
+      if (!item.in_scope || item.claimed) continue;
+      const bool timing = run.InCutoffWindow(item.at);
+      const std::int64_t sign = item.kind == Kind::kRefund ? -1 : 1;
+      run.Raise(timing ? Class::kTiming : Class::kMissingProvider, timing ? 8 : 4, 0, &item,
+                item.reference, item.amount,
+                    std::nullopt, sign * item.amount, item.currency,
+                    timing ? ScopeNote(options_) : "");
+    }
+    if (!run.exceptions.empty()) {
+      LEDGER_CO_TRYV(co_await conn.CopyBegin(
+          "COPY recon_exceptions (import_id, class, status, priority, provider, merchant_account, "
+          "bill_date, line_no, our_kind, our_id, reference, our_amount_minor, their_amount_minor, "
+          "delta_minor, currency, detail) FROM STDIN",
+          deadline));
+      LEDGER_CO_TRYV(co_await conn.CopyData(run.exceptions, deadline));
+      LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
+    }
+
+    // The provider says paid and we do not: ask the provider now (the payments janitor's table).
+    for (const auto& [kind, ids] : {std::pair{"inquire_attempt", &run.inquire_attempts},
+                                    std::pair{"inquire_refund", &run.inquire_refunds}}) {
+      if (ids->empty()) continue;
+      LEDGER_CO_TRYV(co_await conn.Execute(
+          "INSERT INTO janitor_tasks (kind, object_id, due_at) SELECT $1, id, now() "
+          "FROM unnest($2::text[]) AS id ON CONFLICT (kind, object_id) DO UPDATE "
+          "SET due_at = now(), manual = false",
+          Params().Add(kind).AddUntyped(ArrayLiteral(*ids)), deadline));
+    }
+
+    // Timing differences of earlier days that this bill now settles.
+    LEDGER_CO_TRYV(co_await conn.Execute(
+        "UPDATE recon_exceptions e SET status = 'resolved', resolution = 'matched by the bill of ' "
+        "|| $2, resolved_by = 'recon', resolved_at = now(), updated_at = now() "
+        "FROM recon_bill_items b WHERE b.import_id = $1::bigint AND b.our_id IS NOT NULL "
+        "AND e.class = 'timing' AND e.status IN ('open', 'assigned') AND e.import_id <> $1::bigint "
+        "AND e.our_kind = b.our_kind AND e.our_id = b.our_id",
+        Params().Add(run.import_id).Add(request.bill_date), deadline));
+
+    // What changed against the previous version.
+    std::int64_t added = 0, removed = 0, changed = 0;
+    if (prev_id != 0) {
+      LEDGER_CO_TRY(auto diff,
+                    co_await conn.Execute(
+                        "SELECT count(*) FILTER (WHERE o.line_no IS NULL), "
+                        "count(*) FILTER (WHERE n.line_no IS NULL), "
+                        "count(*) FILTER (WHERE n.line_no IS NOT NULL AND o.line_no IS NOT NULL "
+                        "AND (n.amount_minor, n.fee_minor, n.status, n.currency) IS DISTINCT FROM "
+                        "(o.amount_minor, o.fee_minor, o.status, o.currency)) "
+                        "FROM (SELECT * FROM recon_bill_items WHERE import_id = $1::bigint) n "
+                        "FULL JOIN (SELECT * FROM recon_bill_items WHERE import_id = $2::bigint) o "
+                        "ON n.kind = o.kind AND n.provider_transaction_id = "
+                        "o.provider_transaction_id AND n.provider_refund_id = o.provider_refund_id",
+                        Params().Add(run.import_id).Add(prev_id), deadline));
+      LEDGER_CO_TRY(added, diff.GetInt64(0, 0));
+      LEDGER_CO_TRY(removed, diff.GetInt64(0, 1));
+      LEDGER_CO_TRY(changed, diff.GetInt64(0, 2));
+    }
+
+    // Ledger effects, in this transaction; a corrected version posts only its difference.
+    const std::string currency = run.currency.empty() ? "CNY" : run.currency;
+    const std::int64_t settlement = run.paid - run.refunded - run.fees;
+    const ledger::AccountId clearing_id = ledger::AccountIdFor(currency, clearing);
+    std::vector<ledger::Transfer> transfers;
+    auto post = [&](std::string_view what, std::int64_t amount, std::string_view other,
+                    std::int32_t reason) {
+      if (amount == 0) return;
+      ledger::Transfer t;
+      t.id.value = fmt::format("recon:{}:{}", what, run.import_id);
+      const ledger::AccountId other_id = ledger::AccountIdFor(currency, other);
+      // Positive: the clearing account gives the money up (credit); negative: it receives it.
+      t.debit_account_id = amount > 0 ? other_id : clearing_id;
+      t.credit_account_id = amount > 0 ? clearing_id : other_id;
+      t.amount = std::llabs(amount);
+      t.currency = currency;
+      t.reason_code = reason;
+      t.external_ref = fmt::format("recon_import:{}", run.import_id);
+      transfers.push_back(std::move(t));
+    };
+    post("fee", run.fees - prev_fee, "provider_fees:" + request.provider, kReasonFee);
+    post("settle", settlement - prev_settlement, "bank:" + options_.settlement_bank,
+         kReasonSettlement);
+    post("tolerance", run.tolerated - prev_tolerated, "suspense", kReasonAdjustment);
+    if (!transfers.empty()) {
+      LEDGER_CO_TRY(auto results,
+                    co_await ledger_.PostTransfersInTransaction(conn, transfers, deadline));
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i] != ledger::TransferResult::kOk &&
+            results[i] != ledger::TransferResult::kExists) {
+          failure = fmt::format("ledger refused {}: {}", transfers[i].id.value,
+                                ledger::ToString(results[i]));
+          co_return make_error_code(Errc::ledger_rejected);
+        }
+      }
+    }
+
+    // Balance reconciliation: the clearing account against the bill's day-end figures. After the
+    // settlement it should hold only what open exceptions explain, plus our traffic after the day
+    // that no bill has settled yet; anything else is drift.
+    LEDGER_CO_TRY(auto balance,
+                  co_await conn.Execute(
+                      "SELECT coalesce((SELECT debits_posted - credits_posted FROM ledger_accounts "
+                      "WHERE id = $1), 0), "
+                      "coalesce((SELECT sum(delta_minor) FROM recon_exceptions WHERE provider = $2 "
+                      "AND merchant_account = $3 AND currency = $4 AND status IN ('open', "
+                      "'assigned')), 0)::bigint, "
+                      "coalesce((SELECT sum(o.amount_minor) FROM payment_attempts a JOIN "
+                      "payment_orders o ON o.id = a.order_id WHERE a.provider = $2 AND "
+                      "a.merchant_account = $3 AND o.currency = $4 AND a.status = 'succeeded' AND "
+                      "a.updated_at >= to_timestamp($5) AND NOT EXISTS (SELECT 1 FROM "
+                      "recon_bill_items b WHERE b.our_kind = 'attempt' AND b.our_id = a.order_id "
+                      "|| ':' || a.seq AND NOT b.superseded)), 0)::bigint - "
+                      "coalesce((SELECT sum(r.amount_minor) FROM payment_refunds r JOIN "
+                      "payment_orders o ON o.id = r.order_id WHERE o.provider = $2 AND "
+                      "o.merchant_account = $3 AND r.currency = $4 AND r.status = 'succeeded' AND "
+                      "r.updated_at >= to_timestamp($5) AND NOT EXISTS (SELECT 1 FROM "
+                      "recon_bill_items b WHERE b.our_kind = 'refund' AND b.our_id = r.id AND NOT "
+                      "b.superseded)), 0)::bigint",
+                      Params()
+                          .Add(clearing_id.value)
+                          .Add(request.provider)
+                          .Add(request.merchant_account)
+                          .Add(currency)
+                          .Add(run.day_end),
+                      deadline));
+    LEDGER_CO_TRY(const std::int64_t clearing_balance, balance.GetInt64(0, 0));
+    LEDGER_CO_TRY(const std::int64_t open_delta, balance.GetInt64(0, 1));
+    LEDGER_CO_TRY(const std::int64_t later, balance.GetInt64(0, 2));
+    const std::int64_t explained = open_delta + later;
+
+    LEDGER_CO_TRYV(co_await conn.Execute(
+        "UPDATE recon_imports SET line_count = $2, payment_count = $3, payment_amount_minor = $4, "
+        "refund_count = $5, refund_amount_minor = $6, fee_amount_minor = $7, currency = $8, "
+        "settlement_minor = $9, tolerated_minor = $10, clearing_balance_minor = $11, "
+        "explained_minor = $12, drift_minor = $13, diff_added = $14, diff_removed = $15, "
+        "diff_changed = $16 WHERE id = $1",
+        Params()
+            .Add(run.import_id)
+            .Add(static_cast<std::int64_t>(run.line_no))
+            .Add(run.totals.payment_count)
+            .Add(run.totals.payment_amount_minor)
+            .Add(run.totals.refund_count)
+            .Add(run.totals.refund_amount_minor)
+            .Add(run.fees)
+            .Add(currency)
+            .Add(settlement)
+            .Add(run.tolerated)
+            .Add(clearing_balance)
+            .Add(explained)
+            .Add(clearing_balance - explained)
+            .Add(added)
+            .Add(removed)
+            .Add(changed),
+        deadline));
+    const std::string audit_detail =
+        fmt::format("{} {} {} v{} sha256={} lines={}", request.provider, request.merchant_account,
+                    request.bill_date, version, sha256_hex, run.line_no);
+    LEDGER_CO_TRYV(co_await conn.Execute(
+        "INSERT INTO recon_audit (principal, action, object_type, object_id, detail) "
+        "VALUES ($1, 'import', 'reconciliation', $2, $3)",
+        Params().Add(request.principal).Add(std::to_string(run.import_id)).Add(audit_detail),
+        deadline));
+    co_return run.import_id;
+  };
+
+  auto created = co_await ledger_.CreateAccounts(ledger::StandardChart(spec), deadline);
+  if (!created) co_return Error(created.error());
+  auto done = co_await db::RunInTransaction(pool_, deadline, tx, body);
+  if (!done) {
+    if (!failure.empty()) co_return Error(done.error(), failure);
+    co_return Error(done.error());
+  }
+  import_id = done.value();
+  auto report = co_await GetReport(import_id, deadline);
+  if (report) report.value().already_imported = already;
+  co_return report;
+}
+
+asio::awaitable<RResult<Report>> Reconciler::GetReport(std::int64_t import_id,
+                                                       Deadline deadline) {
+  auto lease = co_await pool_.Acquire(deadline);
+  if (!lease) co_return Error(lease.error());
+  PgConnection& conn = *lease.value();
+  auto head = co_await conn.Execute(
+      "SELECT id, provider, merchant_account, bill_date::text, version, state, line_count, "
+      "currency, payment_amount_minor, refund_amount_minor, fee_amount_minor, "
+      "clearing_balance_minor, explained_minor, drift_minor, diff_added, diff_removed, "
+      "diff_changed FROM recon_imports WHERE id = $1",
+      Params().Add(import_id), deadline);
+  if (!head) co_return Error(head.error());
+  if (head.value().rows() != 1) co_return Error(Errc::not_found, "no such reconciliation");
+  const PgResult& h = head.value();
+  Report report;
+  auto text = [&](int col) { return std::string(h.GetText(0, col).value()); };
+  auto num = [&](int col) { return h.GetInt64(0, col).value(); };
+  report.import_id = num(0);
+  report.provider = text(1);
+  report.merchant_account = text(2);
+  report.bill_date = text(3);
+  report.version = static_cast<std::int32_t>(num(4));
+  report.state = text(5);
+  report.lines = num(6);
+  report.currency = text(7);
+  report.payment_amount_minor = num(8);
+  report.refund_amount_minor = num(9);
+  report.fee_amount_minor = num(10);
+  report.clearing_balance_minor = num(11);
+  report.explained_minor = num(12);
+  report.drift_minor = num(13);
+  report.diff_added = num(14);
+  report.diff_removed = num(15);
+  report.diff_changed = num(16);
+  auto classes = co_await conn.Execute(
+      "SELECT class, count(*), coalesce(sum(our_amount_minor), 0)::bigint, "
+      "coalesce(sum(amount_minor), 0)::bigint FROM recon_bill_items WHERE import_id = $1 "
+      "GROUP BY class UNION ALL "
+      "SELECT class, count(*), coalesce(sum(our_amount_minor), 0)::bigint, 0::bigint "
+      "FROM recon_exceptions WHERE import_id = $1 AND line_no IS NULL GROUP BY class",
+      Params().Add(import_id), deadline);
+  if (!classes) co_return Error(classes.error());
+  const PgResult& c = classes.value();
+  for (int i = 0; i < c.rows(); ++i) {
+    ClassTotals& t = report.classes[std::string(c.GetText(i, 0).value())];
+    t.count += c.GetInt64(i, 1).value();
+    t.our_amount_minor += c.GetInt64(i, 2).value();
+    t.their_amount_minor += c.GetInt64(i, 3).value();
+  }
+  co_return report;
+}
+
+asio::awaitable<RResult<std::vector<Report>>> Reconciler::ReportsForDate(std::string bill_date,
+                                                                         Deadline deadline) {
+  if (!ParseDate(bill_date)) co_return Error(Errc::invalid_argument, "date must be YYYY-MM-DD");
+  std::vector<std::int64_t> ids;
+  {
+    auto lease = co_await pool_.Acquire(deadline);
+    if (!lease) co_return Error(lease.error());
+    auto rows = co_await lease.value()->Execute(
+        "SELECT id FROM recon_imports WHERE bill_date = $1::date AND state = 'current' "
+        "ORDER BY provider, merchant_account",
+        Params().Add(bill_date), deadline);
+    if (!rows) co_return Error(rows.error());
+    for (int i = 0; i < rows.value().rows(); ++i) ids.push_back(rows.value().GetInt64(i, 0).value());
+  }
+  std::vector<Report> out;
+  for (std::int64_t id : ids) {
+    auto report = co_await GetReport(id, deadline);
+    if (!report) co_return report.error();
+    out.push_back(std::move(report).value());
+  }
+  co_return out;
+}
+
+namespace {
+
+constexpr std::string_view kExceptionColumns =
+    "SELECT id, import_id, class, status, priority, provider, merchant_account, bill_date::text, "
+    "coalesce(our_kind, ''), coalesce(our_id, ''), reference, our_amount_minor, "
+    "their_amount_minor, delta_minor, currency, detail, assignee, resolution, "
+    "adjustment_transfer_id FROM recon_exceptions ";
+
+Result<Exception> ParseException(const PgResult& r, int i) {
+  Exception e;
+  LEDGER_TRY(e.id, r.GetInt64(i, 0));
+  LEDGER_TRY(e.import_id, r.GetInt64(i, 1));
+  auto text = [&](int col) { return std::string(r.GetText(i, col).value()); };
+  e.klass = text(2);
+  e.status = text(3);
+  LEDGER_TRY(auto priority, r.GetInt64(i, 4));
+  e.priority = static_cast<std::int32_t>(priority);
+  e.provider = text(5);
+  e.merchant_account = text(6);
+  e.bill_date = text(7);
+  e.our_kind = text(8);
+  e.our_id = text(9);
+  e.reference = text(10);
+  if (!r.IsNull(i, 11)) e.our_amount_minor = r.GetInt64(i, 11).value();
+  if (!r.IsNull(i, 12)) e.their_amount_minor = r.GetInt64(i, 12).value();
+  LEDGER_TRY(e.delta_minor, r.GetInt64(i, 13));
+  e.currency = text(14);
+  e.detail = text(15);
+  e.assignee = text(16);
+  e.resolution = text(17);
+  e.adjustment_transfer_id = text(18);
+  return e;
+}
+
+asio::awaitable<Result<Exception>> LockException(PgConnection& conn, std::int64_t id,
+                                                 Deadline deadline) {
+  const std::string sql = std::string(kExceptionColumns) + "WHERE id = $1 FOR UPDATE";
+  LEDGER_CO_TRY(auto rows, co_await conn.Execute(sql, Params().Add(id), deadline));
+  if (rows.rows() != 1) co_return make_error_code(Errc::not_found);
+  co_return ParseException(rows, 0);
+}
+
+asio::awaitable<Result<void>> Audit(PgConnection& conn, std::string_view principal,
+                                    std::string_view action, std::int64_t id,
+                                    std::string_view detail, Deadline deadline) {
+  LEDGER_CO_TRYV(co_await conn.Execute(
+      "INSERT INTO recon_audit (principal, action, object_type, object_id, detail) "
+      "VALUES ($1, $2, 'reconciliation_exception', $3, $4)",
+      Params().Add(principal).Add(action).Add(std::to_string(id)).Add(detail), deadline));
+  co_return outcome::success();
+}
+
+}  // namespace
+
+asio::awaitable<RResult<std::vector<Exception>>> Reconciler::ListExceptions(ExceptionFilter filter,
+                                                                            Deadline deadline) {
+  const std::int32_t limit = std::clamp(filter.limit, 1, 1000);
+  auto lease = co_await pool_.Acquire(deadline);
+  if (!lease) co_return Error(lease.error());
+  const std::string sql = std::string(kExceptionColumns) +
+                          "WHERE ($1 = '' OR class = $1) AND ($2 = '' OR status = $2) AND "
+                          "($3 = '' OR provider = $3) AND ($4 = '' OR bill_date = $4::date) AND "
+                          "($5 = '' OR assignee = $5) AND id > $6 ORDER BY id LIMIT $7";
+  auto rows = co_await lease.value()->Execute(
+      sql,
+      Params()
+          .Add(filter.klass)
+          .Add(filter.status)
+          .Add(filter.provider)
+          .Add(filter.bill_date)
+          .Add(filter.assignee)
+          .Add(filter.after_id)
+          .Add(limit),
+      deadline);
+  if (!rows) co_return Error(rows.error());
+  std::vector<Exception> out;
+  for (int i = 0; i < rows.value().rows(); ++i) {
+    auto e = ParseException(rows.value(), i);
+    if (!e) co_return Error(e.error());
+    out.push_back(std::move(e).value());
+  }
+  co_return out;
+}
+
+asio::awaitable<RResult<Exception>> Reconciler::Assign(std::int64_t id, std::string assignee,
+                                                       std::string principal, Deadline deadline) {
+  if (assignee.empty() || assignee.size() > 128) {
+    co_return Error(Errc::invalid_argument, "assignee must be 1..128 characters");
+  }
+  auto done = co_await db::RunInTransaction(
+      pool_, deadline, db::TransactionOptions{},
+      [&](PgConnection& conn) -> asio::awaitable<Result<Exception>> {
+        LEDGER_CO_TRY(auto e, co_await LockException(conn, id, deadline));
+        if (e.status != "open" && e.status != "assigned") co_return make_error_code(Errc::invalid_state);
+        LEDGER_CO_TRYV(co_await conn.Execute(
+            "UPDATE recon_exceptions SET assignee = $2, status = 'assigned', updated_at = now() "
+            "WHERE id = $1",
+            Params().Add(id).Add(assignee), deadline));
+        const std::string detail = fmt::format("{} -> {}", e.assignee, assignee);
+        LEDGER_CO_TRYV(co_await Audit(conn, principal, "assign", id, detail, deadline));
+        e.assignee = assignee;
+        e.status = "assigned";
+        co_return e;
+      });
+  if (!done) co_return Error(done.error());
+  co_return std::move(done).value();
+}
+
+asio::awaitable<RResult<Exception>> Reconciler::Comment(std::int64_t id, std::string body,
+                                                        std::string principal, Deadline deadline) {
+  if (body.empty() || body.size() > 2000) {
+    co_return Error(Errc::invalid_argument, "comment must be 1..2000 bytes");
+  }
+  auto done = co_await db::RunInTransaction(
+      pool_, deadline, db::TransactionOptions{},
+      [&](PgConnection& conn) -> asio::awaitable<Result<Exception>> {
+        LEDGER_CO_TRY(auto e, co_await LockException(conn, id, deadline));
+        LEDGER_CO_TRYV(co_await conn.Execute(
+            "INSERT INTO recon_exception_comments (exception_id, principal, body) "
+            "VALUES ($1, $2, $3)",
+            Params().Add(id).Add(principal).Add(body), deadline));
+        const std::string detail = fmt::format("{} bytes", body.size());
+        LEDGER_CO_TRYV(co_await Audit(conn, principal, "comment", id, detail, deadline));
+        co_return e;
+      });
+  if (!done) co_return Error(done.error());
+  co_return std::move(done).value();
+}
+
+asio::awaitable<RResult<Exception>> Reconciler::Resolve(std::int64_t id, std::string reason,
+                                                        bool post_adjustment,
+                                                        std::string principal,
+                                                        Deadline deadline) {
+  if (reason.empty() || reason.size() > 500) {
+    co_return Error(Errc::invalid_argument, "reason must be 1..500 bytes");
+  }
+  std::string failure;
+  auto done = co_await db::RunInTransaction(
+      pool_, deadline, db::TransactionOptions{},
+      [&](PgConnection& conn) -> asio::awaitable<Result<Exception>> {
+        LEDGER_CO_TRY(auto e, co_await LockException(conn, id, deadline));
+        if (e.status != "open" && e.status != "assigned") co_return make_error_code(Errc::invalid_state);
+        std::string transfer_id;
+        if (post_adjustment && e.delta_minor != 0) {
+          // Accepting the difference: suspense takes what the clearing account holds too much of
+          // (or lends what it lacks), with the exception as the reason.
+          const std::string clearing = "provider_clearing:" + e.provider + ":" + e.merchant_account;
+          ledger::Transfer t;
+          t.id.value = fmt::format("recon:adj:{}", id);
+          const auto clearing_id = ledger::AccountIdFor(e.currency, clearing);
+          const auto suspense_id = ledger::AccountIdFor(e.currency, "suspense");
+          t.debit_account_id = e.delta_minor > 0 ? suspense_id : clearing_id;
+          t.credit_account_id = e.delta_minor > 0 ? clearing_id : suspense_id;
+          t.amount = std::llabs(e.delta_minor);
+          t.currency = e.currency;
+          t.reason_code = kReasonAdjustment;
+          t.external_ref = fmt::format("recon_exception:{}:{}", id, e.klass);
+          std::vector<ledger::Transfer> transfers{t};
+          LEDGER_CO_TRY(auto results,
+                        co_await ledger_.PostTransfersInTransaction(conn, transfers, deadline));
+          if (results.front() != ledger::TransferResult::kOk &&
+              results.front() != ledger::TransferResult::kExists) {
+            failure = fmt::format("ledger refused {}: {}", t.id.value,
+                                  ledger::ToString(results.front()));
+            co_return make_error_code(Errc::ledger_rejected);
+          }
+          transfer_id = t.id.value;
+        }
+        LEDGER_CO_TRYV(co_await conn.Execute(
+            "UPDATE recon_exceptions SET status = 'resolved', resolution = $2, "
+            "adjustment_transfer_id = $3, resolved_by = $4, resolved_at = now(), "
+            "updated_at = now() WHERE id = $1",
+            Params().Add(id).Add(reason).Add(transfer_id).Add(principal), deadline));
+        // Named first: GCC 12 miscompiles temporaries built in a coroutine call's arguments.
+        const std::string detail = fmt::format("reason={} adjustment={}", reason,
+                                               transfer_id.empty() ? "none" : transfer_id);
+        LEDGER_CO_TRYV(co_await Audit(conn, principal, "resolve", id, detail, deadline));
+        e.status = "resolved";
+        e.resolution = reason;
+        e.adjustment_transfer_id = transfer_id;
+        co_return e;
+      });
+  if (!done) {
+    if (!failure.empty()) co_return Error(done.error(), failure);
+    co_return Error(done.error());
+  }
+  co_return std::move(done).value();
+}
+
+}  // namespace paygate::recon
