@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "adapters/adapter.h"
@@ -851,6 +852,42 @@ TEST_F(PayoutsTest, RandomFaultsNeverPayTwiceAndTheLedgerMatchesTheProvidersReco
   EXPECT_EQ(payable.credits_posted - payable.debits_posted,
             SqlInt("SELECT coalesce(sum(amount_minor), 0) FROM payouts WHERE status = "
                    "'manual_review'"));
+}
+
+// Concurrent requests meet in PostgreSQL (each coroutine on its own connection): the same
+// Idempotency-Key twice at once makes one payout and one provider call, and the two approvals a
+// large payout needs, arriving together, send it exactly once.
+TEST_F(PayoutsTest, ConcurrentCreatesAndApprovalsSendExactlyOnce) {
+  std::vector<std::optional<ApiResult<api::v1::Payout>>> results(4);
+  auto run = [&](std::size_t slot, asio::awaitable<ApiResult<api::v1::Payout>> task) {
+    asio::co_spawn(
+        io_,
+        [&results, slot, t = std::move(task)]() mutable -> asio::awaitable<void> {
+          results[slot].emplace(co_await std::move(t));
+        },
+        asio::detached);
+  };
+  run(0, service_->CreatePayout("claims-system", "same", Request(1000)));
+  run(1, service_->CreatePayout("claims-system", "same", Request(1000)));
+  io_.restart();
+  while (!results[0] || !results[1]) io_.run_one();
+  ASSERT_TRUE(*results[0]);
+  ASSERT_TRUE(*results[1]);
+  EXPECT_EQ(results[0]->value().id(), results[1]->value().id());
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM payouts"), 1);
+  EXPECT_EQ(p1_->Creates(), 1);
+
+  const api::v1::Payout big = Create("big", Request(2000000, "CLM-2"));
+  run(2, service_->DecidePayout("approver-a", big.id(), true, ""));
+  run(3, service_->DecidePayout("approver-b", big.id(), true, ""));
+  io_.restart();
+  while (!results[2] || !results[3]) io_.run_one();
+  ASSERT_TRUE(*results[2]);
+  ASSERT_TRUE(*results[3]);
+  EXPECT_EQ(Get(big.id()).status(), "succeeded");
+  EXPECT_EQ(p1_->Creates(), 2);
+  EXPECT_EQ(p1_->Executions(big.id() + "_1"), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM payout_attempts WHERE payout_id = '" + big.id() + "'"), 1);
 }
 
 // The same flow with the fraud rules on: the real insurance rule pack
