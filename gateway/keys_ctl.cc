@@ -8,6 +8,8 @@
 
 #include "gateway/ctl_database.h"
 #include "gateway/edge/asio_fwd.h"
+#include "gateway/payouts/beneficiary.h"
+#include "gateway/payouts/wiring.h"
 #include "keys/data_keys.h"
 #include "keys/keyring.h"
 #include "keys/secret_file.h"
@@ -38,8 +40,12 @@ std::optional<keys::MasterKey> Master(const config::v1::Config& config, std::str
 }  // namespace
 
 std::vector<keys::EncryptedColumn> EncryptedColumns() {
-  // Payouts (issue 7) register their beneficiary columns here.
-  return {};
+  // Payouts (issue 7): the beneficiary columns, AAD "payouts/<id>/<column>" (BeneficiaryAad).
+  std::vector<keys::EncryptedColumn> columns;
+  for (const std::string_view column : payouts::kBeneficiaryColumns) {
+    columns.push_back({"payouts", "id", std::string(column), "payouts", payouts::kDataKeyName});
+  }
+  return columns;
 }
 
 int RunKeysList(const config::v1::Config& config) {

@@ -177,12 +177,12 @@ std::chrono::system_clock::time_point FromMicros(std::int64_t us) {
 
 PayoutService::PayoutService(db::PgPool& pool, ledger::PostgresLedger& ledger,
                              std::shared_ptr<const payments::AdapterRegistry> adapters,
-                             std::shared_ptr<const FieldProtector> protector,
+                             std::shared_ptr<const keys::FieldCipher> cipher,
                              PayoutsOptions options)
     : pool_(pool),
       ledger_(ledger),
       adapters_(std::move(adapters)),
-      protector_(std::move(protector)),
+      cipher_(std::move(cipher)),
       options_(std::move(options)),
       books_{ledger_, options_.event_retry_window} {}
 
@@ -274,9 +274,9 @@ asio::awaitable<ApiResult<api::v1::Payout>> PayoutService::CreatePayout(
 
   // Encrypted before anything is stored; the row id is in the associated data.
   store::SealedBeneficiary sealed;
-  auto name = protector_->Encrypt(b.name(), BeneficiaryAad("beneficiary_name_enc", payout.id));
+  auto name = cipher_->Encrypt(b.name(), BeneficiaryAad("beneficiary_name_enc", payout.id));
   auto account =
-      protector_->Encrypt(b.account(), BeneficiaryAad("beneficiary_account_enc", payout.id));
+      cipher_->Encrypt(b.account(), BeneficiaryAad("beneficiary_account_enc", payout.id));
   if (!name || !account) {
     log::Get("payouts")->error("payout {}: beneficiary encryption failed", payout.id);
     co_return ApiError{500,
@@ -289,7 +289,7 @@ asio::awaitable<ApiResult<api::v1::Payout>> PayoutService::CreatePayout(
   sealed.account = std::move(account).value();
   if (!b.id_number().empty()) {
     auto id_number =
-        protector_->Encrypt(b.id_number(), BeneficiaryAad("beneficiary_id_number_enc", payout.id));
+        cipher_->Encrypt(b.id_number(), BeneficiaryAad("beneficiary_id_number_enc", payout.id));
     if (!id_number) {
       co_return ApiError{500,
                          "api_error",
@@ -409,15 +409,14 @@ asio::awaitable<Result<adapters::Beneficiary>> PayoutService::OpenBeneficiary(
     const store::Payout& payout) {
   LEDGER_CO_TRY(auto sealed, co_await store::ReadSealed(pool_, payout.id, DbDeadline()));
   adapters::Beneficiary b;
-  LEDGER_CO_TRY(
-      b.name, protector_->Decrypt(sealed.name, BeneficiaryAad("beneficiary_name_enc", payout.id)));
-  LEDGER_CO_TRY(
-      b.account,
-      protector_->Decrypt(sealed.account, BeneficiaryAad("beneficiary_account_enc", payout.id)));
+  LEDGER_CO_TRY(b.name,
+                cipher_->Decrypt(sealed.name, BeneficiaryAad("beneficiary_name_enc", payout.id)));
+  LEDGER_CO_TRY(b.account, cipher_->Decrypt(sealed.account,
+                                            BeneficiaryAad("beneficiary_account_enc", payout.id)));
   if (sealed.id_number) {
     LEDGER_CO_TRY(b.id_number,
-                  protector_->Decrypt(*sealed.id_number,
-                                      BeneficiaryAad("beneficiary_id_number_enc", payout.id)));
+                  cipher_->Decrypt(*sealed.id_number,
+                                   BeneficiaryAad("beneficiary_id_number_enc", payout.id)));
   }
   b.account_type = payout.account_type;
   b.bank = payout.bank;

@@ -6,7 +6,7 @@
 //
 // The rules this file keeps (gateway/payments/service.h is the model):
 //  * One payout per (client, client reference): a retried create never makes a second payout.
-//  * Beneficiary data is encrypted (FieldProtector) before it reaches the database and decrypted
+//  * Beneficiary data is encrypted (keys::FieldCipher) before it reaches the database and decrypted
 //    only for the provider call; responses, events and logs carry the masked form only.
 //  * The fraud decision comes before any approval; a block fails the payout, a review holds it
 //    for an approver.
@@ -37,8 +37,9 @@
 #include "config/result.h"
 #include "gateway/api/v1/payouts.pb.h"
 #include "gateway/payments/service.h"
-#include "gateway/payouts/field_protector.h"
+#include "gateway/payouts/beneficiary.h"
 #include "gateway/payouts/store.h"
+#include "keys/field_cipher.h"
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/postgres_ledger.h"
 
@@ -77,12 +78,13 @@ struct ListFilter {
 };
 
 // Thread-safety: every member may be called concurrently from any coroutine once attached. The
-// pool, ledger, registry and protector must outlive the service.
+// pool, ledger, registry and cipher must outlive the service; the cipher may be reloaded
+// (keys::ReloadFieldCipher) while the service runs.
 class PayoutService {
  public:
   PayoutService(db::PgPool& pool, ledger::PostgresLedger& ledger,
                 std::shared_ptr<const payments::AdapterRegistry> adapters,
-                std::shared_ptr<const FieldProtector> protector, PayoutsOptions options);
+                std::shared_ptr<const keys::FieldCipher> cipher, PayoutsOptions options);
 
   const PayoutsOptions& options() const { return options_; }
   // Screens every new payout with the fraud rules; without it nothing is screened.
@@ -147,7 +149,7 @@ class PayoutService {
   db::PgPool& pool_;
   ledger::PostgresLedger& ledger_;
   std::shared_ptr<const payments::AdapterRegistry> adapters_;
-  std::shared_ptr<const FieldProtector> protector_;
+  std::shared_ptr<const keys::FieldCipher> cipher_;
   PayoutsOptions options_;
   payments::store::Books books_;
   std::shared_ptr<fraud::RiskService> risk_;

@@ -4,25 +4,18 @@ namespace paygate::payouts {
 
 namespace asio = boost::asio;
 
-asio::awaitable<Result<std::shared_ptr<const FieldProtector>, std::string>> MakeFieldProtector(
-    const config::v1::Config& config, db::PgPool& pool) {
-  (void)config;
-  (void)pool;
-  // keys::FieldCipher (issue 7's keys/ work) is not in this tree yet. Payout routes without it
-  // would store beneficiary data unprotected, so the daemon refuses them rather than start.
-  co_return std::string(
-      "payouts need beneficiary encryption (keys::FieldCipher), which this build does not have");
-}
-
 asio::awaitable<Result<std::shared_ptr<PayoutService>, std::string>> BuildPayouts(
     const config::v1::Config& config, db::PgPool& pool, ledger::PostgresLedger& ledger,
-    std::shared_ptr<const payments::AdapterRegistry> adapters, payments::PaymentService& payments) {
+    std::shared_ptr<const payments::AdapterRegistry> adapters, payments::PaymentService& payments,
+    std::shared_ptr<const keys::FieldCipher> cipher) {
   if (config.payouts().routes().empty()) co_return std::shared_ptr<PayoutService>();
-  auto protector = co_await MakeFieldProtector(config, pool);
-  if (!protector) co_return "payouts: " + protector.error();
-  auto service = std::make_shared<PayoutService>(pool, ledger, std::move(adapters),
-                                                 std::move(protector).value(),
-                                                 PayoutsOptionsFromConfig(config));
+  if (!cipher) {
+    co_return std::string(
+        "payouts: routes are configured but no field cipher (data key \"payouts\") was loaded; "
+        "beneficiary data is never stored unprotected");
+  }
+  auto service = std::make_shared<PayoutService>(
+      pool, ledger, std::move(adapters), std::move(cipher), PayoutsOptionsFromConfig(config));
   auto chart = co_await service->EnsureChartOfAccounts();
   if (!chart) co_return "payouts: ledger chart of accounts: " + chart.error().message();
   payments.AttachPayouts(service->Hooks());

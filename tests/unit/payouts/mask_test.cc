@@ -2,7 +2,9 @@
 // last digits, the first letter) and hide the length of long values; the AAD names column and row.
 #include <gtest/gtest.h>
 
-#include "gateway/payouts/field_protector.h"
+#include "gateway/keys_ctl.h"
+#include "gateway/payouts/beneficiary.h"
+#include "keys/rewrap.h"
 
 namespace paygate::payouts {
 namespace {
@@ -31,6 +33,16 @@ TEST(PayoutMask, AadNamesColumnAndRow) {
             "payouts/po_abc/beneficiary_account_enc");
   EXPECT_NE(BeneficiaryAad("beneficiary_account_enc", "po_abc"),
             BeneficiaryAad("beneficiary_name_enc", "po_abc"));
+}
+
+TEST(PayoutMask, KeysRewrapRebuildsTheSameAadForEveryRegisteredColumn) {
+  int registered = 0;
+  for (const keys::EncryptedColumn& column : gateway::EncryptedColumns()) {
+    if (column.table != "payouts") continue;
+    ++registered;
+    EXPECT_EQ(keys::RowAad(column, "po_abc"), BeneficiaryAad(column.blob_column, "po_abc"));
+  }
+  EXPECT_EQ(registered, 3);
 }
 
 }  // namespace

@@ -1,28 +1,13 @@
 #pragma once
 
-// How payouts encrypt beneficiary data at rest (issue 7, DESIGN.md §6): AES-256-GCM per field with
-// the row identity as associated data, so a ciphertext copied into another row or column fails to
-// decrypt. The production implementation is keys::FieldCipher (data keys wrapped by the master
-// key, rotation); payouts see only these two calls, so the cipher behind them is one file's choice
-// (gateway/payouts/wiring.cc).
-//
-// Also here: the masked forms that are the only beneficiary data responses, events and logs carry.
+// Beneficiary data of payouts (issue 7, DESIGN.md §6): encrypted at rest per field by
+// keys::FieldCipher (AES-256-GCM under a data key wrapped by the master key) with the row identity
+// as associated data, so a ciphertext copied into another row or column fails to decrypt; and the
+// masked forms that are the only beneficiary data responses, events and logs carry.
 #include <string>
 #include <string_view>
 
-#include "config/result.h"
-
 namespace paygate::payouts {
-
-// Thread-safety: both calls may run concurrently from any thread. Neither does I/O.
-class FieldProtector {
- public:
-  virtual ~FieldProtector() = default;
-  // A self-describing blob; encrypting the same plaintext twice gives different blobs.
-  virtual Result<std::string> Encrypt(std::string_view plaintext, std::string_view aad) const = 0;
-  // Fails when the blob was altered or written under another `aad`.
-  virtual Result<std::string> Decrypt(std::string_view blob, std::string_view aad) const = 0;
-};
 
 // The associated data of one encrypted beneficiary column of a payout:
 // "payouts/<payout id>/<column>", with `column` the blob's column name (beneficiary_account_enc,

@@ -1,4 +1,4 @@
-#include "gateway/payouts/field_protector.h"
+#include "gateway/payouts/beneficiary.h"
 
 #include <algorithm>
 
