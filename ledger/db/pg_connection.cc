@@ -455,6 +455,58 @@ asio::awaitable<Result<PgResult>> PgConnection::CopyEnd(Deadline deadline,
   co_return co_await Finish(deadline);
 }
 
+asio::awaitable<Result<PgResult>> PgConnection::CopyOut(
+    std::string_view sql, const std::function<void(std::string_view)>& on_row,
+    Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  if (!deferred_.empty()) {
+    auto sent = co_await RunPipeline({}, deadline);
+    if (!sent) co_return sent.error();
+  }
+  last_error_ = PgError{};
+  std::string text(sql);
+  if (PQsendQuery(conn_, text.c_str()) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  auto flushed = co_await Flush(deadline);
+  if (!flushed) co_return flushed.error();
+  while (PQisBusy(conn_) != 0) {
+    auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+    if (!ready) co_return ready.error();
+    if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  }
+  PGresult* first = PQgetResult(conn_);
+  if (first == nullptr) co_return Fail(Errc::protocol_error, "COPY returned no result");
+  const PgResult started(first);
+  if (PQresultStatus(first) != PGRES_COPY_OUT) {
+    // Refused (bad query, permissions) or not a COPY TO STDOUT: collect the rest.
+    std::error_code error = PQresultStatus(first) == PGRES_FATAL_ERROR
+                                ? FailFromResult(first)
+                                : Fail(Errc::protocol_error, "statement is not COPY TO STDOUT");
+    auto rest = co_await Finish(deadline);
+    (void)rest;
+    co_return error;
+  }
+  for (;;) {
+    char* row = nullptr;
+    // Asynchronous: 0 means no complete message is buffered yet, -1 the end of the data.
+    const int length = PQgetCopyData(conn_, &row, /*async=*/1);
+    if (length > 0) {
+      // Freed even if on_row throws (it should not: nothing here is meant to).
+      std::unique_ptr<char, void (*)(void*)> owned(row, PQfreemem);
+      on_row(std::string_view(row, static_cast<std::size_t>(length)));
+      continue;
+    }
+    if (length == 0) {
+      auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+      if (!ready) co_return ready.error();
+      if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+      continue;
+    }
+    if (length == -1) break;
+    co_return FailFromLibpq(Errc::connection_lost);
+  }
+  co_return co_await Finish(deadline);
+}
+
 asio::awaitable<Result<void>> PgConnection::Flush(Deadline deadline) {
   // Non-blocking send: PQflush returns 1 while data remains. Reading is serviced meanwhile, as
   // libpq asks, so a server that is itself blocked writing to us cannot deadlock the exchange.
