@@ -58,8 +58,12 @@ std::string FormatDecimal(std::int64_t minor, int scale) {
   std::string digits = std::to_string(magnitude);
   if (scale > 0) {
     const auto s = static_cast<std::size_t>(scale);
-    if (digits.size() <= s) digits.insert(0, s + 1 - digits.size(), '0');
-    digits.insert(digits.size() - s, ".");
+    // Built by appending: GCC 12 at -O2 reports a false -Wrestrict on string::insert here.
+    std::string padded(digits.size() <= s ? s + 1 - digits.size() : 0, '0');
+    padded += digits;
+    digits.assign(padded, 0, padded.size() - s);
+    digits += '.';
+    digits.append(padded, padded.size() - s, s);
   }
   return negative ? "-" + digits : digits;
 }

@@ -421,11 +421,16 @@ asio::awaitable<Result<void>> PgConnection::CopyBegin(std::string_view sql, Dead
   co_return error;
 }
 
+// COPY data goes to libpq in pieces of this size (see CopyData).
+constexpr std::size_t kCopyPieceBytes = 64 * 1024;
+
 asio::awaitable<Result<void>> PgConnection::CopyData(std::string_view chunk, Deadline deadline) {
   if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
   while (!chunk.empty()) {
-    // libpq takes at most INT_MAX bytes per call; 1 MiB pieces keep its buffer small.
-    const std::size_t piece = std::min<std::size_t>(chunk.size(), 1u << 20);
+    // Small pieces, each sent before the next is queued: when a send takes only part of libpq's
+    // buffer, libpq moves the rest to its front, so a buffer allowed to grow to megabytes cost a
+    // copy of megabytes per partial send (most of the client's time in a million-row COPY).
+    const std::size_t piece = std::min<std::size_t>(chunk.size(), kCopyPieceBytes);
     const int put = PQputCopyData(conn_, chunk.data(), static_cast<int>(piece));
     if (put < 0) co_return FailFromLibpq(Errc::connection_lost);
     if (put == 0) {
@@ -435,9 +440,14 @@ asio::awaitable<Result<void>> PgConnection::CopyData(std::string_view chunk, Dea
       continue;
     }
     chunk.remove_prefix(piece);
+    const int sent = PQflush(conn_);
+    if (sent < 0) co_return FailFromLibpq(Errc::connection_lost);
+    if (sent == 1) {
+      // The socket is full: wait for it rather than queue more (memory stays bounded too).
+      auto flushed = co_await Flush(deadline);
+      if (!flushed) co_return flushed.error();
+    }
   }
-  // Push out what is buffered without waiting, so memory stays bounded by the socket's pace.
-  if (PQflush(conn_) < 0) co_return FailFromLibpq(Errc::connection_lost);
   co_return outcome::success();
 }
 
@@ -451,6 +461,58 @@ asio::awaitable<Result<PgResult>> PgConnection::CopyEnd(Deadline deadline,
     if (ended == 1) break;
     auto flushed = co_await Flush(deadline);
     if (!flushed) co_return flushed.error();
+  }
+  co_return co_await Finish(deadline);
+}
+
+asio::awaitable<Result<PgResult>> PgConnection::CopyOut(
+    std::string_view sql, const std::function<void(std::string_view)>& on_row,
+    Deadline deadline) {
+  if (!usable()) co_return Fail(Errc::connection_lost, "connection is not usable");
+  if (!deferred_.empty()) {
+    auto sent = co_await RunPipeline({}, deadline);
+    if (!sent) co_return sent.error();
+  }
+  last_error_ = PgError{};
+  std::string text(sql);
+  if (PQsendQuery(conn_, text.c_str()) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  auto flushed = co_await Flush(deadline);
+  if (!flushed) co_return flushed.error();
+  while (PQisBusy(conn_) != 0) {
+    auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+    if (!ready) co_return ready.error();
+    if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+  }
+  PGresult* first = PQgetResult(conn_);
+  if (first == nullptr) co_return Fail(Errc::protocol_error, "COPY returned no result");
+  const PgResult started(first);
+  if (PQresultStatus(first) != PGRES_COPY_OUT) {
+    // Refused (bad query, permissions) or not a COPY TO STDOUT: collect the rest.
+    std::error_code error = PQresultStatus(first) == PGRES_FATAL_ERROR
+                                ? FailFromResult(first)
+                                : Fail(Errc::protocol_error, "statement is not COPY TO STDOUT");
+    auto rest = co_await Finish(deadline);
+    (void)rest;
+    co_return error;
+  }
+  for (;;) {
+    char* row = nullptr;
+    // Asynchronous: 0 means no complete message is buffered yet, -1 the end of the data.
+    const int length = PQgetCopyData(conn_, &row, /*async=*/1);
+    if (length > 0) {
+      // Freed even if on_row throws (it should not: nothing here is meant to).
+      std::unique_ptr<char, void (*)(void*)> owned(row, PQfreemem);
+      on_row(std::string_view(row, static_cast<std::size_t>(length)));
+      continue;
+    }
+    if (length == 0) {
+      auto ready = co_await WaitReady(/*want_write=*/false, deadline);
+      if (!ready) co_return ready.error();
+      if (PQconsumeInput(conn_) == 0) co_return FailFromLibpq(Errc::connection_lost);
+      continue;
+    }
+    if (length == -1) break;
+    co_return FailFromLibpq(Errc::connection_lost);
   }
   co_return co_await Finish(deadline);
 }

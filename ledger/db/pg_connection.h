@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -117,6 +118,15 @@ class PgConnection {
   boost::asio::awaitable<Result<void>> CopyData(std::string_view chunk, Deadline deadline);
   boost::asio::awaitable<Result<PgResult>> CopyEnd(Deadline deadline,
                                                    std::string_view abort_reason = {});
+  // COPY ... TO STDOUT (a table or a query, text or binary), streamed: hands `on_row` each COPY
+  // data message as it arrives (the server sends one row per message; in binary format the file
+  // header comes with the first row and the trailer alone) and returns the command's result
+  // (rows copied in cmd_tuples) or the server's error. A view is valid only during its call.
+  // Memory: libpq's read buffer, whatever the row count, where Execute holds the whole result.
+  // Same errors as Execute.
+  boost::asio::awaitable<Result<PgResult>> CopyOut(
+      std::string_view sql, const std::function<void(std::string_view)>& on_row,
+      Deadline deadline);
   // Queues `sql` (no parameters, e.g. BEGIN; must stay valid until sent) to go out with the next
   // Execute, ExecutePipeline or ExecuteSimple, in the same round trip where the protocol allows:
   // saves a round trip per transaction. Its failure is reported by that call, which then runs

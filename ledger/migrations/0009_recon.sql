@@ -46,14 +46,40 @@ CREATE TABLE recon_imports (
 CREATE UNIQUE INDEX recon_imports_one_current ON recon_imports (provider, merchant_account, bill_date)
   WHERE state = 'current';
 CREATE INDEX recon_imports_date ON recon_imports (bill_date, provider, merchant_account);
+-- Imports are the history finance audits, and recon_bill_items names them without a foreign key
+-- (below): the database refuses to delete or truncate them, so no line can lose its import.
+CREATE FUNCTION recon_imports_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'recon_imports rows are never deleted' USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER recon_imports_no_delete BEFORE DELETE OR TRUNCATE ON recon_imports
+  FOR EACH STATEMENT EXECUTE FUNCTION recon_imports_keep();
+
+-- Counts and amounts per class of one import, written with its lines (which never change
+-- afterwards): a report reads these rows instead of aggregating a million lines. Our amounts of
+-- a class are what our side holds of it (the bill's lines and, for missing_provider and timing,
+-- our items the bill lacks); theirs are the bill's line amounts.
+CREATE TABLE recon_import_classes (
+  import_id bigint NOT NULL REFERENCES recon_imports (id),
+  class text NOT NULL CHECK (class IN ('matched', 'missing_ours', 'missing_provider',
+                                       'amount_mismatch', 'status_mismatch', 'timing',
+                                       'duplicate')),
+  count bigint NOT NULL CHECK (count > 0),
+  our_amount_minor bigint NOT NULL,
+  their_amount_minor bigint NOT NULL,
+  PRIMARY KEY (import_id, class)
+);
 
 -- One line of a bill, normalised (adapters/common/bill.h), with the result of matching it. Written
--- by COPY. our_kind/our_id name the internal item it matched ('attempt' "<order id>:<seq>",
+-- by binary COPY, a million rows an import: no foreign key to recon_imports, whose check is a
+-- per-row trigger that cost more than the rest of the load (the import inserts its recon_imports
+-- row in the same transaction, and imports are never deleted: recon_imports_no_delete). our_kind/our_id name the internal item it matched ('attempt' "<order id>:<seq>",
 -- 'refund' "<refund id>"; payouts will be a third kind): each internal item matches at most one
 -- line of the current bills (the unique index below), and a line is one row, so it matches at
 -- most one item. A superseded version's lines no longer hold their items.
 CREATE TABLE recon_bill_items (
-  import_id bigint NOT NULL REFERENCES recon_imports (id),
+  import_id bigint NOT NULL,
   line_no integer NOT NULL CHECK (line_no > 0),
   kind text NOT NULL CHECK (kind IN ('payment', 'refund')),
   provider_transaction_id text NOT NULL,

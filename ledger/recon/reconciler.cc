@@ -5,9 +5,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
-#include <ctime>
-#include <deque>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -19,6 +18,8 @@
 #include "ledger/db/transaction.h"
 #include "ledger/ledger/chart.h"
 #include "ledger/ledger/try.h"
+#include "ledger/recon/binary_copy.h"
+#include "ledger/recon/items.h"
 
 namespace paygate::recon {
 namespace {
@@ -35,10 +36,9 @@ constexpr std::int32_t kReasonFee = 40;
 constexpr std::int32_t kReasonSettlement = 41;
 constexpr std::int32_t kReasonAdjustment = 42;
 
-// Bytes of COPY text buffered before they are sent: bounds memory whatever the file size.
+// Bytes of COPY data buffered before they are sent: bounds memory whatever the file size.
 constexpr std::size_t kCopyFlushBytes = 1 << 20;
 
-enum class Kind : std::uint8_t { kAttempt, kRefund };
 enum class Class : std::uint8_t {
   kMatched,
   kMissingOurs,
@@ -48,9 +48,12 @@ enum class Class : std::uint8_t {
   kTiming,
   kDuplicate
 };
+constexpr std::size_t kClasses = 7;
 enum class Rule : std::uint8_t { kNone, kReference, kTransactionId, kRule };
 
-std::string_view KindName(Kind kind) { return kind == Kind::kAttempt ? "attempt" : "refund"; }
+std::string_view KindName(ItemKind kind) {
+  return kind == ItemKind::kAttempt ? "attempt" : "refund";
+}
 
 std::string_view ClassName(Class c) {
   switch (c) {
@@ -86,20 +89,6 @@ std::string_view RuleName(Rule r) {
   return "";
 }
 
-// One of our items: a payment attempt or a refund (payouts will be a third kind).
-struct Item {
-  Kind kind = Kind::kAttempt;
-  bool succeeded = false;
-  bool in_scope = false;  // succeeded within the bill day: the bill should have it
-  bool claimed = false;   // matched by a line of this bill
-  std::int64_t amount = 0;
-  std::int64_t at = 0;  // unix seconds of its last change (success, for a succeeded item)
-  std::string id;       // "<order id>:<seq>" or the refund id
-  std::string reference;
-  std::string txid;
-  std::string currency;
-};
-
 // A bill line held back until every item is known (no match by reference or id while streaming).
 struct Held {
   std::int32_t line_no = 0;
@@ -107,48 +96,55 @@ struct Held {
   Record record;
 };
 
-// "YYYY-MM-DDTHH:MM:SS+HH:MM" (the normalised bill time) -> unix seconds.
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil): pure
+// arithmetic, a million bill lines a run, where timegm() consults the time zone machinery.
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool ValidDate(int y, int m, int d) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m < 1 || m > 12 || d < 1) return false;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
+}
+
+// "YYYY-MM-DDTHH:MM:SS+HH:MM" (the normalised bill time) -> unix seconds. Refuses impossible
+// dates and times (2026-02-30, 25:00) rather than rolling them over.
 std::optional<std::int64_t> ParseTime(std::string_view text) {
   if (text.size() != 25 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
       text[13] != ':' || text[16] != ':' || (text[19] != '+' && text[19] != '-') ||
       text[22] != ':') {
     return std::nullopt;
   }
-  auto number = [&](std::size_t at, std::size_t len) -> std::optional<int> {
+  bool ok = true;
+  auto number = [&](std::size_t at, std::size_t len) {
     int value = 0;
     for (std::size_t i = at; i < at + len; ++i) {
-      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      if (text[i] < '0' || text[i] > '9') ok = false;
       value = value * 10 + (text[i] - '0');
     }
     return value;
   };
-  auto y = number(0, 4), mo = number(5, 2), d = number(8, 2), h = number(11, 2),
-       mi = number(14, 2), s = number(17, 2), oh = number(20, 2), om = number(23, 2);
-  if (!y || !mo || !d || !h || !mi || !s || !oh || !om) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = *y - 1900;
-  tm.tm_mon = *mo - 1;
-  tm.tm_mday = *d;
-  tm.tm_hour = *h;
-  tm.tm_min = *mi;
-  tm.tm_sec = *s;
-  const std::int64_t offset = (*oh * 3600 + *om * 60) * (text[19] == '-' ? -1 : 1);
-  return static_cast<std::int64_t>(timegm(&tm)) - offset;
+  const int y = number(0, 4), mo = number(5, 2), d = number(8, 2), h = number(11, 2),
+            mi = number(14, 2), s = number(17, 2), oh = number(20, 2), om = number(23, 2);
+  if (!ok || !ValidDate(y, mo, d) || h > 23 || mi > 59 || s > 60 || oh > 23 || om > 59) {
+    return std::nullopt;
+  }
+  const std::int64_t offset = (oh * 3600 + om * 60) * (text[19] == '-' ? -1 : 1);
+  return DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+         h * 3600 + mi * 60 + s - offset;
 }
 
 // "YYYY-MM-DD" -> unix seconds of its midnight UTC.
 std::optional<std::int64_t> ParseDate(std::string_view text) {
   if (text.size() != 10) return std::nullopt;
-  auto t = ParseTime(std::string(text) + "T00:00:00+00:00");
-  if (!t) return std::nullopt;
-  // Reject dates timegm normalised (2026-02-30).
-  std::time_t back = static_cast<std::time_t>(*t);
-  std::tm tm{};
-  gmtime_r(&back, &tm);
-  if (text != fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday)) {
-    return std::nullopt;
-  }
-  return t;
+  return ParseTime(std::string(text) + "T00:00:00+00:00");
 }
 
 // COPY text format: backslash, tab, newline and carriage return escaped.
@@ -173,6 +169,7 @@ void AppendField(std::string& out, std::string_view value) {
   }
 }
 
+// One row of COPY text (the exceptions: few, so text is simpler than binary and as fast).
 class CopyRow {
  public:
   explicit CopyRow(std::string& out) : out_(out) {}
@@ -202,7 +199,7 @@ class CopyRow {
   bool first_ = true;
 };
 
-// A PostgreSQL text[] literal.
+// A PostgreSQL array literal of text or integers.
 std::string ArrayLiteral(const std::vector<std::string>& values) {
   std::string out = "{";
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -216,6 +213,10 @@ std::string ArrayLiteral(const std::vector<std::string>& values) {
   }
   out += '}';
   return out;
+}
+
+std::string ArrayLiteral(const std::vector<std::int64_t>& values) {
+  return fmt::format("{{{}}}", fmt::join(values, ","));
 }
 
 // Whether a refund line says the money moved (WeChat writes PROCESSING, ABNORMAL or CLOSED for
@@ -235,23 +236,60 @@ constexpr std::string_view kRefundColumns =
     "r.currency, r.status = 'succeeded', extract(epoch FROM r.updated_at)::bigint "
     "FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id ";
 
-// Items of the account that changed in [from, to) and no current bill has taken.
-const Statement kLoadItems{
-    "recon_load_items",
-    "SELECT 'attempt', a.order_id || ':' || a.seq, a.provider_reference, "
-    "a.provider_transaction_id, o.amount_minor, o.currency, a.status = 'succeeded', "
-    "extract(epoch FROM a.updated_at)::bigint "
-    "FROM payment_attempts a JOIN payment_orders o ON o.id = a.order_id "
-    "WHERE a.provider = $1 AND a.merchant_account = $2 AND a.updated_at >= to_timestamp($3) "
-    "AND a.updated_at < to_timestamp($4) AND NOT EXISTS (SELECT 1 FROM recon_bill_items b "
-    "WHERE b.our_kind = 'attempt' AND b.our_id = a.order_id || ':' || a.seq AND NOT b.superseded) "
-    "UNION ALL "
-    "SELECT 'refund', r.id, r.provider_reference, r.provider_transaction_id, r.amount_minor, "
-    "r.currency, r.status = 'succeeded', extract(epoch FROM r.updated_at)::bigint "
-    "FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id "
-    "WHERE o.provider = $1 AND o.merchant_account = $2 AND r.updated_at >= to_timestamp($3) "
-    "AND r.updated_at < to_timestamp($4) AND NOT EXISTS (SELECT 1 FROM recon_bill_items b "
-    "WHERE b.our_kind = 'refund' AND b.our_id = r.id AND NOT b.superseded)"};
+// The first statement of an import's transaction. JIT off: each statement runs once, and
+// compiling those the planner costs high (a million-row load, the ledger's) took longer than
+// running them. work_mem for this transaction only: the load's hash join of a million orders
+// then runs in one batch (about 130 MB of server memory, once a day per account) instead of
+// spilling to disk in sixteen.
+const Statement kBeginImport{
+    "recon_begin_import",
+    "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true), "
+    "pg_advisory_xact_lock(hashtextextended($1, 0))"};
+
+// A string as an SQL literal, for COPY, which takes no bind parameters. The E'' form reads the
+// same whatever standard_conforming_strings says; text cannot hold NUL, so callers refuse it.
+std::string SqlLiteral(std::string_view text) {
+  std::string out = "E'";
+  for (char c : text) {
+    if (c == '\\' || c == '\'') out += c;
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+// Items of the account that changed in [from, to) and no current bill has taken, in binary COPY
+// (streamed: a million rows never sit in one result). Attempt ids are built by the client. The
+// values are literals rather than current_setting() so the planner sees them (a hash join, not
+// a nested loop) and the scan compares constants.
+std::string CopyItemsSql(std::string_view provider, std::string_view account, std::int64_t from,
+                         std::int64_t to) {
+  return fmt::format(
+      "COPY (SELECT false, a.order_id, a.seq, a.provider_reference, a.provider_transaction_id, "
+      "o.amount_minor, o.currency, a.status = 'succeeded', a.updated_at "
+      "FROM payment_attempts a JOIN payment_orders o ON o.id = a.order_id "
+      "WHERE a.provider = {0} AND a.merchant_account = {1} "
+      "AND a.updated_at >= to_timestamp({2}) AND a.updated_at < to_timestamp({3}) "
+      "AND NOT EXISTS (SELECT 1 FROM recon_bill_items b WHERE b.our_kind = 'attempt' "
+      "AND b.our_id = a.order_id || ':' || a.seq AND NOT b.superseded) "
+      "UNION ALL "
+      "SELECT true, r.id, 0, r.provider_reference, r.provider_transaction_id, r.amount_minor, "
+      "r.currency, r.status = 'succeeded', r.updated_at "
+      "FROM payment_refunds r JOIN payment_orders o ON o.id = r.order_id "
+      "WHERE o.provider = {0} AND o.merchant_account = {1} "
+      "AND r.updated_at >= to_timestamp({2}) AND r.updated_at < to_timestamp({3}) "
+      "AND NOT EXISTS (SELECT 1 FROM recon_bill_items b WHERE b.our_kind = 'refund' "
+      "AND b.our_id = r.id AND NOT b.superseded)) TO STDOUT (FORMAT binary)",
+      SqlLiteral(provider), SqlLiteral(account), from, to);
+}
+constexpr std::int16_t kCopyItemFields = 9;
+
+constexpr std::string_view kCopyBillItems =
+    "COPY recon_bill_items (import_id, line_no, kind, provider_transaction_id, "
+    "merchant_reference, provider_refund_id, refund_reference, amount_minor, fee_minor, "
+    "currency, occurred_at, status, class, match_rule, our_kind, our_id, our_amount_minor) "
+    "FROM STDIN (FORMAT binary)";
+constexpr std::int16_t kBillItemFields = 17;
 
 std::string ScopeNote(const Options& options) {
   return fmt::format("cut-off window {} s", options.cutoff_window.count());
@@ -269,7 +307,7 @@ std::string Sha256Hex(std::string_view bytes) {
 }
 
 // The state of one import while it runs: our items and their indexes, the COPY buffer, the
-// totals of the bill, the exceptions to write.
+// totals of the bill and of each class, the exceptions to write.
 struct Reconciler::Run {
   const Options* options = nullptr;
   ImportRequest request;
@@ -277,45 +315,35 @@ struct Reconciler::Run {
   std::int64_t day_start = 0;
   std::int64_t day_end = 0;
 
-  std::deque<Item> items;  // a deque: indexes below hold views into its strings
-  std::unordered_map<std::string_view, Item*> attempt_by_ref, attempt_by_txid, refund_by_ref,
-      refund_by_txid;
-
-  std::string copy;         // COPY text not sent yet
+  Items items;
+  std::string copy;         // binary COPY data of recon_bill_items not sent yet
   std::vector<Held> held;   // lines matched by nothing while streaming
   std::vector<std::string> inquire_attempts, inquire_refunds;
   std::string exceptions;   // COPY text of recon_exceptions
+  // Open timing exceptions of earlier bills, by "<our kind>:<our id>": a line of this bill that
+  // takes the item settles them.
+  std::unordered_map<std::string, std::vector<std::int64_t>> timing_open;
+  std::vector<std::int64_t> timing_settled;
+  std::array<ClassTotals, kClasses> classes{};
 
   std::int32_t line_no = 0;
   std::string currency;
   std::int64_t paid = 0, refunded = 0, fees = 0, tolerated = 0;
   adapters::bill::Totals totals;
   std::string error;  // why the file was refused
-
-  void Index(Item& item) {
-    auto& by_ref = item.kind == Kind::kAttempt ? attempt_by_ref : refund_by_ref;
-    auto& by_txid = item.kind == Kind::kAttempt ? attempt_by_txid : refund_by_txid;
-    by_ref.emplace(item.reference, &item);
-    if (!item.txid.empty()) by_txid.emplace(item.txid, &item);
-  }
+  std::string scratch;  // builds attempt ids without an allocation each
 
   Item* Find(const Record& r, Rule* rule) {
     const bool refund = r.kind == Record::Kind::kRefund;
-    auto& by_ref = refund ? refund_by_ref : attempt_by_ref;
-    auto& by_txid = refund ? refund_by_txid : attempt_by_txid;
-    const std::string& ref = refund ? r.refund_reference : r.merchant_reference;
-    const std::string& txid = refund ? r.provider_refund_id : r.provider_transaction_id;
-    if (!ref.empty()) {
-      if (auto it = by_ref.find(ref); it != by_ref.end()) {
-        *rule = Rule::kReference;
-        return it->second;
-      }
+    const ItemKind kind = refund ? ItemKind::kRefund : ItemKind::kAttempt;
+    if (Item* item = items.ByReference(kind, refund ? r.refund_reference : r.merchant_reference)) {
+      *rule = Rule::kReference;
+      return item;
     }
-    if (!txid.empty()) {
-      if (auto it = by_txid.find(txid); it != by_txid.end()) {
-        *rule = Rule::kTransactionId;
-        return it->second;
-      }
+    if (Item* item =
+            items.ByTxid(kind, refund ? r.provider_refund_id : r.provider_transaction_id)) {
+      *rule = Rule::kTransactionId;
+      return item;
     }
     return nullptr;
   }
@@ -337,6 +365,18 @@ struct Reconciler::Run {
     if (refund && RefundDone(r.status)) refunded += r.amount_minor;
     fees += r.fee_minor;
     return true;
+  }
+
+  void Claim(Item& item) {
+    item.claimed = true;
+    if (timing_open.empty()) return;
+    scratch.assign(KindName(item.kind));
+    scratch += ':';
+    scratch += item.id;
+    if (auto it = timing_open.find(scratch); it != timing_open.end()) {
+      timing_settled.insert(timing_settled.end(), it->second.begin(), it->second.end());
+      timing_open.erase(it);
+    }
   }
 
   // A line with the item it matched (nullptr: none) and how: decides its class, writes its COPY
@@ -361,23 +401,23 @@ struct Reconciler::Run {
       item = nullptr;
       rule = Rule::kNone;
     } else {
-      item->claimed = true;
+      Claim(*item);
       const std::int64_t ours = item->succeeded ? item->amount : 0;
       delta = sign * (ours - theirs);
       if (done && !item->succeeded) {
         c = Class::kStatusMismatch;
         detail = "the provider says it succeeded; a status inquiry is scheduled";
-        (item->kind == Kind::kAttempt ? inquire_attempts : inquire_refunds)
-            .push_back(item->kind == Kind::kAttempt ? item->reference : item->id);
+        (item->kind == ItemKind::kAttempt ? inquire_attempts : inquire_refunds)
+            .emplace_back(item->kind == ItemKind::kAttempt ? item->reference : item->id);
       } else if (!done && item->succeeded) {
         c = Class::kStatusMismatch;
         detail = fmt::format("we say succeeded, the provider says {}", r.status);
       } else if (!done) {
         c = Class::kTiming;
         detail = fmt::format("not final on either side (provider: {})", r.status);
-      } else if (item->currency != r.currency) {
+      } else if (item->currency_code() != r.currency) {
         c = Class::kAmountMismatch;
-        detail = fmt::format("currency {} here, {} in the bill", item->currency, r.currency);
+        detail = fmt::format("currency {} here, {} in the bill", item->currency_code(), r.currency);
       } else if (std::llabs(delta) <= options->amount_tolerance_minor) {
         c = Class::kMatched;
         tolerated += delta;
@@ -386,28 +426,35 @@ struct Reconciler::Run {
         c = Class::kAmountMismatch;
       }
     }
-    {
-      CopyRow row(copy);
-      row.Int(import_id)
-          .Int(line)
-          .Text(refund ? "refund" : "payment")
-          .Text(r.provider_transaction_id)
-          .Text(r.merchant_reference)
-          .Text(r.provider_refund_id)
-          .Text(r.refund_reference)
-          .Int(r.amount_minor)
-          .Int(r.fee_minor)
-          .Text(r.currency)
-          .Text(r.occurred_at)
-          .Text(r.status)
-          .Text(ClassName(c))
-          .Text(RuleName(rule));
-      if (item != nullptr) {
-        row.Text(KindName(item->kind)).Text(item->id).Int(item->amount);
-      } else {
-        row.Null().Null().Null();
-      }
+    BinaryCopyWriter row(copy);
+    row.Row(kBillItemFields);
+    row.Int8(import_id);
+    row.Int4(line);
+    row.Text(refund ? "refund" : "payment");
+    row.Text(r.provider_transaction_id);
+    row.Text(r.merchant_reference);
+    row.Text(r.provider_refund_id);
+    row.Text(r.refund_reference);
+    row.Int8(r.amount_minor);
+    row.Int8(r.fee_minor);
+    row.Text(r.currency);
+    row.TimestampUnix(at);
+    row.Text(r.status);
+    row.Text(ClassName(c));
+    row.Text(RuleName(rule));
+    if (item != nullptr) {
+      row.Text(KindName(item->kind));
+      row.Text(item->id);
+      row.Int8(item->amount);
+    } else {
+      row.Null();
+      row.Null();
+      row.Null();
     }
+    ClassTotals& totals_of_class = classes[static_cast<std::size_t>(c)];
+    totals_of_class.count += 1;
+    totals_of_class.our_amount_minor += item != nullptr ? item->amount : 0;
+    totals_of_class.their_amount_minor += r.amount_minor;
     if (c != Class::kMatched) {
       const std::int32_t priority = c == Class::kStatusMismatch ? (done ? 1 : 2)
                                     : c == Class::kAmountMismatch ? 3
@@ -416,14 +463,21 @@ struct Reconciler::Run {
                                                                   : 4;
       const std::string& reference = refund ? r.refund_reference : r.merchant_reference;
       Raise(c, priority, line, item, reference, item ? std::optional(item->amount) : std::nullopt,
-                r.amount_minor, delta, r.currency, detail);
+            r.amount_minor, delta, r.currency, detail);
     }
   }
 
+  // An exception; one without a line (ours only) also counts in its class's totals, as the
+  // report shows our items the bill lacks next to the bill's lines.
   void Raise(Class c, std::int32_t priority, std::int32_t line, const Item* item,
-                 std::string_view reference, std::optional<std::int64_t> ours,
-                 std::optional<std::int64_t> theirs, std::int64_t delta, std::string_view cur,
-                 std::string_view detail) {
+             std::string_view reference, std::optional<std::int64_t> ours,
+             std::optional<std::int64_t> theirs, std::int64_t delta, std::string_view cur,
+             std::string_view detail) {
+    if (line <= 0) {
+      ClassTotals& t = classes[static_cast<std::size_t>(c)];
+      t.count += 1;
+      t.our_amount_minor += ours.value_or(0);
+    }
     CopyRow row(exceptions);
     row.Int(import_id)
         .Text(ClassName(c))
@@ -475,27 +529,56 @@ struct Reconciler::Run {
     return true;
   }
 
+  void AddItem(ItemKind kind, std::string_view id, std::string_view reference,
+               std::string_view txid, std::int64_t amount, std::string_view item_currency,
+               bool succeeded, std::int64_t at, std::int64_t scope_from, std::int64_t scope_to) {
+    Item& item = items.Add(kind, id, reference, txid, amount, item_currency, succeeded, at);
+    item.in_scope = succeeded && at >= scope_from && at < scope_to;
+  }
+
   // Adds items from a query with kItemColumns' shape.
   Result<void> AddItems(const PgResult& rows, std::int64_t scope_from, std::int64_t scope_to) {
+    if (items.size() + static_cast<std::size_t>(rows.rows()) > Items::kMax) {
+      return make_error_code(Errc::invalid_argument);
+    }
     for (int i = 0; i < rows.rows(); ++i) {
-      Item& item = items.emplace_back();
       LEDGER_TRY(auto kind, rows.GetText(i, 0));
-      item.kind = kind == "refund" ? Kind::kRefund : Kind::kAttempt;
       LEDGER_TRY(auto id, rows.GetText(i, 1));
-      item.id = id;
       LEDGER_TRY(auto reference, rows.GetText(i, 2));
-      item.reference = reference;
       LEDGER_TRY(auto txid, rows.GetText(i, 3));
-      item.txid = txid;
-      LEDGER_TRY(item.amount, rows.GetInt64(i, 4));
+      LEDGER_TRY(auto amount, rows.GetInt64(i, 4));
       LEDGER_TRY(auto item_currency, rows.GetText(i, 5));
-      item.currency = item_currency;
-      LEDGER_TRY(item.succeeded, rows.GetBool(i, 6));
-      LEDGER_TRY(item.at, rows.GetInt64(i, 7));
-      item.in_scope = item.succeeded && item.at >= scope_from && item.at < scope_to;
-      Index(item);
+      LEDGER_TRY(auto succeeded, rows.GetBool(i, 6));
+      LEDGER_TRY(auto at, rows.GetInt64(i, 7));
+      AddItem(kind == "refund" ? ItemKind::kRefund : ItemKind::kAttempt, id, reference, txid,
+              amount, item_currency, succeeded, at, scope_from, scope_to);
     }
     return outcome::success();
+  }
+
+  // Adds the item one row of kCopyItems holds; false when the row is not of that shape.
+  bool AddCopiedItem(const std::vector<BinaryField>& f) {
+    using R = BinaryCopyReader;
+    if (f.size() != static_cast<std::size_t>(kCopyItemFields) || items.size() >= Items::kMax) {
+      return false;
+    }
+    const auto refund = R::Bool(f[0]);
+    const auto seq = R::Int4(f[2]);
+    const auto amount = R::Int8(f[5]);
+    const auto succeeded = R::Bool(f[7]);
+    const auto at = R::TimestampUnix(f[8]);
+    if (!refund || !f[1] || !seq || !f[3] || !f[4] || !amount || !f[6] || !succeeded || !at) {
+      return false;
+    }
+    std::string_view id = *f[1];
+    if (!*refund) {
+      scratch.assign(id);
+      fmt::format_to(std::back_inserter(scratch), ":{}", *seq);
+      id = scratch;
+    }
+    AddItem(*refund ? ItemKind::kRefund : ItemKind::kAttempt, id, *f[3], *f[4], *amount, *f[6],
+            *succeeded, *at, day_start, day_end);
+    return true;
   }
 };
 
@@ -597,6 +680,10 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
   if (request.provider.empty() || request.merchant_account.empty()) {
     co_return Error(Errc::invalid_argument, "provider and merchant_account are required");
   }
+  if (request.provider.find('\0') != std::string::npos ||
+      request.merchant_account.find('\0') != std::string::npos) {
+    co_return Error(Errc::invalid_argument, "provider and merchant_account cannot hold NUL");
+  }
   // The accounts the postings need (idempotent, outside the import's transaction).
   ledger::ChartSpec spec;
   spec.currency = "CNY";
@@ -621,8 +708,7 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
   auto body = [&](PgConnection& conn) -> asio::awaitable<Result<std::int64_t>> {
     const std::string lock_key =
         "recon:" + request.provider + ":" + request.merchant_account + ":" + request.bill_date;
-    LEDGER_CO_TRYV(co_await conn.Execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                                         Params().Add(lock_key), deadline));
+    LEDGER_CO_TRYV(co_await conn.Execute(kBeginImport, Params().Add(lock_key), deadline));
     LEDGER_CO_TRY(auto existing,
                   co_await conn.Execute(
                       "SELECT id FROM recon_imports WHERE provider = $1 AND merchant_account = $2 "
@@ -689,23 +775,48 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
     // Our items around the day: the day itself is what the bill should hold; a day either side
     // catches lines booked across midnight. Lines naming older items are looked up afterwards.
     {
+      BinaryCopyReader reader;
+      std::vector<BinaryField> fields;
+      bool malformed = false;
+      const std::function<void(std::string_view)> on_row = [&](std::string_view message) {
+        if (malformed) return;
+        switch (reader.Next(message, fields)) {
+          case BinaryCopyReader::Status::kRow:
+            malformed = !run.AddCopiedItem(fields);
+            break;
+          case BinaryCopyReader::Status::kEnd:
+            break;
+          case BinaryCopyReader::Status::kMalformed:
+            malformed = true;
+            break;
+        }
+      };
+      const std::string sql = CopyItemsSql(request.provider, request.merchant_account,
+                                           run.day_start - 86400, run.day_end + 86400);
+      LEDGER_CO_TRYV(co_await conn.CopyOut(sql, on_row, deadline));
+      if (malformed) {
+        failure = "our items did not load (unexpected COPY data)";
+        co_return make_error_code(db::Errc::protocol_error);
+      }
+    }
+    // Open timing differences of earlier bills, which a line of this one may settle.
+    {
       LEDGER_CO_TRY(auto rows,
-                    co_await conn.Execute(kLoadItems,
-                                          Params()
-                                              .Add(request.provider)
-                                              .Add(request.merchant_account)
-                                              .Add(run.day_start - 86400)
-                                              .Add(run.day_end + 86400),
-                                          deadline));
-      LEDGER_CO_TRYV(run.AddItems(rows, run.day_start, run.day_end));
+                    co_await conn.Execute(
+                        "SELECT id, our_kind || ':' || our_id FROM recon_exceptions "
+                        "WHERE class = 'timing' AND status IN ('open', 'assigned') "
+                        "AND provider = $1 AND merchant_account = $2 AND our_id IS NOT NULL",
+                        Params().Add(request.provider).Add(request.merchant_account), deadline));
+      for (int i = 0; i < rows.rows(); ++i) {
+        LEDGER_CO_TRY(const std::int64_t id, rows.GetInt64(i, 0));
+        LEDGER_CO_TRY(const std::string_view key, rows.GetText(i, 1));
+        run.timing_open[std::string(key)].push_back(id);
+      }
     }
 
-    constexpr std::string_view kCopyItems =
-        "COPY recon_bill_items (import_id, line_no, kind, provider_transaction_id, "
-        "merchant_reference, provider_refund_id, refund_reference, amount_minor, fee_minor, "
-        "currency, occurred_at, status, class, match_rule, our_kind, our_id, our_amount_minor) "
-        "FROM STDIN";
-    LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyItems, deadline));
+    // The lines go in by binary COPY as they are parsed and matched.
+    LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyBillItems, deadline));
+    BinaryCopyWriter(run.copy).Header();
     for (;;) {
       auto more = feed(run);
       if (!more) {
@@ -713,6 +824,7 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
         co_await conn.CopyEnd(deadline, "bill refused");
         co_return make_error_code(Errc::bad_file);
       }
+      if (!more.value()) BinaryCopyWriter(run.copy).Trailer();
       if (run.copy.size() >= kCopyFlushBytes || !more.value()) {
         LEDGER_CO_TRYV(co_await conn.CopyData(run.copy, deadline));
         run.copy.clear();
@@ -759,6 +871,7 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
 
       // Then by reference or id again, then by rule: same kind and currency, amount within the
       // tolerance, time within the window, closest time first; what is left has no counterpart.
+      BinaryCopyWriter(run.copy).Header();
       std::vector<Held*> unmatched;
       for (Held& h : run.held) {
         Rule rule = Rule::kNone;
@@ -777,12 +890,13 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
       for (Held* h : unmatched) {
         Item* best = nullptr;
         const Record& r = h->record;
-        const Kind want = r.kind == Record::Kind::kRefund ? Kind::kRefund : Kind::kAttempt;
+        const ItemKind want =
+            r.kind == Record::Kind::kRefund ? ItemKind::kRefund : ItemKind::kAttempt;
         const std::int64_t tol = options_.amount_tolerance_minor;
         for (auto it = candidates.lower_bound(r.amount_minor - tol);
              it != candidates.end() && it->first <= r.amount_minor + tol; ++it) {
           Item* c = it->second;
-          if (c->claimed || c->kind != want || c->currency != r.currency) continue;
+          if (c->claimed || c->kind != want || c->currency_code() != r.currency) continue;
           const std::int64_t gap = std::llabs(c->at - h->at);
           if (gap > options_.rule_window.count()) continue;
           if (best == nullptr || gap < std::llabs(best->at - h->at)) best = c;
@@ -790,7 +904,8 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
         run.Decide(h->line_no, h->at, r, best, best ? Rule::kRule : Rule::kNone);
       }
       run.held.clear();
-      LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyItems, deadline));
+      BinaryCopyWriter(run.copy).Trailer();
+      LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyBillItems, deadline));
       LEDGER_CO_TRYV(co_await conn.CopyData(run.copy, deadline));
       LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
       run.copy.clear();
@@ -800,11 +915,10 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
     for (const Item& item : run.items) {
       if (!item.in_scope || item.claimed) continue;
       const bool timing = run.InCutoffWindow(item.at);
-      const std::int64_t sign = item.kind == Kind::kRefund ? -1 : 1;
+      const std::int64_t sign = item.kind == ItemKind::kRefund ? -1 : 1;
       run.Raise(timing ? Class::kTiming : Class::kMissingProvider, timing ? 8 : 4, 0, &item,
-                item.reference, item.amount,
-                    std::nullopt, sign * item.amount, item.currency,
-                    timing ? ScopeNote(options_) : "");
+                item.reference, item.amount, std::nullopt, sign * item.amount,
+                item.currency_code(), timing ? ScopeNote(options_) : "");
     }
     if (!run.exceptions.empty()) {
       LEDGER_CO_TRYV(co_await conn.CopyBegin(
@@ -827,14 +941,41 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
           Params().Add(kind).AddUntyped(ArrayLiteral(*ids)), deadline));
     }
 
-    // Timing differences of earlier days that this bill now settles.
-    LEDGER_CO_TRYV(co_await conn.Execute(
-        "UPDATE recon_exceptions e SET status = 'resolved', resolution = 'matched by the bill of ' "
-        "|| $2, resolved_by = 'recon', resolved_at = now(), updated_at = now() "
-        "FROM recon_bill_items b WHERE b.import_id = $1::bigint AND b.our_id IS NOT NULL "
-        "AND e.class = 'timing' AND e.status IN ('open', 'assigned') AND e.import_id <> $1::bigint "
-        "AND e.our_kind = b.our_kind AND e.our_id = b.our_id",
-        Params().Add(run.import_id).Add(request.bill_date), deadline));
+    // Timing differences of earlier days that this bill now settles (found while matching).
+    if (!run.timing_settled.empty()) {
+      LEDGER_CO_TRYV(co_await conn.Execute(
+          "UPDATE recon_exceptions SET status = 'resolved', resolution = 'matched by the bill of ' "
+          "|| $2, resolved_by = 'recon', resolved_at = now(), updated_at = now() "
+          "WHERE id = ANY($1::bigint[]) AND status IN ('open', 'assigned')",
+          Params().AddUntyped(ArrayLiteral(run.timing_settled)).Add(request.bill_date),
+          deadline));
+    }
+
+    // Counts and amounts per class, for reports: the lines never change once written.
+    {
+      std::vector<std::string> names;
+      std::vector<std::int64_t> counts, ours, theirs;
+      for (std::size_t c = 0; c < kClasses; ++c) {
+        if (run.classes[c].count == 0) continue;
+        names.emplace_back(ClassName(static_cast<Class>(c)));
+        counts.push_back(run.classes[c].count);
+        ours.push_back(run.classes[c].our_amount_minor);
+        theirs.push_back(run.classes[c].their_amount_minor);
+      }
+      if (!names.empty()) {
+        LEDGER_CO_TRYV(co_await conn.Execute(
+            "INSERT INTO recon_import_classes (import_id, class, count, our_amount_minor, "
+            "their_amount_minor) SELECT $1::bigint, * FROM unnest($2::text[], $3::bigint[], "
+            "$4::bigint[], $5::bigint[])",
+            Params()
+                .Add(run.import_id)
+                .AddUntyped(ArrayLiteral(names))
+                .AddUntyped(ArrayLiteral(counts))
+                .AddUntyped(ArrayLiteral(ours))
+                .AddUntyped(ArrayLiteral(theirs)),
+            deadline));
+      }
+    }
 
     // What changed against the previous version.
     std::int64_t added = 0, removed = 0, changed = 0;
@@ -1010,11 +1151,8 @@ asio::awaitable<RResult<Report>> Reconciler::GetReport(std::int64_t import_id,
   report.diff_removed = num(15);
   report.diff_changed = num(16);
   auto classes = co_await conn.Execute(
-      "SELECT class, count(*), coalesce(sum(our_amount_minor), 0)::bigint, "
-      "coalesce(sum(amount_minor), 0)::bigint FROM recon_bill_items WHERE import_id = $1 "
-      "GROUP BY class UNION ALL "
-      "SELECT class, count(*), coalesce(sum(our_amount_minor), 0)::bigint, 0::bigint "
-      "FROM recon_exceptions WHERE import_id = $1 AND line_no IS NULL GROUP BY class",
+      "SELECT class, count, our_amount_minor, their_amount_minor FROM recon_import_classes "
+      "WHERE import_id = $1",
       Params().Add(import_id), deadline);
   if (!classes) co_return Error(classes.error());
   const PgResult& c = classes.value();

@@ -4,8 +4,10 @@
 // refunds, with the ledger effects and the exceptions finance resolves. Schema:
 // ledger/migrations/0009_recon.sql.
 //
-// One import is one PostgreSQL transaction: the bill's lines go in by COPY as they are parsed
-// (bounded memory: the WeChat trade bill is read a record at a time), each with its match result;
+// One import is one PostgreSQL transaction: our items around the bill day come out by one binary
+// COPY into a compact in-memory index (ledger/recon/items.h, about 200 bytes an item), then the
+// bill's lines go in by binary COPY as they are parsed (the WeChat trade bill is read a record at
+// a time; only lines no item matched are held until the end), each with its match result;
 // what did not agree becomes a named exception; fees, the settlement to the bank and tolerated
 // differences are posted to the ledger; the clearing account's balance is reconciled against the
 // bill's day-end figures and the drift recorded. Either all of it commits or none of it.

@@ -208,6 +208,36 @@ class ReconTest : public ::testing::Test {
     return RunUntilDone(io_, reconciler_->Import(request, file, In(60s)));
   }
 
+  // The per-class totals a report reads (stored with the import) are what its rows add up to: the
+  // bill's lines by class, and our items the bill lacked (exceptions without a line).
+  void ExpectClassesMatchRows(const Report& report) {
+    auto rows = Sql(fmt::format(
+        "SELECT class, count(*), coalesce(sum(our_amount_minor), 0)::bigint, "
+        "coalesce(sum(amount_minor), 0)::bigint FROM recon_bill_items WHERE import_id = {0} "
+        "GROUP BY class UNION ALL "
+        "SELECT class, count(*), coalesce(sum(our_amount_minor), 0)::bigint, 0::bigint "
+        "FROM recon_exceptions WHERE import_id = {0} AND line_no IS NULL GROUP BY class",
+        report.import_id));
+    ASSERT_TRUE(rows);
+    std::map<std::string, ClassTotals> want;
+    for (int i = 0; i < rows.value().rows(); ++i) {
+      ClassTotals& t = want[std::string(rows.value().GetText(i, 0).value())];
+      t.count += rows.value().GetInt64(i, 1).value();
+      t.our_amount_minor += rows.value().GetInt64(i, 2).value();
+      t.their_amount_minor += rows.value().GetInt64(i, 3).value();
+    }
+    std::map<std::string, ClassTotals> got;
+    for (const auto& [name, totals] : report.classes) {
+      if (totals.count != 0) got[name] = totals;
+    }
+    ASSERT_EQ(got.size(), want.size()) << report.import_id;
+    for (const auto& [name, totals] : want) {
+      EXPECT_EQ(got[name].count, totals.count) << name;
+      EXPECT_EQ(got[name].our_amount_minor, totals.our_amount_minor) << name;
+      EXPECT_EQ(got[name].their_amount_minor, totals.their_amount_minor) << name;
+    }
+  }
+
   std::map<std::string, Exception> OpenExceptionsByReference() {
     ExceptionFilter filter;
     filter.status = "open";
@@ -281,6 +311,7 @@ TEST_F(ReconTest, DayWithEveryKindOfDisagreementSettlesToZero) {
   EXPECT_EQ(classes["amount_mismatch"].count, 1);
   EXPECT_EQ(classes["status_mismatch"].count, 1);
   EXPECT_EQ(classes["timing"].count, 1);
+  ExpectClassesMatchRows(report.value());
 
   // How each line matched.
   EXPECT_EQ(SqlText(fmt::format("SELECT match_rule FROM recon_bill_items WHERE our_id = '{}:1'",
@@ -346,6 +377,7 @@ TEST_F(ReconTest, DayWithEveryKindOfDisagreementSettlesToZero) {
                                 report.value().import_id)),
             "superseded");
   EXPECT_EQ(corrected.value().classes["amount_mismatch"].count, 0);
+  ExpectClassesMatchRows(corrected.value());
   EXPECT_EQ(CreditsOf("provider_fees:wechatpay"), -240);
   EXPECT_EQ(ClearingBalance(), 8000);
   EXPECT_EQ(corrected.value().drift_minor, 0);
@@ -375,6 +407,11 @@ TEST_F(ReconTest, DayWithEveryKindOfDisagreementSettlesToZero) {
             3);
   EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_audit WHERE action = 'import'"), 2);
   EXPECT_FALSE(Sql("DELETE FROM recon_audit"));  // append-only
+  // Imports are never deleted (their lines name them without a foreign key).
+  EXPECT_FALSE(Sql(fmt::format("DELETE FROM recon_imports WHERE id = {}",
+                               report.value().import_id)));
+  EXPECT_FALSE(Sql("TRUNCATE recon_imports CASCADE"));
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_imports"), 2);
   // Only the late payment remains: the timing difference.
   EXPECT_EQ(ClearingBalance(), 10000);
   EXPECT_EQ(CreditsOf("suspense"), -(10000 - 7000 - 5000));
@@ -384,6 +421,7 @@ TEST_F(ReconTest, DayWithEveryKindOfDisagreementSettlesToZero) {
   auto next = Import(kNextDay, adapters::wechatpay::FormatTradeBill({Line(late, 10000, 60)}));
   ASSERT_TRUE(next) << next.error().message;
   EXPECT_EQ(next.value().classes["matched"].count, 1);
+  ExpectClassesMatchRows(next.value());
   EXPECT_EQ(SqlText(fmt::format("SELECT status FROM recon_exceptions WHERE our_id = '{}:1' AND "
                                 "status <> 'superseded'",
                                 late.order_id)),
