@@ -94,6 +94,13 @@ constexpr std::array kRiskBounds = {
     Bound{"history_days", 400, 1, 3650},
 };
 
+constexpr std::array kReconBounds = {
+    Bound{"cutoff_window_s", 300, 1, 86400},
+    Bound{"rule_window_s", 600, 1, 86400},
+    Bound{"download_check_interval_s", 300, 1, 86400},
+    Bound{"download_lookback_days", 3, 1, 31},
+};
+
 constexpr std::array kUnionPayBounds = {
     Bound{"close_grace_s", 300, 1, 3600},
 };
@@ -132,6 +139,7 @@ class Validator {
     ApplyBounds(config->mutable_server(), kServerBounds, "server");
     ValidateRisk(config->mutable_risk());
     ValidateKeys(config->mutable_keys());
+    ValidateRecon(config->mutable_recon(), config->providers());
     return std::move(errors_);
   }
 
@@ -639,6 +647,80 @@ class Validator {
     if (risk->rules_file().empty()) Error("risk.rules_file", "required when risk is enabled");
     if (risk->hash_key_file().empty()) {
       Error("risk.hash_key_file", "required when risk is enabled");
+    }
+  }
+
+  // Bank names become ledger account names (bank:<name>).
+  static bool IsBankName(const std::string& name) {
+    return !name.empty() && name.size() <= 64 &&
+           std::all_of(name.begin(), name.end(), [](char c) {
+             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+           });
+  }
+
+  // "+HH:MM" / "-HH:MM" within -14:00..+14:00.
+  static bool IsUtcOffset(const std::string& text) {
+    if (text.size() != 6 || (text[0] != '+' && text[0] != '-') || text[3] != ':') return false;
+    for (int i : {1, 2, 4, 5}) {
+      if (text[i] < '0' || text[i] > '9') return false;
+    }
+    const int hours = (text[1] - '0') * 10 + (text[2] - '0');
+    const int minutes = (text[4] - '0') * 10 + (text[5] - '0');
+    return minutes < 60 && hours * 60 + minutes <= 14 * 60;
+  }
+
+  // "HH:MM", 00:00..23:59.
+  static bool IsTimeOfDay(const std::string& text) {
+    if (text.size() != 5 || text[2] != ':') return false;
+    for (int i : {0, 1, 3, 4}) {
+      if (text[i] < '0' || text[i] > '9') return false;
+    }
+    return (text[0] - '0') * 10 + (text[1] - '0') < 24 && (text[3] - '0') * 10 + (text[4] - '0') < 60;
+  }
+
+  void ValidateRecon(v1::Recon* recon, const pb::RepeatedPtrField<v1::ProviderAccount>& providers) {
+    ApplyBounds(recon, kReconBounds, "recon");
+    if (recon->amount_tolerance_minor() < 0 || recon->amount_tolerance_minor() > 100000) {
+      Error("recon.amount_tolerance_minor",
+            fmt::format("must be between 0 and 100000, got {}", recon->amount_tolerance_minor()));
+    }
+    if (recon->settlement_bank().empty()) recon->set_settlement_bank("settlement");
+    if (!IsBankName(recon->settlement_bank())) {
+      Error("recon.settlement_bank", "lower-case letters, digits and '_', at most 64");
+    }
+    if (recon->bill_utc_offset().empty()) recon->set_bill_utc_offset("+08:00");
+    if (!IsUtcOffset(recon->bill_utc_offset())) {
+      Error("recon.bill_utc_offset", "\"+HH:MM\" or \"-HH:MM\", at most 14:00 from UTC");
+    }
+    std::set<std::pair<std::string, std::string>> seen;
+    for (int i = 0; i < recon->accounts_size(); ++i) {
+      v1::ReconAccount* account = recon->mutable_accounts(i);
+      const std::string path = fmt::format("recon.accounts[{}]", i);
+      const bool known = std::any_of(providers.begin(), providers.end(), [&](const auto& p) {
+        return p.provider() == account->provider() &&
+               p.merchant_account() == account->merchant_account();
+      });
+      if (!known) {
+        Error(path, fmt::format("no providers[] entry with provider \"{}\" and merchant_account "
+                                "\"{}\"",
+                                account->provider(), account->merchant_account()));
+      } else if (!seen.emplace(account->provider(), account->merchant_account()).second) {
+        Error(path, "provider and merchant_account already configured");
+      }
+      if (account->settlement_bank().empty()) {
+        account->set_settlement_bank(recon->settlement_bank());
+      } else if (!IsBankName(account->settlement_bank())) {
+        Error(path + ".settlement_bank", "lower-case letters, digits and '_', at most 64");
+      }
+      if (account->download_after().empty()) account->set_download_after("10:00");
+      if (!IsTimeOfDay(account->download_after())) {
+        Error(path + ".download_after", "\"HH:MM\", 00:00..23:59");
+      }
+      if (account->download() && account->provider() != "wechatpay" &&
+          account->provider() != "alipay" && account->provider() != "unionpay") {
+        Error(path + ".download", fmt::format("provider \"{}\" publishes no bill to download",
+                                              account->provider()));
+      }
     }
   }
 

@@ -20,6 +20,9 @@
 #include "gateway/payments/wiring.h"
 #include "gateway/payouts/routes.h"
 #include "gateway/payouts/wiring.h"
+#include "gateway/recon/reconcilers.h"
+#include "gateway/recon/routes.h"
+#include "gateway/recon/scheduler.h"
 #include "gateway/routes.h"
 #include "keys/secret_file.h"
 #include "ledger/db/durability.h"
@@ -198,6 +201,13 @@ class Daemon::Impl {
       if (payouts_) payouts_->AttachRisk(risk_);
       metrics_->AddCollector([risk = risk_] { return fraud::RiskFamilies(risk->counters()); });
     }
+    // Reconciliation (issue 8): uploads, reports and the exceptions workflow.
+    reconcilers_ = std::make_shared<recon::Reconcilers>(config_.recon(), *pool_, *ledger_);
+    // The daily bill download of the accounts with recon.accounts[].download.
+    bill_scheduler_ = std::make_unique<recon::BillScheduler>(
+        ioc_.get_executor(), *pool_, reconcilers_,
+        recon::AdapterBillFetcher(collections_.adapters),
+        recon::ScheduleOptionsFromConfig(config_.recon()));
     // Events to clients: the outbox dispatcher (idle when no webhook is configured).
     auto dispatcher = events::MakeDispatcher(config_, *pool_, ioc_.get_executor());
     if (!dispatcher) return dispatcher.error();
@@ -229,6 +239,7 @@ class Daemon::Impl {
     admin_->Start();
     collections_.janitor->Start();
     dispatcher_->Start();
+    bill_scheduler_->Start();
     asio::co_spawn(ioc_, HealthLoop(), asio::detached);
     logger->info("paygated {} ready: api https://{}:{} admin https://{}:{}", PAYGATE_VERSION,
                  config_.api().address(), api_->port(), config_.admin().address(), admin_->port());
@@ -305,6 +316,9 @@ class Daemon::Impl {
                            idempotent);
     if (risk_) fraud::AddRiskRoutes(*router, risk_, collections_.service, idempotent);
     if (payouts_) payouts::AddPayoutRoutes(*router, payouts_, idempotent);
+    recon::ReconRoutesOptions recon_options;
+    recon_options.accounts = recon::ConfiguredAccounts(config_);
+    recon::AddReconRoutes(*router, reconcilers_, std::move(recon_options), idempotent);
     return router;
   }
 
@@ -362,6 +376,8 @@ class Daemon::Impl {
     if (collections_.janitor) co_await collections_.janitor->Stop();
     if (risk_) risk_->Stop();
     if (dispatcher_) co_await dispatcher_->Stop();
+    // A bill import in progress finishes (its postings go through the ledger, stopped below).
+    if (bill_scheduler_) co_await bill_scheduler_->Stop();
     // Requests are drained, so nothing posts any more; the ledger finishes its last batch.
     if (ledger_) co_await ledger_->Stop();
     boost::system::error_code ignored;
@@ -386,6 +402,8 @@ class Daemon::Impl {
   std::shared_ptr<events::Dispatcher> dispatcher_;
   std::shared_ptr<fraud::RiskService> risk_;
   std::shared_ptr<payouts::PayoutService> payouts_;
+  std::shared_ptr<recon::Reconcilers> reconcilers_;
+  std::unique_ptr<recon::BillScheduler> bill_scheduler_;
   std::shared_ptr<edge::HttpServer> api_;
   std::shared_ptr<edge::HttpServer> admin_;
   asio::steady_timer health_timer_;

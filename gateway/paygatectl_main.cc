@@ -7,6 +7,7 @@
 #include "config/loader.h"
 #include "gateway/ctl.h"
 #include "gateway/keys_ctl.h"
+#include "gateway/recon/ctl.h"
 #include "gateway/risk_ctl.h"
 
 int main(int argc, char** argv) {
@@ -68,6 +69,27 @@ int main(int argc, char** argv) {
   std::string bill_file;
   recon_parse->add_option("--provider", bill_provider, "wechatpay, alipay, unionpay")->required();
   recon_parse->add_option("file", bill_file, "The bill file, as downloaded")->required();
+  auto* recon_import = recon->add_subcommand(
+      "import", "Import and reconcile a bill file (streamed, with a progress bar on stderr)");
+  paygate::gateway::recon::ReconImportArgs import_args;
+  recon_import->add_option("file", import_args.file, "The bill file, as downloaded")->required();
+  recon_import->add_option("--provider", import_args.provider, "wechatpay, alipay, unionpay")
+      ->required();
+  recon_import->add_option("--account", import_args.merchant_account, "providers[].merchant_account")
+      ->required();
+  recon_import->add_option("--date", import_args.bill_date, "The bill's day: YYYY-MM-DD")
+      ->required();
+  recon_import->add_flag("--no-progress", [&](std::int64_t) { import_args.progress = false; },
+                         "No progress bar");
+  auto* recon_report = recon->add_subcommand(
+      "report", "A day's reconciliations per provider account and class (as the API reports them)");
+  std::string report_date;
+  bool report_csv = false;
+  recon_report->add_option("date", report_date, "The bill day: YYYY-MM-DD")->required();
+  recon_report->add_flag("--csv", report_csv, "CSV instead of a table");
+  for (auto* command : {recon_import, recon_report}) {
+    command->add_option("--config", config_path, "paygated configuration file")->required();
+  }
 
   // Fraud rules (issue 5): lists and backtests.
   auto* risk = app.add_subcommand("risk", "Fraud rules: lists and backtests");
@@ -140,6 +162,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (migrate->parsed()) return paygate::gateway::RunMigrate(loaded.value());
+  if (recon_import->parsed()) {
+    return paygate::gateway::recon::RunReconImport(loaded.value(), import_args, std::cout,
+                                                   std::cerr);
+  }
+  if (recon_report->parsed()) {
+    return paygate::gateway::recon::RunReconReport(loaded.value(), report_date, report_csv,
+                                                   std::cout, std::cerr);
+  }
   if (verify_callback->parsed()) {
     return paygate::gateway::RunProviderVerifyCallback(loaded.value(), callback);
   }

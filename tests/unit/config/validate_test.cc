@@ -466,3 +466,61 @@ TEST(ValidateRiskTest, RiskNeedsItsFilesOnlyWhenEnabled) {
 
 }  // namespace
 }  // namespace paygate::config
+
+namespace paygate::config {
+namespace {
+
+// The recon section: defaults as documented, each account naming a configured provider account,
+// and clear errors naming the field.
+TEST(ValidateReconTest, DefaultsAndAccounts) {
+  v1::Config config = Valid();
+  ASSERT_THAT(ApplyDefaultsAndValidate(&config, testing::NoEnv()), IsEmpty());
+  EXPECT_EQ(config.recon().cutoff_window_s(), 300u);
+  EXPECT_EQ(config.recon().rule_window_s(), 600u);
+  EXPECT_EQ(config.recon().amount_tolerance_minor(), 0);
+  EXPECT_EQ(config.recon().settlement_bank(), "settlement");
+  EXPECT_EQ(config.recon().bill_utc_offset(), "+08:00");
+  EXPECT_EQ(config.recon().download_check_interval_s(), 300u);
+  EXPECT_EQ(config.recon().download_lookback_days(), 3u);
+
+  v1::Config good = Valid();
+  v1::ProviderAccount* provider = good.add_providers();
+  provider->set_provider("sandbox");
+  provider->set_merchant_account("m1");
+  provider->mutable_sandbox()->set_base_url("https://127.0.0.1:9000");
+  provider->mutable_sandbox()->set_ca_file("ca.crt");
+  provider->mutable_sandbox()->set_secret_file("sandbox.key");
+  good.mutable_recon()->set_settlement_bank("icbc_main");
+  v1::ReconAccount* account = good.mutable_recon()->add_accounts();
+  account->set_provider("sandbox");
+  account->set_merchant_account("m1");
+  const FieldErrors good_errors = ApplyDefaultsAndValidate(&good, testing::NoEnv());
+  EXPECT_THAT(Paths(good_errors), Not(::testing::Contains(HasSubstr("recon"))));
+  EXPECT_EQ(good.recon().accounts(0).settlement_bank(), "icbc_main");  // inherited
+  EXPECT_EQ(good.recon().accounts(0).download_after(), "10:00");
+
+  v1::Config bad = good;
+  bad.mutable_recon()->set_amount_tolerance_minor(-1);
+  bad.mutable_recon()->set_bill_utc_offset("+15:00");
+  bad.mutable_recon()->set_cutoff_window_s(90000);
+  v1::ReconAccount* wrong = bad.mutable_recon()->mutable_accounts(0);
+  wrong->set_settlement_bank("Bank A");
+  wrong->set_download_after("25:00");
+  wrong->set_download(true);  // the sandbox publishes no bill
+  v1::ReconAccount* unknown = bad.mutable_recon()->add_accounts();
+  unknown->set_provider("wechatpay");
+  unknown->set_merchant_account("nope");
+  *bad.mutable_recon()->add_accounts() = good.recon().accounts(0);  // twice
+  const FieldErrors errors = ApplyDefaultsAndValidate(&bad, testing::NoEnv());
+  EXPECT_TRUE(HasError(errors, "recon.amount_tolerance_minor", "between 0 and 100000"));
+  EXPECT_TRUE(HasError(errors, "recon.bill_utc_offset", "HH:MM"));
+  EXPECT_TRUE(HasError(errors, "recon.cutoff_window_s", "between 1 and 86400"));
+  EXPECT_TRUE(HasError(errors, "recon.accounts[0].settlement_bank", "lower-case"));
+  EXPECT_TRUE(HasError(errors, "recon.accounts[0].download_after", "HH:MM"));
+  EXPECT_TRUE(HasError(errors, "recon.accounts[0].download", "publishes no bill"));
+  EXPECT_TRUE(HasError(errors, "recon.accounts[1]", "no providers[] entry"));
+  EXPECT_TRUE(HasError(errors, "recon.accounts[2]", "already configured"));
+}
+
+}  // namespace
+}  // namespace paygate::config
