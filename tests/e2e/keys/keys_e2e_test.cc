@@ -46,9 +46,10 @@ class KeysE2eTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     pki_ = MakeDevPki(dir_ / "pki");
-    WriteFile0600(dir_ / "master.key", std::string(kMasterHex) + "\n");
+    WriteFile0600(dir_ / "master.key", fmt::format("{}\n", kMasterHex));
     WriteFile0600(dir_ / "webhook-v1", std::string(kWebhookSecret));
-    url_ = SharedPgCluster().CreateDatabase("e2e_keys");
+    static int databases = 0;
+    url_ = SharedPgCluster().CreateDatabase("e2e_keys" + std::to_string(++databases));
     ASSERT_FALSE(url_.empty());
     config_ = WriteConfig("paygated.yaml");
     auto migrate = Ctl({"migrate"}, "migrate.log");
