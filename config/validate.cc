@@ -94,6 +94,10 @@ constexpr std::array kRiskBounds = {
     Bound{"history_days", 400, 1, 3650},
 };
 
+constexpr std::array kKeysBounds = {
+    Bound{"reload_interval_s", 300, 1, 86400},
+};
+
 constexpr std::array kUnionPayBounds = {
     Bound{"close_grace_s", 300, 1, 3600},
 };
@@ -113,6 +117,8 @@ class Validator {
   explicit Validator(const ValidateOptions& options) : options_(options) {}
 
   FieldErrors Run(v1::Config* config) {
+    // Every *_key_id field is checked against the keyring's ids, wherever it appears.
+    for (const v1::KeyringEntry& entry : config->keys().entries()) ++key_versions_[entry.id()];
     ValidateListener(config, "api", &v1::Config::has_api, &v1::Config::mutable_api);
     ValidateListener(config, "admin", &v1::Config::has_admin, &v1::Config::mutable_admin);
     if (config->has_api() && config->has_admin() && config->api().port() != 0 &&
@@ -138,6 +144,24 @@ class Validator {
  private:
   void Error(std::string path, std::string message) {
     errors_.push_back(FieldError{std::move(path), std::move(message)});
+  }
+
+  // A field referring to a secret by key id: the id must name an entry of keys.entries (so the
+  // daemon never starts to find a secret missing), with at most `versions_max` versions when the
+  // consumer uses every version (0: any number). Empty is an error only when `required`.
+  void CheckKeyRef(const std::string& path, const std::string& id, bool required = true,
+                   int versions_max = 0) {
+    if (id.empty()) {
+      if (required) Error(path, "required: the id of a keys.entries entry");
+      return;
+    }
+    const auto it = key_versions_.find(id);
+    if (it == key_versions_.end()) {
+      Error(path, fmt::format("no keys.entries entry has id \"{}\"", id));
+    } else if (versions_max > 0 && it->second > versions_max) {
+      Error(path, fmt::format("key \"{}\" has {} versions; at most {} may be in use at once", id,
+                              it->second, versions_max));
+    }
   }
 
   template <size_t N>
@@ -235,12 +259,14 @@ class Validator {
       Error("database.url", problem);
     }
     ApplyBounds(database, kDatabaseBounds, "database");
+    CheckKeyRef("database.password_key_id", database->password_key_id(), /*required=*/false);
   }
 
   // Returns why a libpq connection string carries a password inline, or "" if it does not.
   static std::string InlinePasswordProblem(std::string_view url) {
     constexpr std::string_view kAdvice =
-        "must not contain a password; put it in a file named by database.password_file";
+        "must not contain a password; put it in the keyring and name it by "
+        "database.password_key_id";
     for (std::string_view scheme : {"postgresql://", "postgres://"}) {
       if (url.rfind(scheme, 0) != 0) continue;
       std::string_view rest = url.substr(scheme.size());
@@ -399,7 +425,7 @@ class Validator {
         }
         // The secret is read (and its size and permissions checked) when the daemon starts; here
         // only its reference is checked, never inline material.
-        if (key->secret_file().empty()) Error(key_path + ".secret_file", "required");
+        CheckKeyRef(key_path + ".secret_key_id", key->secret_key_id());
         if (key->has_rate_limit()) {
           ValidateRateLimit(key->mutable_rate_limit(), key_path + ".rate_limit");
         }
@@ -430,7 +456,7 @@ class Validator {
           Error(path + ".sandbox.base_url", "required, an https:// URL");
         }
         if (sandbox.ca_file().empty()) Error(path + ".sandbox.ca_file", "required");
-        if (sandbox.secret_file().empty()) Error(path + ".sandbox.secret_file", "required");
+        CheckKeyRef(path + ".sandbox.secret_key_id", sandbox.secret_key_id());
       }
       if (account.provider() == "wechatpay") {
         const v1::WechatPayAccount& wx = account.wechatpay();
@@ -441,11 +467,11 @@ class Validator {
         for (const auto& [field, value] :
              {std::pair<const char*, const std::string*>{"mchid", &wx.mchid()},
               {"appid", &wx.appid()},
-              {"merchant_serial_no", &wx.merchant_serial_no()},
-              {"merchant_private_key_file", &wx.merchant_private_key_file()},
-              {"apiv3_key_file", &wx.apiv3_key_file()}}) {
+              {"merchant_serial_no", &wx.merchant_serial_no()}}) {
           if (value->empty()) Error(at + "." + field, "required");
         }
+        CheckKeyRef(at + ".merchant_private_key_id", wx.merchant_private_key_id());
+        CheckKeyRef(at + ".apiv3_key_id", wx.apiv3_key_id());
         if (wx.public_keys().empty() && wx.platform_certificate_files().empty()) {
           Error(at + ".public_keys",
                 "a WeChat Pay public key or platform certificate is required to verify replies");
@@ -477,8 +503,8 @@ class Validator {
     if (!alipay.gateway_url().empty() && alipay.gateway_url().rfind("https://", 0) != 0) {
       Error(at + ".gateway_url", "an https:// URL");
     }
-    RequireAll(at, {{"app_id", &alipay.app_id()},
-                    {"app_private_key_file", &alipay.app_private_key_file()}});
+    RequireAll(at, {{"app_id", &alipay.app_id()}});
+    CheckKeyRef(at + ".app_private_key_id", alipay.app_private_key_id());
     // Without Alipay's key nothing Alipay says can be trusted; with both modes half-configured it
     // would be unclear which one verifies replies.
     const bool any_cert = !alipay.app_cert_file().empty() || !alipay.alipay_cert_file().empty() ||
@@ -510,10 +536,10 @@ class Validator {
       Error(at + ".front_url", "required, an https:// URL");
     }
     RequireAll(at, {{"mer_id", &unionpay.mer_id()},
-                    {"sign_pfx_file", &unionpay.sign_pfx_file()},
-                    {"sign_pfx_password_file", &unionpay.sign_pfx_password_file()},
                     {"root_cert_file", &unionpay.root_cert_file()},
                     {"middle_cert_file", &unionpay.middle_cert_file()}});
+    CheckKeyRef(at + ".sign_pfx_key_id", unionpay.sign_pfx_key_id());
+    CheckKeyRef(at + ".sign_pfx_password_key_id", unionpay.sign_pfx_password_key_id());
   }
 
   void ApplyProviderBounds(v1::Config* config) {
@@ -625,9 +651,9 @@ class Validator {
         Error(path + ".principal", "one webhook per principal");
       }
       if (hook.url().rfind("https://", 0) != 0) Error(path + ".url", "required, an https:// URL");
-      if (hook.secret_files().empty() || hook.secret_files_size() > 2) {
-        Error(path + ".secret_files", "one secret file, or two during a rotation");
-      }
+      // Every version signs: one, or two during a rotation.
+      CheckKeyRef(path + ".secret_key_id", hook.secret_key_id(), /*required=*/true,
+                  /*versions_max=*/2);
     }
   }
 
@@ -637,9 +663,7 @@ class Validator {
     ApplyBounds(risk, kRiskBounds, "risk");
     if (!risk->enabled()) return;
     if (risk->rules_file().empty()) Error("risk.rules_file", "required when risk is enabled");
-    if (risk->hash_key_file().empty()) {
-      Error("risk.hash_key_file", "required when risk is enabled");
-    }
+    CheckKeyRef("risk.hash_key_id", risk->hash_key_id());
   }
 
   // The syntax of keys::IsValidKeyName (config cannot depend on keys/): names end up in blob
@@ -664,6 +688,9 @@ class Validator {
     const bool in_use =
         !master->id().empty() || !master->file().empty() || keys->entries_size() > 0;
     if (master->version() == 0) master->set_version(1);
+    if (keys->pii_data_key().empty()) keys->set_pii_data_key("pii");
+    if (!IsKeyName(keys->pii_data_key())) Error("keys.pii_data_key", std::string(kNameRule));
+    ApplyBounds(keys, kKeysBounds, "keys");
     if (!in_use) return;
     if (!IsKeyName(master->id())) Error("keys.master_key.id", std::string(kNameRule));
     if (master->version() > kVersionMax) Error("keys.master_key.version", "1..2147483647");
@@ -702,6 +729,8 @@ class Validator {
 
   const ValidateOptions& options_;
   FieldErrors errors_;
+  // keys.entries: id -> number of versions.
+  std::map<std::string, int, std::less<>> key_versions_;
 };
 
 }  // namespace

@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 int WithDatabase(const config::v1::Config& config, std::string_view name,
                  std::function<asio::awaitable<int>(db::PgPool&, asio::io_context&)> command) {
   log::Configure(config.logging());
-  auto pool_options = DatabasePoolOptions(config.database());
+  auto pool_options = DatabasePoolOptions(config);
   if (!pool_options) {
     std::cerr << "paygatectl " << name << ": " << pool_options.error() << "\n";
     return 1;

@@ -21,7 +21,8 @@
 #include "gateway/payouts/routes.h"
 #include "gateway/payouts/wiring.h"
 #include "gateway/routes.h"
-#include "keys/secret_file.h"
+#include "keys/data_keys.h"
+#include "keys/live_keyring.h"
 #include "ledger/db/durability.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
@@ -89,15 +90,21 @@ std::string EffectiveDatabaseUrl(const config::v1::Database& database) {
   return env != nullptr && *env != '\0' ? std::string(env) : database.url();
 }
 
-Result<db::PoolOptions, std::string> DatabasePoolOptions(const config::v1::Database& database) {
+Result<db::PoolOptions, std::string> DatabasePoolOptions(const config::v1::Config& config,
+                                                         const keys::Keyring* ring) {
+  const config::v1::Database& database = config.database();
   keys::Secret password;
-  if (!database.password_file().empty()) {
-    auto read = keys::ReadSecretFile(database.password_file());
-    if (!read) {
-      return fmt::format("database.password_file {}: {}", database.password_file(),
-                         read.error().message());
+  if (!database.password_key_id().empty()) {
+    std::optional<keys::Keyring> loaded;
+    if (ring == nullptr) {
+      auto configured = keys::LoadConfiguredKeyring(config.keys());
+      if (!configured) return configured.error().message;
+      loaded = std::move(configured).value();
+      ring = &*loaded;
     }
-    password = std::move(read).value();
+    auto copied = keys::CopyCurrent(*ring, "database.password_key_id", database.password_key_id());
+    if (!copied) return copied.error();
+    password = std::move(copied).value();
   }
   config::v1::Database effective = database;
   effective.set_url(EffectiveDatabaseUrl(database));
@@ -113,6 +120,7 @@ class Daemon::Impl {
         metrics_(std::make_shared<edge::EdgeMetrics>()),
         readiness_(std::make_shared<Readiness>()),
         health_timer_(ioc_),
+        keys_timer_(ioc_),
         signals_(ioc_) {}
 
   ~Impl() {
@@ -130,7 +138,12 @@ class Daemon::Impl {
     auto admin_tls = MakeStore(config_.admin().tls());
     if (!admin_tls) return "admin listener: " + admin_tls.error();
 
-    auto pool_options = DatabasePoolOptions(config_.database());
+    // Every secret below comes from the keyring by id; a key that cannot be loaded stops the start.
+    auto keyring = keys::LiveKeyring::Load(config_.keys());
+    if (!keyring) return "refusing to start: " + keyring.error().message;
+    keyring_ = std::move(keyring).value();
+    const auto ring = keyring_->Current();
+    auto pool_options = DatabasePoolOptions(config_, ring.get());
     if (!pool_options) return pool_options.error();
     pool_ = std::make_unique<db::PgPool>(ioc_.get_executor(), std::move(pool_options).value());
 
@@ -144,12 +157,14 @@ class Daemon::Impl {
         .get();
     if (!*checked) return checked->error();
     readiness_->database_ok = true;
+    if (auto ok = LoadPiiCipher(); !ok) return ok.error();
     ledger_ = std::make_shared<ledger::PostgresLedger>(*pool_, ioc_.get_executor(),
                                                        ledger::PostgresLedgerOptions{});
     // Collections: provider adapters (secrets read now), the payment service and its janitor.
     // The chart of accounts for every currency and provider account is created (idempotently)
     // before the first request can post to it.
-    auto collections = payments::BuildCollections(config_, *pool_, *ledger_, ioc_.get_executor());
+    auto collections =
+        payments::BuildCollections(config_, *pool_, *ledger_, ioc_.get_executor(), *ring);
     if (!collections) return collections.error();
     collections_ = std::move(collections).value();
     std::optional<Result<void>> chart;
@@ -181,7 +196,7 @@ class Daemon::Impl {
     // Fraud rules: a ruleset that does not compile stops the start, with every positioned error.
     // The aggregates are rebuilt from stored events before the first payment is decided.
     if (config_.risk().enabled()) {
-      auto setup = fraud::RiskSetupFromConfig(config_);
+      auto setup = fraud::RiskSetupFromConfig(config_, ring.get());
       if (!setup) return setup.error();
       auto risk = fraud::RiskService::Create(*pool_, ioc_.get_executor(),
                                              std::move(setup.value().options),
@@ -199,7 +214,7 @@ class Daemon::Impl {
       metrics_->AddCollector([risk = risk_] { return fraud::RiskFamilies(risk->counters()); });
     }
     // Events to clients: the outbox dispatcher (idle when no webhook is configured).
-    auto dispatcher = events::MakeDispatcher(config_, *pool_, ioc_.get_executor());
+    auto dispatcher = events::MakeDispatcher(config_, *pool_, ioc_.get_executor(), keyring_);
     if (!dispatcher) return dispatcher.error();
     dispatcher_ = std::move(dispatcher).value();
     metrics_->AddCollector(
@@ -213,7 +228,7 @@ class Daemon::Impl {
     // API keys (secrets read here, permissions checked) and rate limits; nonces live in the
     // database so every daemon behind a load balancer refuses the same replays.
     auto authenticator = auth::HmacAuthenticator::Create(
-        config_, principals, std::make_shared<auth::PostgresNonceStore>(*pool_));
+        config_, principals, std::make_shared<auth::PostgresNonceStore>(*pool_), keyring_);
     if (!authenticator) return authenticator.error();
     api_ = std::make_shared<edge::HttpServer>(
         ioc_, config_.server().io_threads(), "api", config_.api(), config_.logging().access_log(),
@@ -230,6 +245,7 @@ class Daemon::Impl {
     collections_.janitor->Start();
     dispatcher_->Start();
     asio::co_spawn(ioc_, HealthLoop(), asio::detached);
+    asio::co_spawn(ioc_, KeysReloadLoop(), asio::detached);
     logger->info("paygated {} ready: api https://{}:{} admin https://{}:{}", PAYGATE_VERSION,
                  config_.api().address(), api_->port(), config_.admin().address(), admin_->port());
     return outcome::success();
@@ -285,7 +301,82 @@ class Daemon::Impl {
   std::uint16_t api_port() const { return api_->port(); }
   std::uint16_t admin_port() const { return admin_->port(); }
 
+  // ---- Keys (issue 7): the keyring and the cipher of personal data ----
+
+  bool ReloadKeys() {
+    std::optional<bool> ok;
+    asio::co_spawn(
+        ioc_, [&]() -> asio::awaitable<void> { ok.emplace(co_await ReloadKeysAsync()); },
+        asio::use_future)
+        .get();
+    return *ok;
+  }
+
+  std::shared_ptr<keys::FieldCipher> pii_cipher() const { return pii_cipher_; }
+
  private:
+  // With a master key configured, the data key keys.pii_data_key (created at v1 on first use)
+  // unwrapped into the FieldCipher services encrypt personal data with.
+  Result<void, std::string> LoadPiiCipher() {
+    if (keyring_->master() == nullptr) return outcome::success();
+    std::optional<Result<std::shared_ptr<keys::FieldCipher>>> cipher;
+    asio::co_spawn(
+        ioc_,
+        [&]() -> asio::awaitable<void> {
+          cipher.emplace(co_await keys::LoadFieldCipher(*pool_, *keyring_->master(),
+                                                        config_.keys().pii_data_key(),
+                                                        db::Clock::now() + kStartupCheckTime));
+        },
+        asio::use_future)
+        .get();
+    if (!*cipher) {
+      return fmt::format("refusing to start: data key {}: {}", config_.keys().pii_data_key(),
+                         cipher->error().message());
+    }
+    pii_cipher_ = cipher->value();
+    log::Get("main")->info("keys: {} keyring entries, data key {} at v{}",
+                           keyring_->Current()->List().size(), pii_cipher_->name(),
+                           pii_cipher_->current_version());
+    return outcome::success();
+  }
+
+  // Re-reads the keyring and adds rotated data key versions; a failure keeps what is loaded.
+  asio::awaitable<bool> ReloadKeysAsync() {
+    auto logger = log::Get("main");
+    bool ok = true;
+    if (auto reloaded = keyring_->Reload(); !reloaded) {
+      logger->error("keyring reload failed, keeping the loaded keys: {}", reloaded.error().message);
+      ok = false;
+    }
+    if (pii_cipher_) {
+      const auto deadline =
+          db::Clock::now() + std::chrono::milliseconds(config_.database().statement_timeout_ms());
+      auto added =
+          co_await keys::ReloadFieldCipher(*pool_, *keyring_->master(), *pii_cipher_, deadline);
+      if (!added) {
+        logger->error("data key {} reload failed, keeping v{}: {}", pii_cipher_->name(),
+                      pii_cipher_->current_version(), added.error().message());
+        ok = false;
+      } else if (added.value() > 0) {
+        logger->info("data key {} now at v{}", pii_cipher_->name(), pii_cipher_->current_version());
+      }
+    }
+    co_return ok;
+  }
+
+  asio::awaitable<void> KeysReloadLoop() {
+    // Zero only in a configuration that skipped validation: keep the default.
+    const auto interval = std::chrono::seconds(
+        config_.keys().reload_interval_s() != 0 ? config_.keys().reload_interval_s() : 300);
+    while (!shutting_down_) {
+      keys_timer_.expires_after(interval);
+      boost::system::error_code ec;
+      co_await keys_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (shutting_down_) break;
+      co_await ReloadKeysAsync();
+    }
+  }
+
   static Result<std::shared_ptr<edge::TlsContextStore>, std::string> MakeStore(
       const config::v1::Tls& tls) {
     auto context = edge::MakeServerTlsContext(tls);
@@ -345,6 +436,7 @@ class Daemon::Impl {
       if (signal == SIGHUP) {
         ReloadTls();
         ReloadRisk();
+        asio::co_spawn(ioc_, ReloadKeysAsync(), asio::detached);
         WaitForSignal();
         return;
       }
@@ -367,6 +459,7 @@ class Daemon::Impl {
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     health_timer_.cancel();
+    keys_timer_.cancel();
     if (pool_) pool_->Close();
     work_.reset();
     log::Get("main")->info("drained; exiting");
@@ -381,6 +474,9 @@ class Daemon::Impl {
   std::shared_ptr<Readiness> readiness_;
   std::unique_ptr<db::PgPool> pool_;
   std::shared_ptr<ledger::PostgresLedger> ledger_;
+  std::shared_ptr<keys::LiveKeyring> keyring_;
+  // Services that keep personal data encrypted take this (payouts: beneficiary accounts).
+  std::shared_ptr<keys::FieldCipher> pii_cipher_;
   // Declared after ioc_: its HTTPS clients must go before the io_context they run on.
   payments::Collections collections_;
   std::shared_ptr<events::Dispatcher> dispatcher_;
@@ -389,6 +485,7 @@ class Daemon::Impl {
   std::shared_ptr<edge::HttpServer> api_;
   std::shared_ptr<edge::HttpServer> admin_;
   asio::steady_timer health_timer_;
+  asio::steady_timer keys_timer_;
   asio::signal_set signals_;
   std::vector<std::thread> threads_;
   std::atomic<bool> shutting_down_{false};
@@ -408,6 +505,8 @@ Result<std::unique_ptr<Daemon>, std::string> Daemon::Start(config::v1::Config co
 std::uint16_t Daemon::api_port() const { return impl_->api_port(); }
 std::uint16_t Daemon::admin_port() const { return impl_->admin_port(); }
 bool Daemon::ReloadTls() { return impl_->ReloadTls(); }
+bool Daemon::ReloadKeys() { return impl_->ReloadKeys(); }
+std::shared_ptr<keys::FieldCipher> Daemon::pii_cipher() const { return impl_->pii_cipher(); }
 void Daemon::BeginShutdown() { impl_->BeginShutdown(); }
 int Daemon::Wait() { return impl_->Wait(); }
 

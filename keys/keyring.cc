@@ -84,6 +84,12 @@ Result<void> Keyring::AddFile(const std::string& id, std::uint32_t version,
   return Add(id, version, std::move(key), KeySource::kFile);
 }
 
+Result<void> Keyring::AddBinaryFile(const std::string& id, std::uint32_t version,
+                                    const std::filesystem::path& path) {
+  BOOST_OUTCOME_TRY(key, ReadSecretFile(path, SecretFileContent::kBinary));
+  return Add(id, version, std::move(key), KeySource::kFile);
+}
+
 Result<void> Keyring::AddEnvelopeFile(const std::string& id, std::uint32_t version,
                                       const std::filesystem::path& path,
                                       const MasterKey& master) {
@@ -146,10 +152,11 @@ Result<Keyring, KeysLoadError> LoadKeyring(const config::v1::Keys& keys, const M
   Keyring ring;
   for (int i = 0; i < keys.entries_size(); ++i) {
     const auto& entry = keys.entries(i);
-    auto added = entry.envelope_file().empty()
-                     ? ring.AddFile(entry.id(), entry.version(), entry.file())
-                     : ring.AddEnvelopeFile(entry.id(), entry.version(), entry.envelope_file(),
-                                            master);
+    auto added =
+        !entry.envelope_file().empty()
+            ? ring.AddEnvelopeFile(entry.id(), entry.version(), entry.envelope_file(), master)
+        : entry.binary() ? ring.AddBinaryFile(entry.id(), entry.version(), entry.file())
+                         : ring.AddFile(entry.id(), entry.version(), entry.file());
     if (!added) {
       return KeysLoadError{
           added.error(),
@@ -159,6 +166,21 @@ Result<Keyring, KeysLoadError> LoadKeyring(const config::v1::Keys& keys, const M
     }
   }
   return ring;
+}
+
+bool KeysConfigured(const config::v1::Keys& keys) { return !keys.master_key().file().empty(); }
+
+Result<Keyring, KeysLoadError> LoadConfiguredKeyring(const config::v1::Keys& keys) {
+  if (!KeysConfigured(keys)) return Keyring{};
+  BOOST_OUTCOME_TRY(master, LoadMasterKey(keys));
+  return LoadKeyring(keys, master);
+}
+
+Result<Secret, std::string> CopyCurrent(const Keyring& ring, std::string_view field,
+                                        std::string_view id) {
+  auto key = ring.Get(id);
+  if (!key) return fmt::format("{} {}: {}", field, id, key.error().message());
+  return Secret(key.value()->reveal());
 }
 
 std::string_view KeySourceName(KeySource source) {

@@ -50,6 +50,9 @@ class Keyring {
   // Errors: bad_key_material (invalid id, version 0), duplicate_key, and the file's errors.
   Result<void> AddFile(const std::string& id, std::uint32_t version,
                        const std::filesystem::path& path);
+  // The same for binary key material: every byte kept (SecretFileContent::kBinary).
+  Result<void> AddBinaryFile(const std::string& id, std::uint32_t version,
+                             const std::filesystem::path& path);
   // An envelope file (SealEnvelope's text). The file holds ciphertext only, so its permissions are
   // not checked. Errors: read_failed/not_found, OpenEnvelope's errors, and AddFile's.
   Result<void> AddEnvelopeFile(const std::string& id, std::uint32_t version,
@@ -96,5 +99,18 @@ Result<MasterKey, KeysLoadError> LoadMasterKey(const config::v1::Keys& keys);
 // Every entry of a validated keys section; envelope entries are opened with `master`. Refuses the
 // whole keyring when one entry fails, so the daemon does not start with a secret missing.
 Result<Keyring, KeysLoadError> LoadKeyring(const config::v1::Keys& keys, const MasterKey& master);
+
+// Whether a validated keys section is in use (names a master key), i.e. LoadMasterKey applies.
+bool KeysConfigured(const config::v1::Keys& keys);
+// The keyring of a validated keys section, master key and all (an empty keyring without a
+// section), for a one-shot command such as paygatectl; the daemon keeps a LiveKeyring instead.
+Result<Keyring, KeysLoadError> LoadConfiguredKeyring(const config::v1::Keys& keys);
+
+// A copy of the current version of `id`, for a consumer that keeps its secret for the life of the
+// process (a provider adapter, the fraud hash key, the database password). `field` names the
+// configuration field referring to the key, for the error ("risk.hash_key_id risk-hash: unknown
+// key"); never the bytes.
+Result<Secret, std::string> CopyCurrent(const Keyring& ring, std::string_view field,
+                                        std::string_view id);
 
 }  // namespace paygate::keys

@@ -41,6 +41,10 @@ Result<void> CheckStat(const struct stat& st) {
 }  // namespace
 
 Result<Secret> ReadSecretFile(const std::filesystem::path& path) {
+  return ReadSecretFile(path, SecretFileContent::kText);
+}
+
+Result<Secret> ReadSecretFile(const std::filesystem::path& path, SecretFileContent content) {
   // O_NONBLOCK so that opening a FIFO placed where the file should be does not hang start-up; the
   // fstat below then rejects it.
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
@@ -69,7 +73,7 @@ Result<Secret> ReadSecretFile(const std::filesystem::path& path) {
   if (size > kSecretFileSizeMax) {
     result = Errc::too_large;
   } else {
-    if (size > 0 && buffer[size - 1] == '\n') {
+    if (content == SecretFileContent::kText && size > 0 && buffer[size - 1] == '\n') {
       --size;
       if (size > 0 && buffer[size - 1] == '\r') --size;
     }

@@ -24,6 +24,14 @@ inline constexpr std::size_t kSecretFileSizeMax = 64 * 1024;
 // std::bad_alloc).
 Result<Secret> ReadSecretFile(const std::filesystem::path& path);
 
+// How a secret file's bytes become the secret.
+enum class SecretFileContent {
+  kText,    // One trailing newline stripped (ReadSecretFile).
+  kBinary,  // Every byte kept: binary key material (a PKCS#12 store) may end in 0x0a.
+};
+// ReadSecretFile, with the bytes taken as `content` says; the same checks and errors.
+Result<Secret> ReadSecretFile(const std::filesystem::path& path, SecretFileContent content);
+
 // Checks that a private key file (e.g. a listener's tls.key_file) exists, is a regular file and is
 // not accessible by group or others; the same error codes as ReadSecretFile. The key itself is read
 // by OpenSSL. Thread-safe, does not throw.

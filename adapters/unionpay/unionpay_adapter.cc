@@ -55,7 +55,10 @@ Result<std::unique_ptr<UnionPayAdapter>, std::string> UnionPayAdapter::Create(
   }
   if (options.merchant_account.empty()) return std::string("unionpay merchant_account is empty");
   if (options.mer_id.empty()) return std::string("unionpay mer_id is empty");
-  auto signer = LoadSigner(options.sign_pfx_file, options.sign_pfx_password.reveal());
+  auto signer =
+      !options.sign_pfx.empty()
+          ? SignerFromPkcs12(options.sign_pfx.reveal(), options.sign_pfx_password.reveal())
+          : LoadSigner(options.sign_pfx_file, options.sign_pfx_password.reveal());
   if (!signer) return "unionpay signing store: " + signer.error();
   Trust trust;
   auto root = ReadCert(options.root_cert_file, "root");

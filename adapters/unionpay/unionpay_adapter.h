@@ -41,7 +41,9 @@ struct UnionPayOptions {
   // Our merchant account (the {merchant_account} of callback URLs) and UnionPay's merId for it.
   std::string merchant_account;
   std::string mer_id;
-  // The merchant signing store (.pfx) and its password; certId is its certificate's serial.
+  // The merchant signing store (.pfx) and its password; certId is its certificate's serial. The
+  // store is given either as its bytes (from the keyring) or as a file.
+  keys::Secret sign_pfx;
   std::string sign_pfx_file;
   keys::Secret sign_pfx_password;
   // UnionPay's root and middle certificates: what signPubKeyCert must chain to.

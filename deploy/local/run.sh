@@ -103,9 +103,15 @@ mkdir -p "$state/wechatpay"
 (umask 077 && cp "$vectors/merchant_private_key.pem" "$state/wechatpay/merchant.key" &&
   cp "$vectors/wechat_pay_private_key.pem" "$state/wechatpay/platform.key")
 [[ -s $state/wechatpay/apiv3.key ]] || (umask 077 && openssl rand -hex 16 >"$state/wechatpay/apiv3.key")
-# The fraud rules' key for hashing personal data (risk.hash_key_file): random, created once.
+# The keys local.yaml's keyring names (keys.entries), besides the provider secrets above: the fraud
+# rules' key for hashing personal data (risk-hash) and the master key that wraps the data keys in
+# PostgreSQL (64 hex digits). Random, created once, owner-only: paygated refuses key files that
+# group or others can read, so the modes are re-asserted for files left by an older run.
 mkdir -p "$state/keys"
 [[ -s $state/keys/risk-hash.key ]] || (umask 077 && head -c 32 /dev/urandom >"$state/keys/risk-hash.key")
+[[ -s $state/keys/master.key ]] || (umask 077 && openssl rand -hex 32 >"$state/keys/master.key")
+chmod 600 "$state/keys/risk-hash.key" "$state/keys/master.key" "$state/sandbox/m1.secret" \
+  "$state/wechatpay/merchant.key" "$state/wechatpay/apiv3.key"
 # local.yaml names .paygate/...; with another state dir, run on a copy that points at the right files.
 if [[ $state != "$PAYGATE_ROOT/.paygate" ]]; then
   esc=${state//\\/\\\\}
@@ -225,8 +231,10 @@ Try (as the sales platform, with its client certificate):
      -d '{"policy_number":"POL-2026-0002","amount_minor":12800,"currency":"CNY","method":"wechat_native"}' \\
      $api_url/v1/payments                  # the same through WeChat Pay's protocol: a weixin:// QR code
   ${ctl_env}$bindir/paygatectl ledger trial-balance --currency CNY --config $config
+  ${ctl_env}$bindir/paygatectl keys list --config $config   # key ids and versions, never bytes
+  ${ctl_env}$bindir/paygatectl keys rotate pii --config $config; kill -HUP $daemon_pid   # new data key version
   curl --cacert $pki/ca.crt $admin_url/metrics
-Reload TLS certificates: kill -HUP $daemon_pid.  Ctrl-C stops paygated (graceful drain), then PostgreSQL.
+Reload TLS certificates, the keyring and data keys: kill -HUP $daemon_pid.  Ctrl-C stops paygated (graceful drain), then PostgreSQL.
 
 EOF
 

@@ -4,7 +4,6 @@
 
 #include "config/logging.h"
 #include "gateway/auth/signing.h"
-#include "keys/secret_file.h"
 
 namespace paygate::auth {
 namespace {
@@ -30,9 +29,11 @@ std::unique_ptr<TokenBucket> MakeBucket(const config::v1::RateLimit& limit,
 
 HmacAuthenticator::HmacAuthenticator(std::shared_ptr<const edge::PrincipalDirectory> principals,
                                      std::shared_ptr<NonceStore> nonces,
+                                     std::shared_ptr<const keys::LiveKeyring> keyring,
                                      HmacAuthenticatorOptions options)
     : principals_(std::move(principals)),
       nonces_(std::move(nonces)),
+      keyring_(std::move(keyring)),
       options_([&] {
         if (!options.wall_clock)
           options.wall_clock = [] { return std::chrono::system_clock::now(); };
@@ -43,9 +44,12 @@ HmacAuthenticator::HmacAuthenticator(std::shared_ptr<const edge::PrincipalDirect
 
 Result<std::shared_ptr<HmacAuthenticator>, std::string> HmacAuthenticator::Create(
     const config::v1::Config& config, std::shared_ptr<const edge::PrincipalDirectory> principals,
-    std::shared_ptr<NonceStore> nonces, HmacAuthenticatorOptions options) {
-  std::shared_ptr<HmacAuthenticator> self(
-      new HmacAuthenticator(std::move(principals), std::move(nonces), std::move(options)));
+    std::shared_ptr<NonceStore> nonces, std::shared_ptr<const keys::LiveKeyring> keyring,
+    HmacAuthenticatorOptions options) {
+  if (keyring == nullptr) return std::string("no keyring");
+  const auto ring = keyring->Current();
+  std::shared_ptr<HmacAuthenticator> self(new HmacAuthenticator(
+      std::move(principals), std::move(nonces), std::move(keyring), std::move(options)));
   const auto now = self->options_.steady_clock();
   for (const config::v1::Principal& p : config.principals()) {
     const edge::Principal* principal = self->principals_->FindByName(p.name());
@@ -55,18 +59,20 @@ Result<std::shared_ptr<HmacAuthenticator>, std::string> HmacAuthenticator::Creat
     if (p.has_rate_limit())
       self->principal_buckets_.emplace(principal, MakeBucket(p.rate_limit(), now));
     for (const config::v1::ApiKey& k : p.api_keys()) {
-      auto secret = keys::ReadSecretFile(k.secret_file());
-      if (!secret) {
-        return fmt::format("principal {} api key {}: secret_file {}: {}", p.name(), k.key_id(),
-                           k.secret_file(), secret.error().message());
+      const auto versions = ring->AllVersions(k.secret_key_id());
+      if (versions.empty()) {
+        return fmt::format("principal {} api key {}: secret_key_id {}: not in the keyring",
+                           p.name(), k.key_id(), k.secret_key_id());
       }
-      if (secret.value().size() < kSecretSizeMin) {
-        return fmt::format(
-            "principal {} api key {}: secret_file {} holds {} bytes; at least {} "
-            "are required",
-            p.name(), k.key_id(), k.secret_file(), secret.value().size(), kSecretSizeMin);
+      for (const keys::Secret* secret : versions) {
+        if (secret->size() < kSecretSizeMin) {
+          return fmt::format(
+              "principal {} api key {}: secret_key_id {} has a version of {} bytes; at least {} "
+              "are required",
+              p.name(), k.key_id(), k.secret_key_id(), secret->size(), kSecretSizeMin);
+        }
       }
-      Key key{principal, std::move(secret).value(),
+      Key key{principal, k.secret_key_id(),
               k.has_rate_limit() ? MakeBucket(k.rate_limit(), now) : nullptr};
       if (!self->keys_.emplace(k.key_id(), std::move(key)).second) {
         return fmt::format("api key id {:?} is configured twice", k.key_id());
@@ -143,7 +149,17 @@ HmacAuthenticator::Verified HmacAuthenticator::Verify(const edge::Request& reque
   }
   const std::string to_sign = StringToSign(request.method_string(), request.target(),
                                            fields.timestamp, fields.nonce, request.body());
-  if (!SignatureMatches(key->second.secret.reveal(), to_sign, fields.signature)) {
+  // Every version is tried, each in constant time; a version shorter than the minimum (a reload
+  // of a bad file) never verifies anything.
+  const auto ring = keyring_->Current();
+  bool matches = false;
+  for (const keys::Secret* secret : ring->AllVersions(key->second.secret_key_id)) {
+    if (secret->size() >= kSecretSizeMin &&
+        SignatureMatches(secret->reveal(), to_sign, fields.signature)) {
+      matches = true;
+    }
+  }
+  if (!matches) {
     return refuse("signature_invalid",
                   "The signature does not match the request; see the signing rules.",
                   fmt::format("key_id={}", fields.key_id));

@@ -24,7 +24,7 @@
 #include "gateway/auth/token_bucket.h"
 #include "gateway/edge/authenticator.h"
 #include "gateway/edge/http_server.h"
-#include "keys/secret.h"
+#include "keys/live_keyring.h"
 
 namespace paygate::auth {
 
@@ -41,12 +41,17 @@ struct HmacAuthenticatorOptions {
 // Thread-safe (edge::Authenticator's contract). Immutable after Create() apart from the buckets.
 class HmacAuthenticator : public edge::Authenticator {
  public:
-  // Reads every principals[].api_keys[].secret_file with keys::ReadSecretFile (permissions
-  // checked) and refuses secrets shorter than kSecretSizeMin. The error names the key id and file,
-  // never the secret. `principals` is the directory the listener uses (same Principal objects).
+  // Resolves every principals[].api_keys[].secret_key_id in `keyring` and refuses a key missing
+  // from it or with a version shorter than kSecretSizeMin. The error names the key ids, never the
+  // secret. `principals` is the directory the listener uses (same Principal objects).
+  //
+  // Secrets are looked up in the keyring in effect at each request, so a keyring reload (SIGHUP)
+  // takes effect at once; a signature made with any version of the key's secret verifies, so
+  // during a rotation clients move to the new version at their own pace.
   static Result<std::shared_ptr<HmacAuthenticator>, std::string> Create(
       const config::v1::Config& config, std::shared_ptr<const edge::PrincipalDirectory> principals,
-      std::shared_ptr<NonceStore> nonces, HmacAuthenticatorOptions options = {});
+      std::shared_ptr<NonceStore> nonces, std::shared_ptr<const keys::LiveKeyring> keyring,
+      HmacAuthenticatorOptions options = {});
 
   std::optional<edge::AuthOutcome> TryAuthenticate(const edge::Request& request,
                                                    const edge::Principal* certificate_principal,
@@ -58,7 +63,7 @@ class HmacAuthenticator : public edge::Authenticator {
  private:
   struct Key {
     const edge::Principal* principal;
-    keys::Secret secret;
+    std::string secret_key_id;  // In the keyring.
     std::unique_ptr<TokenBucket> bucket;  // Null: no limit of its own.
   };
   // What the synchronous checks decided about a signed request.
@@ -70,7 +75,9 @@ class HmacAuthenticator : public edge::Authenticator {
   };
 
   HmacAuthenticator(std::shared_ptr<const edge::PrincipalDirectory> principals,
-                    std::shared_ptr<NonceStore> nonces, HmacAuthenticatorOptions options);
+                    std::shared_ptr<NonceStore> nonces,
+                    std::shared_ptr<const keys::LiveKeyring> keyring,
+                    HmacAuthenticatorOptions options);
 
   Verified Verify(const edge::Request& request, const edge::Principal* certificate_principal,
                   std::string_view request_id);
@@ -83,6 +90,7 @@ class HmacAuthenticator : public edge::Authenticator {
 
   const std::shared_ptr<const edge::PrincipalDirectory> principals_;
   const std::shared_ptr<NonceStore> nonces_;
+  const std::shared_ptr<const keys::LiveKeyring> keyring_;
   const HmacAuthenticatorOptions options_;
   const std::shared_ptr<spdlog::logger> logger_;
   std::unordered_map<std::string, Key> keys_;

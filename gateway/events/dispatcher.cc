@@ -16,7 +16,6 @@
 #include "config/logging.h"
 #include "gateway/events/event_store.h"
 #include "gateway/events/signer.h"
-#include "keys/secret_file.h"
 
 namespace paygate::events {
 
@@ -126,8 +125,17 @@ asio::awaitable<void> Dispatcher::State::Deliver(const store::Claim& claim) {
     request.url = hook->url;
     request.content_type = "application/json";
     request.body = claim.payload;
-    request.headers.emplace_back(std::string(kSignatureHeader),
-                                 SignatureHeader(hook->secrets, state.UnixNow(), claim.payload));
+    if (hook->keyring != nullptr) {
+      // Held for this delivery only: the keyring in effect now, with the versions it has now.
+      const auto ring = hook->keyring->Current();
+      const auto versions = ring->AllVersions(hook->secret_key_id);
+      request.headers.emplace_back(std::string(kSignatureHeader),
+                                   SignatureHeader(std::span<const keys::Secret* const>(versions),
+                                                   state.UnixNow(), claim.payload));
+    } else {
+      request.headers.emplace_back(std::string(kSignatureHeader),
+                                   SignatureHeader(hook->secrets, state.UnixNow(), claim.payload));
+    }
     request.headers.emplace_back(std::string(kEventIdHeader), claim.event_id);
     request.headers.emplace_back(std::string(kEventTypeHeader), claim.type);
     const auto quarter = std::max(state.options.delivery_timeout / 4, std::chrono::milliseconds(1));
@@ -280,9 +288,9 @@ asio::awaitable<void> Dispatcher::Stop() {
   }
 }
 
-Result<std::shared_ptr<Dispatcher>, std::string> MakeDispatcher(const config::v1::Config& config,
-                                                                db::PgPool& pool,
-                                                                asio::any_io_executor executor) {
+Result<std::shared_ptr<Dispatcher>, std::string> MakeDispatcher(
+    const config::v1::Config& config, db::PgPool& pool, asio::any_io_executor executor,
+    std::shared_ptr<const keys::LiveKeyring> keyring) {
   const config::v1::Events& events = config.events();
   std::vector<Webhook> webhooks;
   for (int i = 0; i < events.webhooks_size(); ++i) {
@@ -294,15 +302,11 @@ Result<std::shared_ptr<Dispatcher>, std::string> MakeDispatcher(const config::v1
     if (auto parsed = http::ParseHttpsUrl(hook.url); !parsed) {
       return fmt::format("{}.url: {}", path, parsed.error());
     }
-    for (int j = 0; j < entry.secret_files_size(); ++j) {
-      auto secret = keys::ReadSecretFile(entry.secret_files(j));
-      if (!secret) {
-        return fmt::format("{}.secret_files[{}] {}: {}", path, j, entry.secret_files(j),
-                           secret.error().message());
-      }
-      hook.secrets.push_back(std::move(secret).value());
+    if (keyring == nullptr || !keyring->Current()->Contains(entry.secret_key_id())) {
+      return fmt::format("{}.secret_key_id {}: not in the keyring", path, entry.secret_key_id());
     }
-    if (hook.secrets.empty()) return path + ".secret_files: at least one is required";
+    hook.secret_key_id = entry.secret_key_id();
+    hook.keyring = keyring;
     http::HttpsClientOptions client_options;
     client_options.ca_file = entry.ca_file();
     // Receivers answer with a status; their bodies are not read beyond this bound.

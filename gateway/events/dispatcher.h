@@ -28,6 +28,7 @@
 #include "adapters/http/https_client.h"
 #include "config/paygate_config.pb.h"
 #include "config/result.h"
+#include "keys/live_keyring.h"
 #include "keys/secret.h"
 #include "ledger/db/pg_pool.h"
 
@@ -52,7 +53,11 @@ struct Webhook {
   std::string principal;
   // https://host[:port]/path
   std::string url;
-  // The first signs; a second one also signs during a rotation. Never empty.
+  // The signing secrets: every version of `secret_key_id` in `keyring` as it is at each delivery
+  // (newest first; two during a rotation), so a keyring reload takes effect at the next delivery.
+  std::string secret_key_id;
+  std::shared_ptr<const keys::LiveKeyring> keyring;
+  // Without a keyring: fixed secrets, the first signs, a second one also signs. Never both empty.
   std::vector<keys::Secret> secrets;
   // Verifies the receiver against the webhook's ca_file (or the system store).
   std::shared_ptr<adapters::http::HttpsClient> client;
@@ -116,11 +121,12 @@ class Dispatcher {
 };
 
 // The dispatcher of the configuration's events section: one HTTPS client per webhook (its
-// ca_file loaded) and the signing secrets read from their files (permissions checked). Fails,
-// naming the field, when a CA or secret file cannot be used. With no webhook configured the
+// ca_file loaded) and its signing secret's versions from `keyring`. Fails, naming the field, when
+// a CA file cannot be used or the secret is not in the keyring. With no webhook configured the
 // dispatcher is still returned and its Start() does nothing.
 Result<std::shared_ptr<Dispatcher>, std::string> MakeDispatcher(
-    const config::v1::Config& config, db::PgPool& pool, boost::asio::any_io_executor executor);
+    const config::v1::Config& config, db::PgPool& pool, boost::asio::any_io_executor executor,
+    std::shared_ptr<const keys::LiveKeyring> keyring);
 
 // paygate_event_deliveries_total{result="delivered|retried|dead|unrecorded"} for /metrics.
 std::vector<prometheus::MetricFamily> DispatcherFamilies(const DispatcherCounters& counters);

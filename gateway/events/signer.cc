@@ -46,6 +46,17 @@ std::string SignatureHeader(std::span<const keys::Secret> secrets, std::int64_t 
   return header;
 }
 
+std::string SignatureHeader(std::span<const keys::Secret* const> secrets, std::int64_t timestamp_s,
+                            std::string_view body) {
+  const std::string payload = SignedPayload(timestamp_s, body);
+  std::string header = "t=" + std::to_string(timestamp_s);
+  for (const keys::Secret* secret : secrets) {
+    header += ",v1=";
+    header += HmacSha256Hex(secret->reveal(), payload);
+  }
+  return header;
+}
+
 std::string_view ToString(VerifyError error) {
   switch (error) {
     case VerifyError::kMalformed:

@@ -28,6 +28,9 @@ std::string HmacSha256Hex(std::string_view secret, std::string_view message);
 // secret, in the order given. `secrets` must not be empty (the configuration guarantees 1 or 2).
 std::string SignatureHeader(std::span<const keys::Secret> secrets, std::int64_t timestamp_s,
                             std::string_view body);
+// The same over secrets held elsewhere (the keyring's versions, newest first).
+std::string SignatureHeader(std::span<const keys::Secret* const> secrets, std::int64_t timestamp_s,
+                            std::string_view body);
 
 enum class VerifyError {
   // Not "t=<digits>" plus at least one "v1=<64 hex digits>".

@@ -2,7 +2,7 @@
 
 // The keyed hash that stands in for personal data in the fraud rules (DESIGN.md §6, gateway/risk/
 // schema.h): account numbers, ID numbers, names and e-mail addresses are normalised and hashed with
-// HMAC-SHA256 under a key of the deployment (risk.hash_key_file) before any rule, list, table or
+// HMAC-SHA256 under a key of the deployment (risk.hash_key_id) before any rule, list, table or
 // log sees them. Equal inputs give equal hashes, so lists and aggregates still match; without the
 // key a hash cannot be tested against a guessed value. The stored form is "h1:" and the first 32
 // hex digits (128 bits) of the MAC.

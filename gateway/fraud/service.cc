@@ -14,7 +14,7 @@
 #include "gateway/risk/evaluator.h"
 #include "gateway/utc_time.h"
 #include "keys/digest.h"
-#include "keys/secret_file.h"
+#include "keys/keyring.h"
 
 namespace paygate::fraud {
 
@@ -98,7 +98,8 @@ api::v1::RiskListItem ToApi(const store::ItemRow& row) {
 
 // ---- Set-up ----
 
-Result<RiskSetup, std::string> RiskSetupFromConfig(const config::v1::Config& config) {
+Result<RiskSetup, std::string> RiskSetupFromConfig(const config::v1::Config& config,
+                                                   const keys::Keyring* ring) {
   const config::v1::Risk& r = config.risk();
   RiskSetup setup;
   setup.options.rules_file = r.rules_file();
@@ -106,13 +107,17 @@ Result<RiskSetup, std::string> RiskSetupFromConfig(const config::v1::Config& con
   setup.options.tail_interval = std::chrono::milliseconds(r.tail_interval_ms());
   setup.options.history = std::chrono::hours(24) * r.history_days();
   setup.options.db_timeout = std::chrono::milliseconds(config.database().statement_timeout_ms());
-  auto key = keys::ReadSecretFile(r.hash_key_file());
-  if (!key) {
-    return fmt::format("risk.hash_key_file {}: {}", r.hash_key_file(), key.error().message());
+  std::optional<keys::Keyring> loaded;
+  if (ring == nullptr) {
+    auto configured = keys::LoadConfiguredKeyring(config.keys());
+    if (!configured) return configured.error().message;
+    loaded = std::move(configured).value();
+    ring = &*loaded;
   }
-  if (key.value().reveal().size() < 32) {
-    return fmt::format("risk.hash_key_file {}: the key must be at least 32 bytes",
-                       r.hash_key_file());
+  auto key = keys::CopyCurrent(*ring, "risk.hash_key_id", r.hash_key_id());
+  if (!key) return key.error();
+  if (key.value().size() < 32) {
+    return fmt::format("risk.hash_key_id {}: the key must be at least 32 bytes", r.hash_key_id());
   }
   setup.hash_key = std::move(key).value();
   return setup;

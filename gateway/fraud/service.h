@@ -55,6 +55,7 @@
 #include "gateway/risk/event.h"
 #include "gateway/risk/lists.h"
 #include "gateway/risk/risk.pb.h"
+#include "keys/keyring.h"
 #include "gateway/risk/ruleset.h"
 #include "ledger/db/pg_pool.h"
 
@@ -74,13 +75,15 @@ struct RiskOptions {
   std::int64_t gap_scan_ids = 1000;
 };
 
-// The risk section of a validated configuration, and the hash key read from its file (mode 0600
-// or stricter, at least 32 bytes).
+// The risk section of a validated configuration, and the current version of the hash key
+// risk.hash_key_id names in `ring` (at least 32 bytes). Without `ring` (paygatectl) the configured
+// keyring is loaded.
 struct RiskSetup {
   RiskOptions options;
   keys::Secret hash_key;
 };
-Result<RiskSetup, std::string> RiskSetupFromConfig(const config::v1::Config& config);
+Result<RiskSetup, std::string> RiskSetupFromConfig(const config::v1::Config& config,
+                                                   const keys::Keyring* ring = nullptr);
 
 enum class Target { kLive, kShadow };
 

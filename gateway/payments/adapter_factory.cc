@@ -10,20 +10,14 @@
 #include "adapters/unionpay/unionpay_adapter.h"
 #include "adapters/wechatpay/wechatpay_adapter.h"
 #include "config/file.h"
-#include "keys/secret_file.h"
 
 namespace paygate::payments {
 namespace {
 
-Result<keys::Secret, std::string> ReadSecret(const std::string& field, const std::string& path) {
-  auto secret = keys::ReadSecretFile(path);
-  if (!secret) return fmt::format("{} {}: {}", field, path, secret.error().message());
-  return std::move(secret).value();
-}
-
 AdapterResult MakeSandbox(const config::v1::Config& config,
-                          const config::v1::ProviderAccount& account, const AdapterClock& clock) {
-  auto secret = ReadSecret("secret_file", account.sandbox().secret_file());
+                          const config::v1::ProviderAccount& account, const AdapterClock& clock,
+                          const keys::Keyring& ring) {
+  auto secret = keys::CopyCurrent(ring, "secret_key_id", account.sandbox().secret_key_id());
   if (!secret) return secret.error();
   adapters::sandbox::SandboxOptions options;
   options.base_url = account.sandbox().base_url();
@@ -38,7 +32,8 @@ AdapterResult MakeSandbox(const config::v1::Config& config,
 }
 
 AdapterResult MakeWechatPay(const config::v1::Config& config,
-                            const config::v1::ProviderAccount& account, const AdapterClock& clock) {
+                            const config::v1::ProviderAccount& account, const AdapterClock& clock,
+                            const keys::Keyring& ring) {
   const config::v1::WechatPayAccount& wx = account.wechatpay();
   adapters::wechatpay::WechatPayOptions options;
   if (!wx.base_url().empty()) options.base_url = wx.base_url();
@@ -47,10 +42,10 @@ AdapterResult MakeWechatPay(const config::v1::Config& config,
   options.mchid = wx.mchid();
   options.appid = wx.appid();
   options.merchant_serial_no = wx.merchant_serial_no();
-  auto key = ReadSecret("merchant_private_key_file", wx.merchant_private_key_file());
+  auto key = keys::CopyCurrent(ring, "merchant_private_key_id", wx.merchant_private_key_id());
   if (!key) return key.error();
   options.merchant_private_key_pem = std::move(key).value();
-  auto apiv3 = ReadSecret("apiv3_key_file", wx.apiv3_key_file());
+  auto apiv3 = keys::CopyCurrent(ring, "apiv3_key_id", wx.apiv3_key_id());
   if (!apiv3) return apiv3.error();
   options.apiv3_key = std::move(apiv3).value();
   for (const auto& public_key : wx.public_keys()) {
@@ -73,7 +68,8 @@ AdapterResult MakeWechatPay(const config::v1::Config& config,
 }
 
 AdapterResult MakeAlipay(const config::v1::Config& config,
-                         const config::v1::ProviderAccount& account, const AdapterClock& clock) {
+                         const config::v1::ProviderAccount& account, const AdapterClock& clock,
+                         const keys::Keyring& ring) {
   const config::v1::AlipayAccount& ali = account.alipay();
   adapters::alipay::AlipayOptions options;
   if (!ali.gateway_url().empty()) options.gateway_url = ali.gateway_url();
@@ -81,7 +77,7 @@ AdapterResult MakeAlipay(const config::v1::Config& config,
   options.merchant_account = account.merchant_account();
   options.app_id = ali.app_id();
   options.seller_id = ali.seller_id();
-  auto key = ReadSecret("app_private_key_file", ali.app_private_key_file());
+  auto key = keys::CopyCurrent(ring, "app_private_key_id", ali.app_private_key_id());
   if (!key) return key.error();
   options.app_private_key_pem = std::move(key).value();
   // Certificate mode when its certificates are configured (validation allows one mode only).
@@ -106,7 +102,8 @@ AdapterResult MakeAlipay(const config::v1::Config& config,
 }
 
 AdapterResult MakeUnionPay(const config::v1::Config& config,
-                           const config::v1::ProviderAccount& account, const AdapterClock& clock) {
+                           const config::v1::ProviderAccount& account, const AdapterClock& clock,
+                           const keys::Keyring& ring) {
   const config::v1::UnionPayAccount& up = account.unionpay();
   adapters::unionpay::UnionPayOptions options;
   options.base_url = up.base_url();
@@ -114,12 +111,12 @@ AdapterResult MakeUnionPay(const config::v1::Config& config,
   options.ca_file = up.ca_file();
   options.merchant_account = account.merchant_account();
   options.mer_id = up.mer_id();
-  // The store holds the merchant's private key (under the password): a secret file like any key.
-  if (auto checked = keys::CheckKeyFilePermissions(up.sign_pfx_file()); !checked) {
-    return fmt::format("sign_pfx_file {}: {}", up.sign_pfx_file(), checked.error().message());
-  }
-  options.sign_pfx_file = up.sign_pfx_file();
-  auto password = ReadSecret("sign_pfx_password_file", up.sign_pfx_password_file());
+  // The store holds the merchant's private key (under the password): a secret like any key.
+  auto pfx = keys::CopyCurrent(ring, "sign_pfx_key_id", up.sign_pfx_key_id());
+  if (!pfx) return pfx.error();
+  options.sign_pfx = std::move(pfx).value();
+  auto password =
+      keys::CopyCurrent(ring, "sign_pfx_password_key_id", up.sign_pfx_password_key_id());
   if (!password) return password.error();
   options.sign_pfx_password = std::move(password).value();
   for (const auto& [field, path] : {std::pair<const char*, const std::string*>{
@@ -143,11 +140,19 @@ AdapterResult MakeUnionPay(const config::v1::Config& config,
 }  // namespace
 
 AdapterResult MakeAdapter(const config::v1::Config& config,
-                          const config::v1::ProviderAccount& account, AdapterClock clock) {
-  if (account.provider() == "sandbox") return MakeSandbox(config, account, clock);
-  if (account.provider() == "wechatpay") return MakeWechatPay(config, account, clock);
-  if (account.provider() == "alipay") return MakeAlipay(config, account, clock);
-  if (account.provider() == "unionpay") return MakeUnionPay(config, account, clock);
+                          const config::v1::ProviderAccount& account, AdapterClock clock,
+                          const keys::Keyring* ring) {
+  std::optional<keys::Keyring> loaded;
+  if (ring == nullptr) {
+    auto configured = keys::LoadConfiguredKeyring(config.keys());
+    if (!configured) return configured.error().message;
+    loaded = std::move(configured).value();
+    ring = &*loaded;
+  }
+  if (account.provider() == "sandbox") return MakeSandbox(config, account, clock, *ring);
+  if (account.provider() == "wechatpay") return MakeWechatPay(config, account, clock, *ring);
+  if (account.provider() == "alipay") return MakeAlipay(config, account, clock, *ring);
+  if (account.provider() == "unionpay") return MakeUnionPay(config, account, clock, *ring);
   return std::string("no adapter for this provider");
 }
 

@@ -3,17 +3,19 @@
 #include <fmt/format.h>
 
 #include "gateway/payments/adapter_factory.h"
+#include "keys/keyring.h"
 
 namespace paygate::payments {
 
 Result<Collections, std::string> BuildCollections(const config::v1::Config& config,
                                                   db::PgPool& pool, ledger::PostgresLedger& ledger,
-                                                  boost::asio::any_io_executor executor) {
+                                                  boost::asio::any_io_executor executor,
+                                                  const keys::Keyring& ring) {
   auto registry = std::make_shared<AdapterRegistry>();
   for (const config::v1::ProviderAccount& account : config.providers()) {
     const std::string where =
         fmt::format("provider {} account {}", account.provider(), account.merchant_account());
-    auto adapter = MakeAdapter(config, account);
+    auto adapter = MakeAdapter(config, account, {}, &ring);
     if (!adapter) return where + ": " + adapter.error();
     registry->Add(account.merchant_account(), std::move(adapter).value());
   }

@@ -18,6 +18,10 @@
 #include "gateway/payments/routes.h"
 #include "gateway/payments/service.h"
 
+namespace paygate::keys {
+class Keyring;
+}
+
 namespace paygate::payments {
 
 struct Collections {
@@ -29,7 +33,8 @@ struct Collections {
 
 Result<Collections, std::string> BuildCollections(const config::v1::Config& config,
                                                   db::PgPool& pool, ledger::PostgresLedger& ledger,
-                                                  boost::asio::any_io_executor executor);
+                                                  boost::asio::any_io_executor executor,
+                                                  const keys::Keyring& ring);
 
 // paygate_callbacks_total{result="accepted|duplicate|rejected"} for /metrics.
 std::vector<prometheus::MetricFamily> CallbackFamilies(const CallbackCounters& counters);

@@ -169,13 +169,18 @@ providers:
     sandbox:
       base_url: https://127.0.0.1:$sandbox_port
       ca_file: $pki/ca.crt
-      secret_file: $tmp/sandbox/m1.secret
+      secret_key_id: sandbox.m1
 logging:
   level: warn
   access_log: false
 principals:
   - {name: sales-platform, client_cert_common_name: sales-platform, roles: [sales]}
+keys:
+  master_key: {id: bench-master, file: $tmp/sandbox/master.key}
+  entries:
+    - {id: sandbox.m1, file: $tmp/sandbox/m1.secret}
 EOF
+(umask 077 && openssl rand -hex 32 >"$tmp/sandbox/master.key")
 
 "$paygated" --check-config "$config" || die "generated $config does not validate"
 "$paygatectl" migrate --config "$config"

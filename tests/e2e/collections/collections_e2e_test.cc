@@ -146,6 +146,8 @@ class CollectionsE2eTest : public ::testing::TestWithParam<std::string> {
 
   static fs::path WriteConfig(const Environment& e) {
     const std::string pki = e.pki.string();
+    // The provider's secrets come from the keyring, under a master key of this run.
+    WriteFile0600(e.dir / "master.key", std::string(64, 'e'));
     const std::string yaml = fmt::format(
         R"(api:
   address: 127.0.0.1
@@ -172,11 +174,15 @@ payments:
 principals:
   - {{name: sales-platform, client_cert_common_name: sales-platform, roles: [sales]}}
   - {{name: finance, client_cert_common_name: finance, roles: [finance]}}
-)",
+keys:
+  master_key: {{id: e2e-master, file: {dir}/master.key}}
+  entries:
+{keyring})",
         fmt::arg("api", e.api_port), fmt::arg("admin", e.admin_port), fmt::arg("pki", pki),
         fmt::arg("ttl", e.driver->order_ttl_s()), fmt::arg("timeout", kProviderTimeoutMs),
         fmt::arg("routes", e.driver->RoutesYaml()),
-        fmt::arg("providers", e.driver->ProviderYaml()));
+        fmt::arg("providers", e.driver->ProviderYaml()), fmt::arg("dir", e.dir.string()),
+        fmt::arg("keyring", e.driver->KeyringYaml()));
     const fs::path path = e.dir / "paygated.yaml";
     std::ofstream(path) << yaml;
     return path;

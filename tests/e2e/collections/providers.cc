@@ -91,8 +91,12 @@ class SandboxDriver final : public ProviderDriver {
   std::string ProviderYaml() const override {
     return fmt::format(
         "  - provider: sandbox\n    merchant_account: m1\n"
-        "    sandbox: {{base_url: \"https://localhost:{}\", ca_file: {}, secret_file: {}}}\n",
-        port_, (context_.pki / "ca.crt").string(), (context_.dir / "m1.secret").string());
+        "    sandbox: {{base_url: \"https://localhost:{}\", ca_file: {}, secret_key_id: sandbox.m1}}\n",
+        port_, (context_.pki / "ca.crt").string());
+  }
+
+  std::string KeyringYaml() const override {
+    return fmt::format("    - {{id: sandbox.m1, file: {}}}\n", (context_.dir / "m1.secret").string());
   }
 
   unsigned Pay(const std::string& reference, bool succeed) override {
@@ -183,11 +187,16 @@ class WechatPayDriver final : public ProviderDriver {
     return fmt::format(
         "  - provider: wechatpay\n    merchant_account: m1\n    wechatpay:\n"
         "      base_url: \"https://localhost:{}\"\n      ca_file: {}\n      mchid: \"{}\"\n"
-        "      appid: {}\n      merchant_serial_no: {}\n      merchant_private_key_file: {}\n"
-        "      apiv3_key_file: {}\n      platform_certificate_files: [{}]\n",
+        "      appid: {}\n      merchant_serial_no: {}\n      merchant_private_key_id: wx.merchant\n"
+        "      apiv3_key_id: wx.apiv3\n      platform_certificate_files: [{}]\n",
         port_, (context_.pki / "ca.crt").string(), kMchid, kAppid, kMerchantSerial,
-        (dir / "merchant.key").string(), (dir / "apiv3.key").string(),
         (dir / "platform.pem").string());
+  }
+
+  std::string KeyringYaml() const override {
+    const fs::path& dir = context_.dir;
+    return fmt::format("    - {{id: wx.merchant, file: {}}}\n    - {{id: wx.apiv3, file: {}}}\n",
+                       (dir / "merchant.key").string(), (dir / "apiv3.key").string());
   }
 
   unsigned Pay(const std::string& reference, bool succeed) override {
@@ -296,10 +305,14 @@ class AlipayDriver final : public ProviderDriver {
     return fmt::format(
         "  - provider: alipay\n    merchant_account: m1\n    alipay:\n"
         "      gateway_url: \"https://localhost:{}/gateway.do\"\n      ca_file: {}\n"
-        "      app_id: \"{}\"\n      seller_id: \"{}\"\n      app_private_key_file: {}\n"
+        "      app_id: \"{}\"\n      seller_id: \"{}\"\n      app_private_key_id: alipay.app\n"
         "      alipay_public_key_file: {}\n",
         port_, (context_.pki / "ca.crt").string(), kAppId, kSellerId,
-        (dir / "app.key").string(), (dir / "alipay.pub").string());
+        (dir / "alipay.pub").string());
+  }
+
+  std::string KeyringYaml() const override {
+    return fmt::format("    - {{id: alipay.app, file: {}}}\n", (context_.dir / "app.key").string());
   }
 
   void Open(const api::v1::Payment& payment) override {
@@ -436,12 +449,21 @@ class UnionPayDriver final : public ProviderDriver {
     return fmt::format(
         "  - provider: unionpay\n    merchant_account: m1\n    unionpay:\n"
         "      base_url: \"https://localhost:{}\"\n      ca_file: {}\n      mer_id: \"{}\"\n"
-        "      sign_pfx_file: {}\n      sign_pfx_password_file: {}\n      root_cert_file: {}\n"
+        "      sign_pfx_key_id: unionpay.sign-pfx\n"
+        "      sign_pfx_password_key_id: unionpay.sign-pfx-password\n      root_cert_file: {}\n"
         "      middle_cert_file: {}\n      cert_owner: \"{}\"\n"
         "      front_url: https://shop.example/paid\n      close_grace_s: {}\n",
-        port_, (context_.pki / "ca.crt").string(), kMerId, (dir / "merchant.pfx").string(),
-        (dir / "pfx.password").string(), (dir / "root.crt").string(),
+        port_, (context_.pki / "ca.crt").string(), kMerId, (dir / "root.crt").string(),
         (dir / "middle.crt").string(), kOwner, close_grace_s());
+  }
+
+  std::string KeyringYaml() const override {
+    // The PKCS#12 store is binary: taken byte for byte.
+    const fs::path& dir = context_.dir;
+    return fmt::format(
+        "    - {{id: unionpay.sign-pfx, file: {}, binary: true}}\n"
+        "    - {{id: unionpay.sign-pfx-password, file: {}}}\n",
+        (dir / "merchant.pfx").string(), (dir / "pfx.password").string());
   }
 
   void Open(const api::v1::Payment& payment) override {

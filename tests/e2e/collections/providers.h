@@ -62,8 +62,10 @@ class ProviderDriver {
   // Starts the simulator (throws when it does not start).
   virtual void Start(const DriverContext& context) = 0;
   // The providers[] entry for account m1 (a YAML list item indented by two spaces) and the
-  // routes of its methods.
+  // routes of its methods. Its secrets are key ids of the keyring entries KeyringYaml() lists
+  // (keys.entries items, indented by four spaces).
   virtual std::string ProviderYaml() const = 0;
+  virtual std::string KeyringYaml() const = 0;
   std::string RoutesYaml() const;
   // payments.order_ttl_s for this provider's daemon.
   virtual std::uint32_t order_ttl_s() const { return 600; }

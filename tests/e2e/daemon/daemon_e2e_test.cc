@@ -302,6 +302,7 @@ TEST_F(DaemonTest, ProviderCallbackAndBillDiagnostics) {
   };
   const std::string key_file = write_0600("apiclient.key", read(vectors + "java/merchant_private_key.pem"));
   const std::string apiv3_file = write_0600("apiv3.key", "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb");
+  const std::string master_file = write_0600("master.key", std::string(64, '7'));
   const fs::path config = WriteConfig();
   std::ofstream(config, std::ios::app) << fmt::format(R"(providers:
   - provider: wechatpay
@@ -310,10 +311,15 @@ TEST_F(DaemonTest, ProviderCallbackAndBillDiagnostics) {
       mchid: "1234567891"
       appid: wxd678efh567hg6787
       merchant_serial_no: 5F1C72E2A8931B72A2E13AF8DEE92471EB397115
-      merchant_private_key_file: {}
-      apiv3_key_file: {}
+      merchant_private_key_id: wx.apiclient
+      apiv3_key_id: wx.apiv3
       platform_certificate_files: [{}]
-)", key_file, apiv3_file, vectors + "java/wechat_pay_certificate.pem");
+keys:
+  master_key: {{id: e2e-master, file: {}}}
+  entries:
+    - {{id: wx.apiclient, file: {}}}
+    - {{id: wx.apiv3, file: {}}}
+)", vectors + "java/wechat_pay_certificate.pem", master_file, key_file, apiv3_file);
   const std::string signature =
       "aB6IHSFwJu1aFH7Op9FESpgMokLKy/cwGng+U2NhDdJZQSm67Dz/cKo6YOSoRUEcV5MJVv2AS0cWOihVzGTB4bDoxZf3kP+Ze0yZ";
   const std::string full_signature = [&] {

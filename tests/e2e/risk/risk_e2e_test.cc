@@ -95,6 +95,7 @@ class RiskE2eTest : public ::testing::Test {
     WriteFile0600(e.dir / "m1.secret", kMerchantSecret);
     WriteFile0600(e.dir / "control.token", kControlToken);
     WriteFile0600(e.dir / "risk.key", kHashKey);
+    WriteFile0600(e.dir / "master.key", std::string(64, '9'));
     e.rules = e.dir / "insurance.rules";
     fs::copy_file(fs::path(SourceDir()) / "config/rules/insurance.rules", e.rules);
     e.url = SharedPgCluster().CreateDatabase("e2e_risk");
@@ -165,21 +166,27 @@ payments:
 providers:
   - provider: sandbox
     merchant_account: m1
-    sandbox: {{base_url: "{sandbox}", ca_file: {pki}/ca.crt, secret_file: {secret}}}
+    sandbox: {{base_url: "{sandbox}", ca_file: {pki}/ca.crt, secret_key_id: sandbox.m1}}
 risk:
   enabled: true
   rules_file: {rules}
-  hash_key_file: {key}
+  hash_key_id: risk-hash
   tail_interval_ms: 100
 principals:
   - {{name: sales-platform, client_cert_common_name: sales-platform, roles: [sales]}}
   - {{name: risk-team, client_cert_common_name: risk-team, roles: [risk]}}
   - {{name: approver, client_cert_common_name: approver, roles: [sales, risk]}}
+keys:
+  master_key: {{id: e2e-master, file: {master}}}
+  entries:
+    - {{id: sandbox.m1, file: {secret}}}
+    - {{id: risk-hash, file: {key}}}
 )",
         fmt::arg("api", env_->api_port), fmt::arg("admin", env_->admin_port),
         fmt::arg("pki", pki), fmt::arg("sandbox", env_->simulator->base_url()),
         fmt::arg("secret", (env_->dir / "m1.secret").string()), fmt::arg("rules", rules.string()),
-        fmt::arg("key", (env_->dir / "risk.key").string()));
+        fmt::arg("key", (env_->dir / "risk.key").string()),
+        fmt::arg("master", (env_->dir / "master.key").string()));
     std::ofstream(path) << yaml;
     return path;
   }

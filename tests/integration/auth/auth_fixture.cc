@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "config/validate.h"
+#include "keys/live_keyring.h"
 #include "ledger/db/migrations.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/pg_cluster.h"
@@ -36,6 +37,7 @@ void AuthTest::SetUpTestSuite() {
   for (const TestKey* key : {&kSalesKey, &kBatchKey, &kLimitedKey}) {
     WriteSecret(*secrets_ / key->key_id, key->secret);
   }
+  WriteSecret(*secrets_ / "master.key", std::string(64, 'c'));
 }
 
 void AuthTest::TearDownTestSuite() {
@@ -70,10 +72,16 @@ std::unique_ptr<db::PgPool> AuthTest::MakePool(std::uint32_t size) {
 
 config::v1::Config AuthTest::MakeConfig() const {
   config::v1::Config config = TestConfig(*pki_);
+  config.mutable_keys()->mutable_master_key()->set_id("auth-master");
+  config.mutable_keys()->mutable_master_key()->set_file((*secrets_ / "master.key").string());
+  // Each API key's secret is the keyring entry api.<key id>.
   auto add_key = [&](config::v1::Principal* p, const TestKey& key) {
     config::v1::ApiKey* k = p->add_api_keys();
     k->set_key_id(key.key_id);
-    k->set_secret_file((*secrets_ / key.key_id).string());
+    k->set_secret_key_id("api." + key.key_id);
+    config::v1::KeyringEntry* entry = config.mutable_keys()->add_entries();
+    entry->set_id("api." + key.key_id);
+    entry->set_file((*secrets_ / key.key_id).string());
     return k;
   };
   for (auto& p : *config.mutable_principals()) {
@@ -108,9 +116,12 @@ config::v1::Config AuthTest::MakeConfig() const {
 std::unique_ptr<RunningServer> AuthTest::StartServer(std::shared_ptr<const edge::Router> router,
                                                      db::PgPool* pool) {
   auto principals = std::make_shared<edge::PrincipalDirectory>(config_);
+  auto keyring = keys::LiveKeyring::Load(config_.keys());
+  if (!keyring) throw std::runtime_error(keyring.error().message);
   auto authenticator = auth::HmacAuthenticator::Create(
       config_, principals,
-      std::make_shared<auth::PostgresNonceStore>(pool != nullptr ? *pool : *pool_));
+      std::make_shared<auth::PostgresNonceStore>(pool != nullptr ? *pool : *pool_),
+      keyring.value());
   if (!authenticator) throw std::runtime_error(authenticator.error());
   return std::make_unique<RunningServer>(config_, config_.api(), std::move(router), 2,
                                          std::move(authenticator).value(), principals);

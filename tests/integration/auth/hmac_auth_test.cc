@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/routes.h"
+#include "keys/live_keyring.h"
 #include "tests/integration/auth/auth_fixture.h"
 
 namespace paygate::testing {
@@ -67,6 +68,32 @@ TEST_F(HmacAuthTest, GoodSignatureIsAccepted) {
       Exchange(server->port(), As("sales-platform"), MakeRequest(verb::get, "/v1/whoami"));
   EXPECT_EQ(mtls.result(), status::ok);
   EXPECT_THAT(mtls.body(), HasSubstr(R"("authentication":"mtls")"));
+}
+
+// During a rotation the key's secret has two versions in the keyring: a request signed with either
+// authenticates, so the client moves to the new secret at its own pace; a secret of no version is
+// refused.
+TEST_F(HmacAuthTest, EveryVersionOfTheSecretVerifies) {
+  const TestKey rotated{kBatchKey.key_id, std::string(40, 'R')};
+  const auto path = secrets() / "batch-k1.v2";
+  std::ofstream(path) << rotated.secret;
+  ::chmod(path.c_str(), 0600);
+  config::v1::KeyringEntry* entry = config_.mutable_keys()->add_entries();
+  entry->set_id("api." + kBatchKey.key_id);
+  entry->set_version(2);
+  entry->set_file(path.string());
+  auto server = StartServer(Routes());
+  for (const TestKey* key : {&kBatchKey, &rotated}) {
+    const edge::Response whoami =
+        Exchange(server->port(), Anonymous(), MakeRequest(verb::get, "/v1/whoami", {}, key));
+    EXPECT_EQ(whoami.result(), status::ok) << whoami.body();
+    EXPECT_THAT(whoami.body(), HasSubstr(R"("principal":"batch")"));
+  }
+  const TestKey unknown{kBatchKey.key_id, std::string(40, 'U')};
+  const edge::Response refused =
+      Exchange(server->port(), Anonymous(), MakeRequest(verb::get, "/v1/whoami", {}, &unknown));
+  EXPECT_EQ(refused.result(), status::unauthorized);
+  EXPECT_EQ(ErrorCode(refused), "signature_invalid");
 }
 
 // Every defect of a signed request is a 401 with its own code, and the handler never runs.
@@ -276,8 +303,9 @@ TEST_F(HmacAuthTest, ExpiredNoncesArePurged) {
   EXPECT_FALSE(OnDb(store.Remember("k", "nonce-0000000002", 600s, in())).value());
 }
 
-// Start-up refuses secret files that are missing, readable by others, or too short, naming the key
-// and never printing the secret.
+// Start-up refuses secrets that are missing, readable by others, or too short, naming the key
+// and never printing the secret. The file is a keyring entry, loaded (and its permissions checked)
+// by the keyring; the authenticator checks what it needs of the secret.
 TEST_F(HmacAuthTest, SecretFilesAreChecked) {
   auto try_create = [&](const std::string& secret, mode_t mode) {
     const auto path = secrets() / "check";
@@ -287,9 +315,15 @@ TEST_F(HmacAuthTest, SecretFilesAreChecked) {
       ::chmod(path.c_str(), mode);
     }
     config::v1::Config config = config_;
-    config.mutable_principals(0)->mutable_api_keys(0)->set_secret_file(path.string());
+    config.mutable_principals(0)->mutable_api_keys(0)->set_secret_key_id("api.check");
+    config::v1::KeyringEntry* entry = config.mutable_keys()->add_entries();
+    entry->set_id("api.check");
+    entry->set_version(1);
+    entry->set_file(path.string());
+    auto keyring = keys::LiveKeyring::Load(config.keys());
+    if (!keyring) return keyring.error().message;
     auto principals = std::make_shared<edge::PrincipalDirectory>(config);
-    auto created = auth::HmacAuthenticator::Create(config, principals, nullptr);
+    auto created = auth::HmacAuthenticator::Create(config, principals, nullptr, keyring.value());
     return created ? std::string() : created.error();
   };
   EXPECT_EQ(try_create(std::string(32, 'k'), 0600), "");
@@ -300,7 +334,7 @@ TEST_F(HmacAuthTest, SecretFilesAreChecked) {
   EXPECT_THAT(too_short, HasSubstr("at least 32"));
   EXPECT_THAT(too_short, Not(HasSubstr(short_secret)));
   const std::string too_open = try_create(std::string(40, 'o'), 0644);
-  EXPECT_THAT(too_open, HasSubstr("sales-k1"));
+  EXPECT_THAT(too_open, HasSubstr("api.check"));
   EXPECT_THAT(too_open, Not(HasSubstr(std::string(40, 'o'))));
   EXPECT_NE(try_create("", 0600), "");
 }

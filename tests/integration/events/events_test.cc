@@ -38,6 +38,7 @@
 #include "gateway/events/dispatcher.h"
 #include "gateway/events/routes.h"
 #include "gateway/events/signer.h"
+#include "keys/live_keyring.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
 #include "tests/integration/db/db_test_util.h"
@@ -644,41 +645,86 @@ TEST_F(EventsTest, ListsOwnEventsFilteredByDeliveryOldestFirst) {
   EXPECT_EQ(Call("finance", verb::get, "/v1/events").result(), status::forbidden);
 }
 
-TEST_F(EventsTest, MakeDispatcherFromConfigurationDeliversAndRefusesUnsafeSecrets) {
-  const fs::path secret_file = pki_->parent_path() / "webhook.secret";
-  {
-    std::ofstream out(secret_file);
-    out << "whsec_from_file\n";
+TEST_F(EventsTest, MakeDispatcherSignsWithEveryVersionOfTheKeyringSecret) {
+  // The webhook names its secret by key id; both versions of a rotation sign, newest first, and a
+  // keyring reload (a re-written file) changes the signature from the next delivery on.
+  const fs::path dir = pki_->parent_path() / "webhook-keys";
+  fs::create_directories(dir);
+  auto write = [&](const fs::path& path, const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+    ::chmod(path.c_str(), 0600);
+  };
+  write(dir / "master.key", std::string(64, 'a'));
+  write(dir / "v1", "whsec_version_one\n");
+  write(dir / "v2", "whsec_version_two\n");
+  auto* keys = config_.mutable_keys();
+  keys->mutable_master_key()->set_id("test-master");
+  keys->mutable_master_key()->set_version(1);
+  keys->mutable_master_key()->set_file((dir / "master.key").string());
+  for (const std::uint32_t version : {1u, 2u}) {
+    auto* entry = keys->add_entries();
+    entry->set_id("webhook.sales");
+    entry->set_version(version);
+    entry->set_file((dir / ("v" + std::to_string(version))).string());
   }
-  ::chmod(secret_file.c_str(), 0600);
   auto* events = config_.mutable_events();
   events->set_dispatch_interval_ms(20);
   auto* hook = events->add_webhooks();
   hook->set_principal("sales-platform");
   hook->set_url(receiver_->url());
   hook->set_ca_file((*pki_ / "ca.crt").string());
-  hook->add_secret_files(secret_file.string());
+  hook->set_secret_key_id("webhook.sales");
 
-  auto made = MakeDispatcher(config_, *pool_, io_.get_executor());
+  auto keyring = keys::LiveKeyring::Load(config_.keys());
+  ASSERT_TRUE(keyring) << keyring.error().message;
+  auto made = MakeDispatcher(config_, *pool_, io_.get_executor(), keyring.value());
   ASSERT_TRUE(made) << made.error();
   auto dispatcher = made.value();
   dispatchers_.push_back(dispatcher);
   dispatcher->Start();
-  const std::string id = InsertEvent("sales-platform", "payment.pending", 1);
-  EXPECT_TRUE(Eventually([&] { return Delivery(id, "state") == "delivered"; }));
-  Run(StopCo(dispatcher));
-  const auto receipts = receiver_->Receipts();
+  const std::string first = InsertEvent("sales-platform", "payment.pending", 1);
+  EXPECT_TRUE(Eventually([&] { return Delivery(first, "state") == "delivered"; }));
+  auto receipts = receiver_->Receipts();
   ASSERT_EQ(receipts.size(), 1u);
-  const std::vector<std::string_view> secrets = {"whsec_from_file"};
-  EXPECT_TRUE(
-      VerifySignatureHeader(receipts[0].signature, receipts[0].body, secrets, UnixNow(), 300s));
+  const std::string t = receipts[0].signature.substr(0, receipts[0].signature.find(','));
+  const std::int64_t ts = std::stoll(t.substr(2));
+  const std::string payload = std::to_string(ts) + "." + receipts[0].body;
+  EXPECT_EQ(receipts[0].signature, t + ",v1=" + HmacSha256Hex("whsec_version_two", payload) +
+                                       ",v1=" + HmacSha256Hex("whsec_version_one", payload));
+  for (const std::string_view secret : {"whsec_version_one", "whsec_version_two"}) {
+    const std::vector<std::string_view> secrets = {secret};
+    EXPECT_TRUE(
+        VerifySignatureHeader(receipts[0].signature, receipts[0].body, secrets, UnixNow(), 300s));
+  }
 
-  // A secret others can read is refused, naming the field.
-  ::chmod(secret_file.c_str(), 0644);
-  auto refused = MakeDispatcher(config_, *pool_, io_.get_executor());
+  // v2 re-written in place (a mounted secret updated), then the keyring reloaded (SIGHUP).
+  write(dir / "v2", "whsec_version_two_b\n");
+  ASSERT_TRUE(keyring.value()->Reload());
+  const std::string second = InsertEvent("sales-platform", "payment.succeeded", 2);
+  EXPECT_TRUE(Eventually([&] { return Delivery(second, "state") == "delivered"; }));
+  Run(StopCo(dispatcher));
+  receipts = receiver_->Receipts();
+  ASSERT_EQ(receipts.size(), 2u);
+  const std::vector<std::string_view> old_two = {"whsec_version_two"};
+  const std::vector<std::string_view> new_two = {"whsec_version_two_b"};
+  EXPECT_FALSE(
+      VerifySignatureHeader(receipts[1].signature, receipts[1].body, old_two, UnixNow(), 300s));
+  EXPECT_TRUE(
+      VerifySignatureHeader(receipts[1].signature, receipts[1].body, new_two, UnixNow(), 300s));
+
+  // A secret others can read stops the keyring from loading, naming the entry, never the bytes;
+  // a webhook whose key id is not in the keyring is refused, naming the field.
+  ::chmod((dir / "v1").c_str(), 0644);
+  auto refused = keys::LiveKeyring::Load(config_.keys());
   ASSERT_FALSE(refused);
-  EXPECT_NE(refused.error().find("events.webhooks[0].secret_files[0]"), std::string::npos)
-      << refused.error();
+  EXPECT_NE(refused.error().message.find("webhook.sales v1"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(refused.error().message.find("whsec"), std::string::npos);
+  hook->set_secret_key_id("webhook.other");
+  auto unknown = MakeDispatcher(config_, *pool_, io_.get_executor(), keyring.value());
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().find("events.webhooks[0].secret_key_id"), std::string::npos)
+      << unknown.error();
 }
 
 }  // namespace

@@ -26,6 +26,14 @@ v1::Config Valid() {
   config.mutable_api()->set_port(8443);
   config.mutable_admin()->set_port(9443);
   config.mutable_database()->set_url("postgresql://paygate@127.0.0.1/paygate");
+  // API key secrets are keyring entries, referred to by id.
+  config.mutable_keys()->mutable_master_key()->set_id("m");
+  config.mutable_keys()->mutable_master_key()->set_file("master.key");
+  for (const char* id : {"api.batch", "api.f"}) {
+    v1::KeyringEntry* entry = config.mutable_keys()->add_entries();
+    entry->set_id(id);
+    entry->set_file(std::string("/etc/paygate/keys/") + id);
+  }
   return config;
 }
 
@@ -55,7 +63,7 @@ TEST(AuthConfigTest, KeyOnlyPrincipalAndDefaults) {
   v1::Principal* p = AddPrincipal(&config, "batch", "");
   v1::ApiKey* key = p->add_api_keys();
   key->set_key_id("batch-2026.1");
-  key->set_secret_file("/etc/paygate/keys/batch");
+  key->set_secret_key_id("api.batch");
   key->mutable_rate_limit()->set_requests_per_second(5);
   p->mutable_rate_limit()->set_requests_per_second(50);
   p->mutable_rate_limit()->set_burst(100);
@@ -65,28 +73,30 @@ TEST(AuthConfigTest, KeyOnlyPrincipalAndDefaults) {
 }
 
 // Proves each rule is enforced with its field path: a principal needs a certificate name or a
-// key; key ids are well-formed and unique across principals; a secret file is required; a rate
+// key; key ids are well-formed and unique across principals; a secret key id is required and
+// names a keyring entry; a rate
 // limit needs a rate and stays within bounds.
 TEST(AuthConfigTest, Rules) {
   v1::Config config = Valid();
   AddPrincipal(&config, "nothing", "");  // [0] neither certificate nor key
   v1::Principal* a = AddPrincipal(&config, "a", "a");
-  a->add_api_keys()->set_key_id("shared");  // [1].api_keys[0]: no secret_file
-  a->add_api_keys()->set_secret_file("f");  // [1].api_keys[1]: no key_id
-  v1::ApiKey* bad_id = a->add_api_keys();   // [1].api_keys[2]: bad id
+  a->add_api_keys()->set_key_id("shared");      // [1].api_keys[0]: no secret_key_id
+  a->add_api_keys()->set_secret_key_id("api.f");  // [1].api_keys[1]: no key_id
+  v1::ApiKey* bad_id = a->add_api_keys();         // [1].api_keys[2]: bad id, unknown secret
   bad_id->set_key_id("has space");
-  bad_id->set_secret_file("f");
+  bad_id->set_secret_key_id("api.missing");
   v1::Principal* b = AddPrincipal(&config, "b", "b");
   v1::ApiKey* dup = b->add_api_keys();  // [2].api_keys[0]: duplicate of a's
   dup->set_key_id("shared");
-  dup->set_secret_file("f");
+  dup->set_secret_key_id("api.f");
   dup->mutable_rate_limit()->set_burst(3);                    // no rate
   b->mutable_rate_limit()->set_requests_per_second(2000000);  // above the range
   const FieldErrors errors = ApplyDefaultsAndValidate(&config, NoEnv());
   EXPECT_THAT(Paths(errors),
               UnorderedElementsAre(
-                  "principals[0].client_cert_common_name", "principals[1].api_keys[0].secret_file",
-                  "principals[1].api_keys[1].key_id", "principals[1].api_keys[2].key_id",
+                  "principals[0].client_cert_common_name",
+                  "principals[1].api_keys[0].secret_key_id", "principals[1].api_keys[1].key_id",
+                  "principals[1].api_keys[2].key_id", "principals[1].api_keys[2].secret_key_id",
                   "principals[2].api_keys[0].key_id",
                   "principals[2].api_keys[0].rate_limit.requests_per_second",
                   "principals[2].rate_limit.requests_per_second"));
@@ -103,7 +113,10 @@ principals:
     roles: [sales]
     rate_limit: {requests_per_second: 10, burst: 20}
     api_keys:
-      - {key_id: k1, secret_file: /run/secrets/k1, rate_limit: {requests_per_second: 3}}
+      - {key_id: k1, secret_key_id: api.k1, rate_limit: {requests_per_second: 3}}
+keys:
+  master_key: {id: m, file: /run/secrets/master.key}
+  entries: [{id: api.k1, file: /run/secrets/k1}]
 )";
   auto loaded = LoadYaml(yaml, NoEnv());
   ASSERT_TRUE(loaded) << FormatErrors(loaded.error());
@@ -112,7 +125,7 @@ principals:
   EXPECT_EQ(p.rate_limit().burst(), 20u);
   ASSERT_EQ(p.api_keys_size(), 1);
   EXPECT_EQ(p.api_keys(0).key_id(), "k1");
-  EXPECT_EQ(p.api_keys(0).secret_file(), "/run/secrets/k1");
+  EXPECT_EQ(p.api_keys(0).secret_key_id(), "api.k1");
   EXPECT_EQ(p.api_keys(0).rate_limit().burst(), 3u);
 }
 

@@ -27,13 +27,14 @@ TEST(RedactTest, DatabaseUrlIsHidden) {
   ASSERT_TRUE(loaded.has_value()) << FormatErrors(loaded.error());
   v1::Config config = std::move(loaded).value();
   config.mutable_database()->set_url("postgresql://paygate@db-7f3a.internal:5432/ledger");
-  config.mutable_database()->set_password_file("/etc/paygate/db-password");
+  config.mutable_database()->set_password_key_id("db-password");
 
   const std::string text = RedactedText(config);
   EXPECT_THAT(text, Not(HasSubstr("db-7f3a")));
   EXPECT_THAT(text, Not(HasSubstr("ledger")));
   EXPECT_THAT(text, HasSubstr("  url: \"***\"\n"));
-  EXPECT_THAT(text, HasSubstr("password_file: \"/etc/paygate/db-password\""));
+  // A key id is what the dump shows of a secret: its name, never its bytes.
+  EXPECT_THAT(text, HasSubstr("password_key_id: \"db-password\""));
   EXPECT_THAT(text, HasSubstr("io_threads: 3"));
   EXPECT_THAT(text, HasSubstr("client_cert: CLIENT_CERT_MODE_NONE"));
 }

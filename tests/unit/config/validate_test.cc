@@ -40,6 +40,14 @@ v1::Config Valid() {
   principal->set_name("sales-platform");
   principal->set_client_cert_common_name("sales-platform");
   principal->add_roles(v1::ROLE_SALES);
+  // The keyring the *_key_id fields of the tests below name.
+  config.mutable_keys()->mutable_master_key()->set_id("m");
+  config.mutable_keys()->mutable_master_key()->set_file("master.key");
+  for (const char* id : {"apiclient", "apiv3", "app", "sign-pfx", "sign-pfx-password", "risk-hash"}) {
+    v1::KeyringEntry* entry = config.mutable_keys()->add_entries();
+    entry->set_id(id);
+    entry->set_file(std::string(id) + ".key");
+  }
   return config;
 }
 
@@ -261,7 +269,7 @@ TEST(ValidateTest, InlineDatabasePasswordIsRejected) {
     v1::Config config = Valid();
     config.mutable_database()->set_url(url);
     const FieldErrors errors = Validate(config);
-    EXPECT_TRUE(HasError(errors, "database.url", "database.password_file")) << url;
+    EXPECT_TRUE(HasError(errors, "database.url", "database.password_key_id")) << url;
     EXPECT_THAT(FormatErrors(errors), Not(HasSubstr("s3"))) << url;
   }
 }
@@ -354,8 +362,8 @@ TEST(ValidateTest, WechatPayAccountsNeedTheirKeysAndAVerifier) {
               UnorderedElementsAre("providers[0].wechatpay.base_url", "providers[0].wechatpay.mchid",
                                    "providers[0].wechatpay.appid",
                                    "providers[0].wechatpay.merchant_serial_no",
-                                   "providers[0].wechatpay.merchant_private_key_file",
-                                   "providers[0].wechatpay.apiv3_key_file",
+                                   "providers[0].wechatpay.merchant_private_key_id",
+                                   "providers[0].wechatpay.apiv3_key_id",
                                    "providers[0].wechatpay.public_keys[0].id",
                                    "providers[0].wechatpay.public_keys[0].file"));
 
@@ -364,8 +372,8 @@ TEST(ValidateTest, WechatPayAccountsNeedTheirKeysAndAVerifier) {
   wx.set_mchid("1900000001");
   wx.set_appid("wx8888888888888888");
   wx.set_merchant_serial_no("5F1C72E2A8931B72A2E13AF8DEE92471EB397115");
-  wx.set_merchant_private_key_file("apiclient.key");
-  wx.set_apiv3_key_file("apiv3.key");
+  wx.set_merchant_private_key_id("apiclient");
+  wx.set_apiv3_key_id("apiv3");
   wx.clear_public_keys();
   EXPECT_THAT(Paths(Validate(config)), UnorderedElementsAre("providers[0].wechatpay.public_keys"));
   wx.add_platform_certificate_files("platform.pem");
@@ -385,12 +393,12 @@ TEST(ValidateTest, AlipayAccountsNeedAnAppKeyAndExactlyOneVerificationMode) {
   alipay.set_gateway_url("http://openapi.alipay.com/gateway.do");
   EXPECT_THAT(Paths(Validate(config)),
               UnorderedElementsAre("providers[0].alipay.gateway_url", "providers[0].alipay.app_id",
-                                   "providers[0].alipay.app_private_key_file",
+                                   "providers[0].alipay.app_private_key_id",
                                    "providers[0].alipay.alipay_public_key_file"));
 
   alipay.clear_gateway_url();
   alipay.set_app_id("2021000000000001");
-  alipay.set_app_private_key_file("app.key");
+  alipay.set_app_private_key_id("app");
   alipay.set_alipay_public_key_file("alipay.pub");
   EXPECT_THAT(Validate(config), IsEmpty());
 
@@ -420,16 +428,16 @@ TEST(ValidateTest, UnionPayAccountsNeedTheirStoreCertificatesAndUrls) {
               UnorderedElementsAre(
                   "providers[0].unionpay.base_url", "providers[0].unionpay.file_base_url",
                   "providers[0].unionpay.front_url", "providers[0].unionpay.mer_id",
-                  "providers[0].unionpay.sign_pfx_file",
-                  "providers[0].unionpay.sign_pfx_password_file",
+                  "providers[0].unionpay.sign_pfx_key_id",
+                  "providers[0].unionpay.sign_pfx_password_key_id",
                   "providers[0].unionpay.root_cert_file", "providers[0].unionpay.middle_cert_file"));
 
   unionpay.clear_file_base_url();
   unionpay.set_base_url("https://gateway.95516.com");
   unionpay.set_front_url("https://pay.example.com/unionpay/return");
   unionpay.set_mer_id("777290058165621");
-  unionpay.set_sign_pfx_file("sign.pfx");
-  unionpay.set_sign_pfx_password_file("sign.pfx.password");
+  unionpay.set_sign_pfx_key_id("sign-pfx");
+  unionpay.set_sign_pfx_password_key_id("sign-pfx-password");
   unionpay.set_root_cert_file("root.cer");
   unionpay.set_middle_cert_file("middle.cer");
   EXPECT_THAT(ApplyDefaultsAndValidate(&config, NoEnv()), IsEmpty());
@@ -456,12 +464,81 @@ TEST(ValidateRiskTest, RiskNeedsItsFilesOnlyWhenEnabled) {
   on.mutable_risk()->set_enabled(true);
   const FieldErrors errors = ApplyDefaultsAndValidate(&on, testing::NoEnv());
   EXPECT_TRUE(testing::HasError(errors, "risk.rules_file", "required"));
-  EXPECT_TRUE(testing::HasError(errors, "risk.hash_key_file", "required"));
+  EXPECT_TRUE(testing::HasError(errors, "risk.hash_key_id", "required"));
 
   v1::Config bad = Valid();
   bad.mutable_risk()->set_tail_interval_ms(5);
   EXPECT_TRUE(testing::HasError(ApplyDefaultsAndValidate(&bad, testing::NoEnv()),
                                 "risk.tail_interval_ms", ""));
+}
+
+}  // namespace
+}  // namespace paygate::config
+
+namespace paygate::config {
+namespace {
+
+// Secrets are named by key id: every *_key_id must name an entry of keys.entries, so a missing
+// secret is found by --check-config instead of at start-up.
+TEST(ValidateKeyRefsTest, EveryKeyIdMustNameAKeyringEntry) {
+  v1::Config config = Valid();
+  config.mutable_database()->set_password_key_id("db-password");  // Not in the keyring.
+  config.mutable_risk()->set_enabled(true);
+  config.mutable_risk()->set_rules_file("r.rules");
+  config.mutable_risk()->set_hash_key_id("Risk Hash");  // Not even a key name.
+  v1::ApiKey* key = config.mutable_principals(0)->add_api_keys();
+  key->set_key_id("k1");
+  v1::ProviderAccount* sandbox = config.add_providers();
+  sandbox->set_provider("sandbox");
+  sandbox->set_merchant_account("m1");
+  sandbox->mutable_sandbox()->set_base_url("https://127.0.0.1:7443");
+  sandbox->mutable_sandbox()->set_ca_file("ca.crt");
+  sandbox->mutable_sandbox()->set_secret_key_id("risk-hash");  // Exists: accepted.
+  const FieldErrors errors = Validate(config);
+  EXPECT_THAT(Paths(errors), UnorderedElementsAre("database.password_key_id", "risk.hash_key_id",
+                                                  "principals[0].api_keys[0].secret_key_id"));
+  EXPECT_TRUE(HasError(errors, "database.password_key_id", "no keys.entries entry has id"));
+  EXPECT_TRUE(HasError(errors, "principals[0].api_keys[0].secret_key_id", "required"));
+}
+
+TEST(ValidateKeyRefsTest, WebhookSecretsHaveAtMostTwoVersions) {
+  // Every version signs a delivery: one, or two during a rotation; a third is refused.
+  v1::Config config = Valid();
+  v1::Webhook* hook = config.mutable_events()->add_webhooks();
+  hook->set_principal("sales-platform");
+  hook->set_url("https://sales.example/events");
+  hook->set_secret_key_id("webhook.sales");
+  for (std::uint32_t version = 1; version <= 2; ++version) {
+    v1::KeyringEntry* entry = config.mutable_keys()->add_entries();
+    entry->set_id("webhook.sales");
+    entry->set_version(version);
+    entry->set_file("w.key");
+  }
+  EXPECT_THAT(Validate(config), IsEmpty());
+  v1::KeyringEntry* third = config.mutable_keys()->add_entries();
+  third->set_id("webhook.sales");
+  third->set_version(3);
+  third->set_file("w3.key");
+  EXPECT_TRUE(HasError(Validate(config), "events.webhooks[0].secret_key_id", "3 versions"));
+}
+
+TEST(ValidateKeyRefsTest, KeysDefaultsAndPiiDataKeyName) {
+  v1::Config config = Valid();
+  EXPECT_THAT(ApplyDefaultsAndValidate(&config, NoEnv()), IsEmpty());
+  EXPECT_EQ(config.keys().pii_data_key(), "pii");
+  EXPECT_EQ(config.keys().reload_interval_s(), 300u);
+  v1::Config bad = Valid();
+  bad.mutable_keys()->set_pii_data_key("PII");
+  bad.mutable_keys()->set_reload_interval_s(86401);
+  EXPECT_THAT(Paths(Validate(bad)),
+              UnorderedElementsAre("keys.pii_data_key", "keys.reload_interval_s"));
+}
+
+TEST(ValidateKeyRefsTest, OldFileFieldsAreUnknown) {
+  // The secret file fields are gone: a configuration still naming one fails to load, at its path.
+  auto loaded = LoadYaml("risk: {hash_key_file: /k/risk-hash.key}\n", NoEnv());
+  ASSERT_FALSE(loaded);
+  EXPECT_TRUE(HasError(loaded.error(), "risk.hash_key_file", ""));
 }
 
 }  // namespace

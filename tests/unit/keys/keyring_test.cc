@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "keys/live_keyring.h"
 #include "keys/master_key.h"
 
 namespace paygate::keys {
@@ -154,6 +155,78 @@ TEST_F(KeyringTest, LoadsTheConfigSectionByIdAndNamesTheFailingEntry) {
   ASSERT_FALSE(no_master);
   EXPECT_EQ(no_master.error().code, Errc::permissions_too_open);
   EXPECT_NE(no_master.error().message.find("keys.master_key (master v1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace paygate::keys
+
+namespace paygate::keys {
+namespace {
+
+// A keyring of the configuration, re-read without a restart: a file replaced in place is picked up
+// by Reload(), the whole keyring is swapped at once, and a reload that fails keeps the running one
+// (a secret is never taken away by a half-written or mis-permissioned file).
+TEST_F(KeyringTest, LiveKeyringReloadsFilesAndKeepsTheOldOnFailure) {
+  config::v1::Keys keys;
+  keys.mutable_master_key()->set_id("master");
+  keys.mutable_master_key()->set_version(1);
+  keys.mutable_master_key()->set_file(Write("master.key", std::string(kMasterHex)).string());
+  auto* entry = keys.add_entries();
+  entry->set_id("webhook.sales");
+  entry->set_version(1);
+  entry->set_file(Write("w1", "first\n").string());
+  auto live = LiveKeyring::Load(keys);
+  ASSERT_TRUE(live) << live.error().message;
+  ASSERT_NE(live.value()->master(), nullptr);
+  const auto before = live.value()->Current();
+  EXPECT_EQ(before->Get("webhook.sales").value()->reveal(), "first");
+
+  Write("w1", "second\n");
+  ASSERT_TRUE(live.value()->Reload());
+  EXPECT_EQ(live.value()->Current()->Get("webhook.sales").value()->reveal(), "second");
+  // A snapshot taken before stays valid and unchanged for whoever holds it.
+  EXPECT_EQ(before->Get("webhook.sales").value()->reveal(), "first");
+
+  Write("w1", "third\n", 0644);
+  auto failed = live.value()->Reload();
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, Errc::permissions_too_open);
+  EXPECT_NE(failed.error().message.find("keys.entries[0] (webhook.sales v1"), std::string::npos);
+  EXPECT_EQ(live.value()->Current()->Get("webhook.sales").value()->reveal(), "second");
+
+  // Without a section: an empty keyring, no master key, nothing to reload.
+  auto none = LiveKeyring::Load(config::v1::Keys{});
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none.value()->master(), nullptr);
+  EXPECT_TRUE(none.value()->Current()->List().empty());
+  EXPECT_TRUE(none.value()->Reload());
+}
+
+// A binary entry keeps every byte (a PKCS#12 store may end in 0x0a); a text entry loses one
+// trailing newline. CopyCurrent names the field and id on a missing key, never bytes.
+TEST_F(KeyringTest, BinaryEntriesKeepTheTrailingNewlineAndCopyCurrentNamesTheField) {
+  config::v1::Keys keys;
+  keys.mutable_master_key()->set_id("master");
+  keys.mutable_master_key()->set_version(1);
+  keys.mutable_master_key()->set_file(Write("master.key", std::string(kMasterHex)).string());
+  const std::string der("\x30\x03\x02\x01\x0a", 5);
+  for (const bool binary : {true, false}) {
+    auto* entry = keys.add_entries();
+    entry->set_id(binary ? "pfx.binary" : "pfx.text");
+    entry->set_version(1);
+    entry->set_file(Write(entry->id(), der).string());
+    entry->set_binary(binary);
+  }
+  auto ring = LoadConfiguredKeyring(keys);
+  ASSERT_TRUE(ring) << ring.error().message;
+  EXPECT_EQ(ring.value().Get("pfx.binary").value()->reveal(), der);
+  EXPECT_EQ(ring.value().Get("pfx.text").value()->reveal(), der.substr(0, 4));
+  auto copy = CopyCurrent(ring.value(), "unionpay.sign_pfx_key_id", "pfx.binary");
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy.value().reveal(), der);
+  auto missing = CopyCurrent(ring.value(), "risk.hash_key_id", "risk-hash");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().find("risk.hash_key_id risk-hash"), std::string::npos);
 }
 
 }  // namespace

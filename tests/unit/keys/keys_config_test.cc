@@ -1,7 +1,10 @@
 // The keys section of the configuration (config/paygate_config.proto Keys, config/validate.cc).
 #include <algorithm>
+#include <functional>
 #include <string>
+#include <vector>
 
+#include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 
 #include "config/loader.h"
@@ -69,9 +72,51 @@ TEST(KeysConfigTest, ConfigDumpShowsReferencesOnly) {
   EXPECT_NE(text.find("/k/master.key"), std::string::npos);
   const auto* descriptor = v1::KeyringEntry::descriptor();
   for (int i = 0; i < descriptor->field_count(); ++i) {
-    const std::string name = descriptor->field(i)->name();
-    EXPECT_TRUE(name == "id" || name == "version" || name.ends_with("file")) << name;
+    const auto* field = descriptor->field(i);
+    if (field->type() != google::protobuf::FieldDescriptor::TYPE_STRING) continue;  // binary, version
+    const std::string name = field->name();
+    EXPECT_TRUE(name == "id" || name.ends_with("file")) << name;
   }
+}
+
+// Walks every string field reachable from `descriptor` (outside the keys section, which names the
+// files), calling `check` with its path.
+void ForEachStringField(const google::protobuf::Descriptor* descriptor, const std::string& path,
+                        const std::function<void(const std::string&, const std::string&)>& check,
+                        int depth = 0) {
+  if (depth > 8 || descriptor == v1::Keys::descriptor()) return;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    const std::string at = path + "." + field->name();
+    if (field->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+      ForEachStringField(field->message_type(), at, check, depth + 1);
+    } else if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      check(field->name(), at);
+    }
+  }
+}
+
+TEST(KeysConfigTest, EverySecretFieldIsAKeyId) {
+  // Proves the schema names secrets only by key id (issue 7: "Config refers to keys only by id"):
+  // no field outside the keys section that is about a secret, a password or a private key holds a
+  // file path or the material itself. Public certificates and CA files are not secrets.
+  std::vector<std::string> key_ids;
+  ForEachStringField(v1::Config::descriptor(), "", [&](const std::string& name,
+                                                       const std::string& at) {
+    const bool about_secret = name.find("secret") != std::string::npos ||
+                              name.find("password") != std::string::npos ||
+                              name.find("private_key") != std::string::npos ||
+                              name.find("apiv3") != std::string::npos ||
+                              name.find("hash_key") != std::string::npos ||
+                              name.find("pfx") != std::string::npos;
+    if (about_secret) {
+      EXPECT_TRUE(name.ends_with("_key_id")) << at;
+    }
+    if (name.ends_with("_key_id") && name != "encrypt_key_id") key_ids.push_back(at);
+  });
+  // The ten references of the brief: risk, webhook, API key, database, sandbox, WeChat Pay (2),
+  // Alipay, UnionPay (2).
+  EXPECT_EQ(key_ids.size(), 10u) << ::testing::PrintToString(key_ids);
 }
 
 }  // namespace
