@@ -184,11 +184,11 @@ class Daemon::Impl {
     asio::co_spawn(
         ioc_,
         [&]() -> asio::awaitable<void> {
-          // The FieldCipher of data key payouts::kDataKeyName comes with the daemon's keys
-          // wiring (master key, keys::LoadFieldCipher); until then payout routes are refused.
+          // Beneficiary columns are personal data: the cipher of keys.pii_data_key (null without
+          // a master key, and then payout routes are refused).
           built.emplace(co_await payouts::BuildPayouts(config_, *pool_, *ledger_,
                                                        collections_.adapters,
-                                                       *collections_.service, nullptr));
+                                                       *collections_.service, pii_cipher_));
         },
         asio::use_future)
         .get();

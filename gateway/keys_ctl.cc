@@ -9,7 +9,6 @@
 #include "gateway/ctl_database.h"
 #include "gateway/edge/asio_fwd.h"
 #include "gateway/payouts/beneficiary.h"
-#include "gateway/payouts/wiring.h"
 #include "keys/data_keys.h"
 #include "keys/keyring.h"
 #include "keys/secret_file.h"
@@ -39,11 +38,12 @@ std::optional<keys::MasterKey> Master(const config::v1::Config& config, std::str
 
 }  // namespace
 
-std::vector<keys::EncryptedColumn> EncryptedColumns() {
+std::vector<keys::EncryptedColumn> EncryptedColumns(const config::v1::Config& config) {
   // Payouts (issue 7): the beneficiary columns, AAD "payouts/<id>/<column>" (BeneficiaryAad).
   std::vector<keys::EncryptedColumn> columns;
   for (const std::string_view column : payouts::kBeneficiaryColumns) {
-    columns.push_back({"payouts", "id", std::string(column), "payouts", payouts::kDataKeyName});
+    columns.push_back({"payouts", "id", std::string(column), "payouts",
+                       config.keys().pii_data_key()});
   }
   return columns;
 }

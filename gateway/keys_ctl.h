@@ -14,8 +14,9 @@ namespace paygate::gateway {
 
 // The one list of encrypted columns (STYLE.md "one list of what is compiled in"): every column of
 // FieldCipher blobs, so `paygatectl keys rewrap` moves them all. The module owning a table adds its
-// columns here (payouts: beneficiary fields).
-std::vector<keys::EncryptedColumn> EncryptedColumns();
+// columns here (payouts: beneficiary fields). Personal data is under the configured
+// keys.pii_data_key, the data key whose cipher the daemon encrypts it with.
+std::vector<keys::EncryptedColumn> EncryptedColumns(const config::v1::Config& config);
 
 // `paygatectl keys list`: the keyring's ids and versions (from the configuration) and every data
 // key version in the database, with the master key that wrapped it. Exit 0, 1 on errors.
@@ -34,7 +35,7 @@ struct RewrapArgs {
 };
 
 // `paygatectl keys rewrap [--batch N] [--column T.C] [--after ID] [--batches N] [--pause-ms MS]`:
-// moves the registered columns (`columns`, normally EncryptedColumns()) to the current version of
+// moves the registered columns (`columns`, normally EncryptedColumns(config)) to the current version of
 // their data keys in bounded batches, printing per column what was done and what remains. Exit 0
 // when nothing remains, 3 when rows remain (locked by writers at the time, or undecryptable: see
 // the counts), 1 on errors.

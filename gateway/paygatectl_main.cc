@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
   if (keys_rotate->parsed()) return paygate::gateway::RunKeysRotate(loaded.value(), key_name);
   if (keys_rewrap->parsed()) {
     return paygate::gateway::RunKeysRewrap(loaded.value(), rewrap_args,
-                                           paygate::gateway::EncryptedColumns());
+                                           paygate::gateway::EncryptedColumns(loaded.value()));
   }
   if (keys_seal->parsed()) {
     return paygate::gateway::RunKeysSeal(loaded.value(), seal_id, seal_version, seal_file);

@@ -230,6 +230,14 @@ Try (as the sales platform, with its client certificate):
   \$s -H 'Idempotency-Key: demo-2' -H 'Content-Type: application/json' \\
      -d '{"policy_number":"POL-2026-0002","amount_minor":12800,"currency":"CNY","method":"wechat_native"}' \\
      $api_url/v1/payments                  # the same through WeChat Pay's protocol: a weixin:// QR code
+Pay out a claim (premiums fund payouts: after a payment above succeeded), as the claims system, then an approver:
+  c="curl -s --cacert $pki/ca.crt --cert $pki/claims-system.crt --key $pki/claims-system.key"
+  a="curl -s --cacert $pki/ca.crt --cert $pki/approver.crt --key $pki/approver.key"
+  \$c -H 'Idempotency-Key: claim-1' -H 'Content-Type: application/json' \\
+     -d '{"claim_number":"CLM-2026-0001","policy_number":"POL-2026-0001","claimant_id":"claimant-1","beneficiary":{"name":"Zhang San","account_type":"bank_card","account":"6222020200112233445","bank":"ICBC"},"amount_minor":5000,"currency":"CNY","method":"sandbox_transfer","reason":"outpatient claim"}' \\
+     $api_url/v1/payouts                   # "awaiting_approval", the beneficiary masked
+  \$a -H 'Idempotency-Key: approve-1' -H 'Content-Type: application/json' -d '{"note":"checked"}' \\
+     $api_url/v1/payouts/PAYOUT_ID/approve   # "processing", then "succeeded" (the sandbox's callback)
   ${ctl_env}$bindir/paygatectl ledger trial-balance --currency CNY --config $config
   ${ctl_env}$bindir/paygatectl keys list --config $config   # key ids and versions, never bytes
   ${ctl_env}$bindir/paygatectl keys rotate pii --config $config; kill -HUP $daemon_pid   # new data key version

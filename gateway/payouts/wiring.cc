@@ -10,9 +10,9 @@ asio::awaitable<Result<std::shared_ptr<PayoutService>, std::string>> BuildPayout
     std::shared_ptr<const keys::FieldCipher> cipher) {
   if (config.payouts().routes().empty()) co_return std::shared_ptr<PayoutService>();
   if (!cipher) {
-    co_return std::string(
-        "payouts: routes are configured but no field cipher (data key \"payouts\") was loaded; "
-        "beneficiary data is never stored unprotected");
+    co_return "payouts: routes are configured but no data key keys.pii_data_key (\"" +
+        config.keys().pii_data_key() +
+        "\") was loaded (keys.master_key missing?); beneficiary data is never stored unprotected";
   }
   auto service = std::make_shared<PayoutService>(
       pool, ledger, std::move(adapters), std::move(cipher), PayoutsOptionsFromConfig(config));

@@ -19,12 +19,10 @@
 
 namespace paygate::payouts {
 
-// The data key whose FieldCipher encrypts the beneficiary columns (keys::LoadFieldCipher).
-inline constexpr char kDataKeyName[] = "payouts";
-
 // The payout service, attached to `payments`; nullptr when no payout route is configured. With
-// routes, `cipher` (the FieldCipher of kDataKeyName) is required: payouts never store
-// beneficiary data unprotected.
+// routes, `cipher` is required: the daemon's FieldCipher of personal data (keys.pii_data_key), the
+// one data key the beneficiary columns are registered under for `paygatectl keys rewrap`
+// (gateway::EncryptedColumns). Payouts never store beneficiary data unprotected.
 boost::asio::awaitable<Result<std::shared_ptr<PayoutService>, std::string>> BuildPayouts(
     const config::v1::Config& config, db::PgPool& pool, ledger::PostgresLedger& ledger,
     std::shared_ptr<const payments::AdapterRegistry> adapters, payments::PaymentService& payments,

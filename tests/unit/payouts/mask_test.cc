@@ -37,9 +37,13 @@ TEST(PayoutMask, AadNamesColumnAndRow) {
 
 TEST(PayoutMask, KeysRewrapRebuildsTheSameAadForEveryRegisteredColumn) {
   int registered = 0;
-  for (const keys::EncryptedColumn& column : gateway::EncryptedColumns()) {
+  config::v1::Config config;
+  config.mutable_keys()->set_pii_data_key("personal");
+  for (const keys::EncryptedColumn& column : gateway::EncryptedColumns(config)) {
     if (column.table != "payouts") continue;
     ++registered;
+    // One data key for personal data: the daemon's cipher is the configured keys.pii_data_key.
+    EXPECT_EQ(column.data_key, "personal");
     EXPECT_EQ(keys::RowAad(column, "po_abc"), BeneficiaryAad(column.blob_column, "po_abc"));
   }
   EXPECT_EQ(registered, 3);
