@@ -226,6 +226,7 @@ int Run(asio::io_context& io, const Options& options) {
     return 1;
   }
   const auto stats_before = Await(io, book.batcher().GetStats());
+  const std::uint64_t cached_before = book.cached_batches();
 
   auto seconds = [](double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
@@ -287,11 +288,15 @@ int Run(asio::io_context& io, const Options& options) {
     return latencies[std::min(latencies.size() - 1, index)];
   };
   const std::uint64_t batches = stats_after.batches_total - stats_before.batches_total;
+  const std::uint64_t cached = book.cached_batches() - cached_before;
   const std::uint64_t transfers = stats_after.transfers_total - stats_before.transfers_total;
-  std::printf("tps=%.1f p50_ms=%.3f p99_ms=%.3f transfers=%zu batches=%llu batch_avg=%.1f\n",
-              static_cast<double>(latencies.size()) / options.seconds, quantile(0.50),
-              quantile(0.99), latencies.size(), static_cast<unsigned long long>(batches),
-              batches ? static_cast<double>(transfers) / static_cast<double>(batches) : 0.0);
+  std::printf(
+      "tps=%.1f p50_ms=%.3f p99_ms=%.3f transfers=%zu batches=%llu batch_avg=%.1f "
+      "cached_batches=%llu\n",
+      static_cast<double>(latencies.size()) / options.seconds, quantile(0.50), quantile(0.99),
+      latencies.size(), static_cast<unsigned long long>(batches),
+      batches ? static_cast<double>(transfers) / static_cast<double>(batches) : 0.0,
+      static_cast<unsigned long long>(cached));
   return 0;
 }
 
