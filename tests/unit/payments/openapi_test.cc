@@ -13,6 +13,7 @@
 #include "gateway/fraud/routes.h"
 #include "gateway/payments/routes.h"
 #include "gateway/payouts/routes.h"
+#include "gateway/recon/routes.h"
 #include "ledger/db/pg_pool.h"
 
 namespace paygate::payments {
@@ -48,6 +49,7 @@ TEST(OpenApiTest, EveryDocumentedOperationIsRouted) {
   events::AddEventRoutes(router, pool, {}, {});
   fraud::AddRiskRoutes(router, nullptr, nullptr, {});
   payouts::AddPayoutRoutes(router, nullptr, {});
+  gateway::recon::AddReconRoutes(router, nullptr, {}, {});
   const YAML::Node doc = YAML::Load(std::string(api::OpenApiDocument()));
   ASSERT_TRUE(doc["paths"].IsMap());
   int operations = 0;
