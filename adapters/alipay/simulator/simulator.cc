@@ -1,3 +1,4 @@
+#include "adapters/common/owned_io_context.h"
 #include "adapters/alipay/simulator/simulator.h"
 
 #include <openssl/crypto.h>
@@ -155,6 +156,7 @@ struct GatewayAnswer {
 
 class Simulator::Impl {
  public:
+  ~Impl() { ioc_.ShutdownNow(); }
   explicit Impl(SimulatorOptions options, crypto::PrivateKey alipay_key)
       : options_(std::move(options)),
         alipay_key_(std::move(alipay_key)),
@@ -215,7 +217,7 @@ class Simulator::Impl {
   std::string alipay_cert_sn_;
   std::string root_cert_sn_;
   std::map<std::string, App> apps_;
-  asio::io_context ioc_;
+  OwnedIoContext ioc_;  // First destroyed of its handlers: see owned_io_context.h.
   ssl::context ssl_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;

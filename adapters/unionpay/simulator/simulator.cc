@@ -1,3 +1,4 @@
+#include "adapters/common/owned_io_context.h"
 #include "adapters/unionpay/simulator/simulator.h"
 
 #include <openssl/crypto.h>
@@ -169,6 +170,7 @@ struct Txn {
 
 class Simulator::Impl {
  public:
+  ~Impl() { ioc_.ShutdownNow(); }
   explicit Impl(SimulatorOptions options)
       : options_(std::move(options)),
         ssl_(ssl::context::tls_server),
@@ -221,7 +223,7 @@ class Simulator::Impl {
   asio::awaitable<void> DeliverOne(const std::string& url, Fields fields, bool bad_signature);
 
   SimulatorOptions options_;
-  asio::io_context ioc_;
+  OwnedIoContext ioc_;  // First destroyed of its handlers: see owned_io_context.h.
   ssl::context ssl_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;

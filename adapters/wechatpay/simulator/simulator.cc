@@ -1,3 +1,4 @@
+#include "adapters/common/owned_io_context.h"
 #include "adapters/wechatpay/simulator/simulator.h"
 
 #include <openssl/crypto.h>
@@ -146,6 +147,7 @@ std::string Key(const std::string& mchid, const std::string& reference) {
 
 class Simulator::Impl {
  public:
+  ~Impl() { ioc_.ShutdownNow(); }
   explicit Impl(SimulatorOptions options)
       : options_(std::move(options)),
         ssl_(ssl::context::tls_server),
@@ -213,7 +215,7 @@ class Simulator::Impl {
                            const std::string& plaintext);
 
   SimulatorOptions options_;
-  asio::io_context ioc_;
+  OwnedIoContext ioc_;  // First destroyed of its handlers: see owned_io_context.h.
   ssl::context ssl_;
   tcp::acceptor acceptor_;
   asio::signal_set signals_;
