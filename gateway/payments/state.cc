@@ -3,26 +3,14 @@
 #include <array>
 #include <utility>
 
+#include "gateway/state_table.h"
+
 namespace paygate::payments {
 namespace {
 
-template <class Status, std::size_t N>
-std::optional<Status> Parse(const std::array<std::pair<Status, std::string_view>, N>& names,
-                            std::string_view text) {
-  for (const auto& [status, name] : names) {
-    if (name == text) return status;
-  }
-  return std::nullopt;
-}
-
-template <class Status, std::size_t N>
-std::string_view Name(const std::array<std::pair<Status, std::string_view>, N>& names,
-                      Status status) {
-  for (const auto& [s, name] : names) {
-    if (s == status) return name;
-  }
-  return "invalid";
-}
+using state_table::InTable;
+using state_table::Name;
+using state_table::Parse;
 
 constexpr std::array<std::pair<OrderStatus, std::string_view>, 6> kOrderNames{{
     {OrderStatus::kRequiresReview, "requires_review"},
@@ -73,14 +61,6 @@ constexpr std::pair<R, R> kRefundTransitions[] = {
     {R::kProcessing, R::kSucceeded},
     {R::kProcessing, R::kFailed},
 };
-
-template <class Status, std::size_t N>
-bool InTable(const std::pair<Status, Status> (&table)[N], Status from, Status to) {
-  for (const auto& [f, t] : table) {
-    if (f == from && t == to) return true;
-  }
-  return false;
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "config/logging.h"
+#include "gateway/attempt_reference.h"
 #include "gateway/payments/service.h"
 #include "gateway/payments/state.h"
 #include "gateway/utc_time.h"
@@ -418,18 +419,11 @@ std::string NewId(std::string_view prefix) {
 }
 
 std::string AttemptReference(std::string_view order_id, std::int32_t seq) {
-  return fmt::format("{}_{}", order_id, seq);
+  return attempt_reference::Make(order_id, seq);
 }
 
 std::optional<std::pair<std::string, std::int32_t>> ParseAttemptReference(std::string_view ref) {
-  const auto underscore = ref.rfind('_');
-  if (underscore == std::string_view::npos || ref.substr(0, 4) != "pay_") return std::nullopt;
-  std::int32_t seq = 0;
-  const char* begin = ref.data() + underscore + 1;
-  const char* end = ref.data() + ref.size();
-  const auto [ptr, ec] = std::from_chars(begin, end, seq);
-  if (ec != std::errc() || ptr != end || seq <= 0) return std::nullopt;
-  return std::pair<std::string, std::int32_t>(std::string(ref.substr(0, underscore)), seq);
+  return attempt_reference::Parse(ref, "pay_");
 }
 
 api::v1::Payment ToApi(const Order& o) {

@@ -3,8 +3,14 @@
 #include <array>
 #include <utility>
 
+#include "gateway/state_table.h"
+
 namespace paygate::payouts {
 namespace {
+
+using state_table::InTable;
+using state_table::Name;
+using state_table::Parse;
 
 using P = PayoutStatus;
 using A = AttemptStatus;
@@ -49,32 +55,6 @@ constexpr std::pair<A, A> kAttemptTransitions[] = {
     // Not in the table: unknown/pending -> not_sent. Once a request may have reached the provider,
     // only the provider's own answer proves it did not execute.
 };
-
-template <class Status, std::size_t N>
-std::optional<Status> Parse(const std::array<std::pair<Status, std::string_view>, N>& names,
-                            std::string_view text) {
-  for (const auto& [status, name] : names) {
-    if (name == text) return status;
-  }
-  return std::nullopt;
-}
-
-template <class Status, std::size_t N>
-std::string_view Name(const std::array<std::pair<Status, std::string_view>, N>& names,
-                      Status status) {
-  for (const auto& [s, name] : names) {
-    if (s == status) return name;
-  }
-  return "invalid";
-}
-
-template <class Status, std::size_t N>
-bool InTable(const std::pair<Status, Status> (&table)[N], Status from, Status to) {
-  for (const auto& [f, t] : table) {
-    if (f == from && t == to) return true;
-  }
-  return false;
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "config/logging.h"
+#include "gateway/attempt_reference.h"
 #include "gateway/payouts/state.h"
 #include "gateway/utc_time.h"
 #include "ledger/db/params.h"
@@ -444,18 +445,11 @@ asio::awaitable<Result<Step>> StartAttemptTx(PgConnection& conn, const Books& bo
 // ---- Conversions ----
 
 std::string AttemptReference(std::string_view payout_id, std::int32_t seq) {
-  return fmt::format("{}_{}", payout_id, seq);
+  return attempt_reference::Make(payout_id, seq);
 }
 
 std::optional<std::pair<std::string, std::int32_t>> ParseAttemptReference(std::string_view ref) {
-  const auto underscore = ref.rfind('_');
-  if (underscore == std::string_view::npos || ref.substr(0, 3) != "po_") return std::nullopt;
-  std::int32_t seq = 0;
-  const char* begin = ref.data() + underscore + 1;
-  const char* end = ref.data() + ref.size();
-  const auto [ptr, ec] = std::from_chars(begin, end, seq);
-  if (ec != std::errc() || ptr != end || seq <= 0) return std::nullopt;
-  return std::pair<std::string, std::int32_t>(std::string(ref.substr(0, underscore)), seq);
+  return attempt_reference::Parse(ref, "po_");
 }
 
 api::v1::Payout ToApi(const PayoutView& view) {
