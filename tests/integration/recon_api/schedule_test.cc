@@ -133,6 +133,11 @@ class ScheduleTest : public ::testing::Test {
     work_.reset();
     for (auto& t : threads_) t.join();
     pool_.reset();
+    // The clients' pooled TLS connections belong to io_, declared after them and so destroyed
+    // before them: release them while io_ still exists.
+    adapter_.reset();
+    registry_.reset();
+    control_.reset();
     simulator_->Stop();
     simulator_thread_.join();
     std::error_code ignored;
