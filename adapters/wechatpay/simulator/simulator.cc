@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <deque>
@@ -92,9 +93,6 @@ std::optional<std::map<std::string, std::string>> ParseAuthorization(std::string
   return out;
 }
 
-std::string ChinaDate(std::chrono::system_clock::time_point t) {
-  return Rfc3339China(t).substr(0, 10);
-}
 std::string ChinaBillTime(std::chrono::system_clock::time_point t) {
   std::string s = Rfc3339China(t).substr(0, 19);
   s[10] = ' ';
@@ -192,6 +190,8 @@ class Simulator::Impl {
   Reply CompletePayment(const pb::CompletePaymentRequest& request);
   Reply CompleteRefund(const pb::CompleteRefundRequest& request);
   Reply CompleteTransfer(const pb::CompleteTransferRequest& request);
+  Reply AddBillEdit(pb::BillEdit edit);
+  void ApplyBillEdits(const std::string& mchid, std::vector<TradeBillRow>& rows) const;
   void MaybeScheduleAuto(int kind, const std::string& mchid, const std::string& reference,
                          std::int64_t amount);
 
@@ -229,6 +229,7 @@ class Simulator::Impl {
   std::unordered_map<std::string, Transfer> transfers_;
   std::unordered_map<std::string, BillFile> bills_;
   std::vector<pb::FaultRule> faults_;
+  std::vector<pb::BillEdit> bill_edits_;
   pb::AutoRule auto_rule_;
   pb::Stats stats_;
   std::uint64_t next_id_ = 1;
@@ -767,8 +768,7 @@ Reply Simulator::Impl::TradeBill(const std::string& mchid, const std::string& qu
   for (const auto& [key, payment] : payments_) {
     if (payment.mchid != mchid || payment.tombstone) continue;
     const auto& s = payment.state;
-    if ((s.trade_state() != "SUCCESS" && s.trade_state() != "REFUND") ||
-        ChinaDate(payment.paid_at) != *date || bill_type == "REFUND") {
+    if ((s.trade_state() != "SUCCESS" && s.trade_state() != "REFUND") || bill_type == "REFUND") {
       continue;
     }
     // A 0.6% fee, rounded to fen, as WeChat charges most merchants.
@@ -779,8 +779,7 @@ Reply Simulator::Impl::TradeBill(const std::string& mchid, const std::string& qu
   }
   for (const auto& [key, refund] : refunds_) {
     const auto& s = refund.state;
-    if (refund.mchid != mchid || s.status() != "SUCCESS" || ChinaDate(refund.done_at) != *date ||
-        bill_type == "SUCCESS") {
+    if (refund.mchid != mchid || s.status() != "SUCCESS" || bill_type == "SUCCESS") {
       continue;
     }
     auto payment = payments_.find(Key(mchid, s.out_trade_no()));
@@ -791,6 +790,13 @@ Reply Simulator::Impl::TradeBill(const std::string& mchid, const std::string& qu
                     s.refund_id(), s.out_refund_no(), s.amount().refund(), "SUCCESS", "paygate",
                     fee, "0.60%"});
   }
+  // Every day's lines first: an edit may move a line to another day's bill. Then the day's.
+  ApplyBillEdits(mchid, rows);
+  std::erase_if(rows, [&](const TradeBillRow& row) {
+    return row.time.compare(0, 10, *date) != 0 ||
+           (bill_type == "SUCCESS" && !row.out_refund_no.empty()) ||
+           (bill_type == "REFUND" && row.out_refund_no.empty());
+  });
   std::sort(rows.begin(), rows.end(),
             [](const TradeBillRow& a, const TradeBillRow& b) { return a.time < b.time; });
   if (rows.empty()) return Refuse(400, "NO_STATEMENT_EXIST", "账单文件不存在");
@@ -810,6 +816,68 @@ Reply Simulator::Impl::TradeBill(const std::string& mchid, const std::string& qu
   reply.set_hash_value(codec::HexLower(crypto::DigestBytes(crypto::Digest::kSha1, file)));
   reply.set_download_url(fmt::format("https://{}/v3/billdownload/file?token={}", host, token));
   return Json(reply);
+}
+
+Reply Simulator::Impl::AddBillEdit(pb::BillEdit edit) {
+  if (edit.kind() == pb::BILL_EDIT_KIND_UNSPECIFIED || !merchants_.contains(edit.mchid()) ||
+      (edit.out_trade_no().empty() && edit.out_refund_no().empty())) {
+    return Refuse(400, "PARAM_ERROR", "bad bill edit");
+  }
+  const bool timed = edit.kind() == pb::BILL_EDIT_ADD || edit.kind() == pb::BILL_EDIT_MOVE;
+  // "YYYY-MM-DD HH:MM:SS": the bill's own time format, whose first ten characters name its day.
+  if (timed && (edit.time().size() != 19 || edit.time()[10] != ' ')) {
+    return Refuse(400, "PARAM_ERROR", "time must be YYYY-MM-DD HH:MM:SS");
+  }
+  if (edit.kind() == pb::BILL_EDIT_ADD &&
+      (edit.out_trade_no().empty() || edit.amount() <= 0 || !edit.out_refund_no().empty())) {
+    return Refuse(400, "PARAM_ERROR", "an added line is a payment with an amount");
+  }
+  if (edit.kind() == pb::BILL_EDIT_ADD) {
+    edit.set_transaction_id(fmt::format("42000{:023}", next_id_++));
+  }
+  bill_edits_.push_back(edit);
+  return Json(edit);
+}
+
+void Simulator::Impl::ApplyBillEdits(const std::string& mchid,
+                                     std::vector<TradeBillRow>& rows) const {
+  for (const pb::BillEdit& edit : bill_edits_) {
+    if (edit.mchid() != mchid) continue;
+    if (edit.kind() == pb::BILL_EDIT_ADD) {
+      rows.push_back({edit.time(), "", mchid, edit.transaction_id(), edit.out_trade_no(),
+                      "oSimulatedPayer000000000000", "NATIVE", "SUCCESS", edit.amount(), "", "", 0,
+                      "", "paygate", (edit.amount() * 6 + 500) / 1000, "0.60%"});
+      continue;
+    }
+    const bool refund_line = !edit.out_refund_no().empty();
+    for (auto it = rows.begin(); it != rows.end(); ++it) {
+      TradeBillRow& row = *it;
+      if (refund_line ? row.out_refund_no != edit.out_refund_no()
+                      : (!row.out_refund_no.empty() || row.out_trade_no != edit.out_trade_no())) {
+        continue;
+      }
+      switch (edit.kind()) {
+        case pb::BILL_EDIT_DROP:
+          rows.erase(it);
+          break;
+        case pb::BILL_EDIT_AMOUNT:
+          (refund_line ? row.refund_fen : row.total_fen) = edit.amount();
+          break;
+        case pb::BILL_EDIT_STATUS:
+          (refund_line ? row.refund_status : row.trade_state) = edit.status();
+          break;
+        case pb::BILL_EDIT_FEE:
+          row.fee_fen = edit.fee();
+          break;
+        case pb::BILL_EDIT_MOVE:
+          row.time = edit.time();
+          break;
+        default:
+          break;
+      }
+      break;
+    }
+  }
 }
 
 Reply Simulator::Impl::DownloadBill(const std::string& query) {
@@ -1179,6 +1247,15 @@ Reply Simulator::Impl::HandleControl(std::string_view path, const Request& reque
     if (!FromJsonStrict(body, &message)) return Refuse(400, "PARAM_ERROR", "bad auto rule");
     auto_rule_ = message;
     return Json(message);
+  }
+  if (path == "/control/v1/bills/edit") {
+    pb::BillEdit message;
+    if (!FromJsonStrict(body, &message)) return Refuse(400, "PARAM_ERROR", "bad bill edit");
+    return AddBillEdit(std::move(message));
+  }
+  if (path == "/control/v1/bills/clear") {
+    bill_edits_.clear();
+    return Reply{200, "{}", std::nullopt, true, "application/json"};
   }
   if (path == "/control/v1/stats") return Json(stats_);
   return Refuse(404, "NOT_FOUND", "no such control endpoint");

@@ -5,7 +5,9 @@
 // authentication, signed replies, AEAD_AES_256_GCM-encrypted signed callbacks with WeChat's retry
 // schedule (scalable for tests), trade bills in the real format (optionally gzip'd, SHA-1
 // announced), platform certificate download, merchant transfers with an RSA-OAEP payee name. The
-// test-control API and fault modes have the sandbox's shape (adapters/sandbox/PROTOCOL.md).
+// test-control API and fault modes have the sandbox's shape (adapters/sandbox/PROTOCOL.md); its
+// bill edits (/control/v1/bills/edit) make the trade bills disagree with what happened, for
+// reconciliation's tests.
 // Single-threaded.
 #include <chrono>
 #include <cstdint>
