@@ -18,7 +18,6 @@
 #include <gtest/gtest.h>
 
 #include "adapters/http/https_client.h"
-#include "adapters/wechatpay/simulator/simulator.h"
 #include "adapters/wechatpay/wechatpay_adapter.h"
 #include "gateway/edge/asio_fwd.h"
 #include "gateway/payments/service.h"
@@ -27,7 +26,7 @@
 #include "ledger/ledger/chart.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
-#include "tests/integration/sandbox/sandbox_fixture.h"
+#include "tests/testing/wechatpay_sim.h"
 
 namespace paygate::gateway::recon {
 namespace {
@@ -39,18 +38,6 @@ using db::test::FreshDatabase;
 using db::test::In;
 using db::test::MakePoolOptions;
 
-constexpr const char* kMchid = "1234567891";
-constexpr const char* kApiV3Key = "a7cde1ZJB1kG2e7VfTs3jQzaWizur8Gb";
-constexpr const char* kControlToken = "recon-schedule-control-token";
-
-std::string Vector(const std::string& relative) {
-  std::ifstream in(std::string(std::getenv("PAYGATE_SOURCE_DIR")) +
-                   "/tests/vectors/providers/wechatpay/" + relative);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 std::string ChinaDateOf(std::chrono::system_clock::time_point t) {
   const std::time_t s = std::chrono::system_clock::to_time_t(t + 8h);
   std::tm tm{};
@@ -61,48 +48,10 @@ std::string ChinaDateOf(std::chrono::system_clock::time_point t) {
 class ScheduleTest : public ::testing::Test {
  public:
   ScheduleTest() : work_(io_.get_executor()) {
-    char tmpl[] = "/tmp/paygate-recon-schedule-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    pki_ = testing::MakeSandboxPki(dir_);
-    wx::SimulatorOptions options;
-    options.cert_file = pki_.server_crt.string();
-    options.key_file = pki_.server_key.string();
-    options.callback_ca_file = pki_.ca.string();
-    options.platform_private_key_pem = keys::Secret(Vector("java/wechat_pay_private_key.pem"));
-    options.platform_certificate_pem = Vector("java/wechat_pay_certificate.pem");
-    wx::SimulatedMerchant merchant;
-    merchant.mchid = kMchid;
-    merchant.apiv3_key = keys::Secret(std::string_view(kApiV3Key));
-    merchant.merchant_certificate_pem = Vector("java/merchant_certificate.pem");
-    options.merchants.push_back(std::move(merchant));
-    options.control_token = keys::Secret(std::string_view(kControlToken));
-    options.callback_time_scale = 0.001;
-    options.callback_attempts_max = 1;
-    auto simulator = wx::Simulator::Create(std::move(options));
-    if (!simulator) throw std::runtime_error(simulator.error());
-    simulator_ = std::move(simulator).value();
-    base_url_ = fmt::format("https://localhost:{}", simulator_->port());
-    simulator_thread_ = std::thread([this] { simulator_->Run(); });
-
-    wx::WechatPayOptions adapter_options;
-    adapter_options.base_url = base_url_;
-    adapter_options.ca_file = pki_.ca.string();
-    adapter_options.merchant_account = "wx1";
-    adapter_options.mchid = kMchid;
-    adapter_options.appid = "wxd678efh567hg6787";
-    adapter_options.merchant_serial_no = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115";
-    adapter_options.merchant_private_key_pem =
-        keys::Secret(Vector("java/merchant_private_key.pem"));
-    adapter_options.apiv3_key = keys::Secret(std::string_view(kApiV3Key));
-    adapter_options.platform_certificates_pem = {Vector("java/wechat_pay_certificate.pem")};
-    auto adapter = wx::WechatPayAdapter::Create(std::move(adapter_options));
-    if (!adapter) throw std::runtime_error(adapter.error());
-    adapter_ = std::shared_ptr<wx::WechatPayAdapter>(std::move(adapter).value());
+    sim_ = std::make_unique<testing::WechatPaySim>();
+    adapter_ = sim_->adapter();
     registry_ = std::make_shared<payments::AdapterRegistry>();
     registry_->Add("wx1", adapter_);
-    auto client = adapters::http::HttpsClient::Create({.ca_file = pki_.ca.string()});
-    if (!client) throw std::runtime_error("client");
-    control_ = std::move(client).value();
 
     for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
     pool_ = std::make_unique<db::PgPool>(io_.get_executor(), MakePoolOptions(FreshDatabase(), 8));
@@ -137,11 +86,7 @@ class ScheduleTest : public ::testing::Test {
     // before them: release them while io_ still exists.
     adapter_.reset();
     registry_.reset();
-    control_.reset();
-    simulator_->Stop();
-    simulator_thread_.join();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
+    sim_->Release();
   }
 
   static asio::awaitable<int> StopLedger(std::shared_ptr<ledger::PostgresLedger> ledger) {
@@ -190,12 +135,10 @@ class ScheduleTest : public ::testing::Test {
     request.expires_at = std::chrono::system_clock::now() + 1h;
     auto created = Run(adapter_->CreatePayment(std::move(request)));
     ASSERT_EQ(created.outcome, adapters::Outcome::kPending) << created.detail;
-    adapters::http::HttpsRequest control;
-    control.url = base_url_ + "/control/v1/payments/complete";
-    control.headers = {{"authorization", std::string("Bearer ") + kControlToken}};
-    control.body = fmt::format(R"({{"mchid":"{}","out_trade_no":"{}_1","trade_state":"SUCCESS"}})",
-                               kMchid, order_id);
-    auto reply = Run(control_->Send(std::move(control)));
+    auto reply = Run(sim_->Control(
+        "payments/complete",
+        fmt::format(R"({{"mchid":"{}","out_trade_no":"{}_1","trade_state":"SUCCESS"}})",
+                    testing::WechatPaySim::kMchid, order_id)));
     ASSERT_TRUE(reply);
     ASSERT_EQ(reply.assume_value().status, 200u) << reply.assume_value().body;
     Sql(fmt::format(
@@ -215,14 +158,9 @@ class ScheduleTest : public ::testing::Test {
     return options;
   }
 
-  std::filesystem::path dir_;
-  testing::SandboxPki pki_;
-  std::unique_ptr<wx::Simulator> simulator_;
-  std::thread simulator_thread_;
-  std::string base_url_;
+  std::unique_ptr<testing::WechatPaySim> sim_;
   std::shared_ptr<wx::WechatPayAdapter> adapter_;
   std::shared_ptr<payments::AdapterRegistry> registry_;
-  std::shared_ptr<adapters::http::HttpsClient> control_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
