@@ -20,6 +20,8 @@ class Category final : public std::error_category {
         return "invalid state";
       case Errc::ledger_rejected:
         return "ledger rejected a posting";
+      case Errc::already_settled:
+        return "already settled";
     }
     return "unknown recon error";
   }

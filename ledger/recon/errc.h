@@ -13,6 +13,7 @@ enum class Errc {
   not_found,         // No such import or exception.
   invalid_state,     // The exception is already resolved or superseded.
   ledger_rejected,   // The ledger refused a posting (the message names the result).
+  already_settled,   // A bill line or item is already settled (settlement.h).
 };
 
 const std::error_category& ErrorCategory() noexcept;

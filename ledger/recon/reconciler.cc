@@ -20,6 +20,7 @@
 #include "ledger/ledger/try.h"
 #include "ledger/recon/binary_copy.h"
 #include "ledger/recon/items.h"
+#include "ledger/recon/settlement.h"
 
 namespace paygate::recon {
 namespace {
@@ -757,8 +758,9 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
     LEDGER_CO_TRY(auto inserted,
                   co_await conn.Execute(
                       "INSERT INTO recon_imports (provider, merchant_account, bill_date, "
-                      "file_sha256, file_name, version, previous_import_id, state, principal) "
-                      "VALUES ($1, $2, $3::date, $4, $5, $6, NULLIF($7, 0), 'current', $8) "
+                      "file_sha256, file_name, version, previous_import_id, state, principal, "
+                      "settled_on_import) "
+                      "VALUES ($1, $2, $3::date, $4, $5, $6, NULLIF($7, 0), 'current', $8, $9) "
                       "RETURNING id",
                       Params()
                           .Add(request.provider)
@@ -768,7 +770,8 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
                           .Add(request.file_name.substr(0, 255))
                           .Add(version)
                           .Add(prev_id)
-                          .Add(request.principal),
+                          .Add(request.principal)
+                          .Add(options_.settle_on_import),
                       deadline));
     LEDGER_CO_TRY(run.import_id, inserted.GetInt64(0, 0));
 
@@ -999,7 +1002,10 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
 
     // Ledger effects, in this transaction; a corrected version posts only its difference.
     const std::string currency = run.currency.empty() ? "CNY" : run.currency;
-    const std::int64_t settlement = run.paid - run.refunded - run.fees;
+    // Without settle_on_import the lines wait for their settlement line (settlement.h); a
+    // version after one that did settle reverses that settlement, as its lines now wait too.
+    const std::int64_t settlement =
+        options_.settle_on_import ? run.paid - run.refunded - run.fees : 0;
     const ledger::AccountId clearing_id = ledger::AccountIdFor(currency, clearing);
     std::vector<ledger::Transfer> transfers;
     auto post = [&](std::string_view what, std::int64_t amount, std::string_view other,
@@ -1066,7 +1072,10 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
     LEDGER_CO_TRY(const std::int64_t clearing_balance, balance.GetInt64(0, 0));
     LEDGER_CO_TRY(const std::int64_t open_delta, balance.GetInt64(0, 1));
     LEDGER_CO_TRY(const std::int64_t later, balance.GetInt64(0, 2));
-    const std::int64_t explained = open_delta + later;
+    LEDGER_CO_TRY(const std::int64_t unsettled,
+                  co_await UnsettledNetMinor(conn, request.provider, request.merchant_account,
+                                             currency, deadline));
+    const std::int64_t explained = open_delta + later + unsettled;
 
     LEDGER_CO_TRYV(co_await conn.Execute(
         "UPDATE recon_imports SET line_count = $2, payment_count = $3, payment_amount_minor = $4, "

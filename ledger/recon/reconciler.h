@@ -63,6 +63,10 @@ struct Options {
   std::chrono::seconds rule_window{600};
   // Settlements go to bank:<settlement_bank> (recon.settlement_bank; default "settlement").
   std::string settlement_bank = "settlement";
+  // Whether an import posts the day's net to the bank itself (recon.accounts[].settle_on_import).
+  // false: the lines wait for the provider's settlement line (settlement.h SettleNet) and the
+  // balance reconciliation counts them as explained until then.
+  bool settle_on_import = true;
   // The providers' bill day is a calendar day at this UTC offset (China: +8 h).
   std::chrono::seconds bill_utc_offset{8 * 3600};
 };

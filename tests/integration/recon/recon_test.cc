@@ -26,6 +26,7 @@
 #include "ledger/ledger/chart.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "ledger/recon/reconciler.h"
+#include "ledger/recon/settlement.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/run_async.h"
 
@@ -466,6 +467,195 @@ TEST_F(ReconTest, BadFileWritesNothing) {
   EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_imports"), 0);
   EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_bill_items"), 0);
   EXPECT_EQ(ClearingBalance(), 4200);
+}
+
+// Many-to-one net settlement (settlement.h): an account whose imports leave the day's net for the
+// provider's settlement line.
+class SettlementTest : public ReconTest {
+ public:
+  SettlementTest() {
+    Options options = reconciler_->options();
+    options.settle_on_import = false;
+    later_ = std::make_unique<Reconciler>(pool_, *ledger_, options);
+  }
+
+  RResult<Report> ImportLater(const std::string& file) {
+    ImportRequest request;
+    request.provider = "wechatpay";
+    request.merchant_account = "m1";
+    request.bill_date = kDay;
+    request.file_name = "tradebill.csv";
+    request.principal = "finance-1";
+    return RunUntilDone(io_, later_->Import(request, file, In(60s)));
+  }
+
+  RResult<Settlement> Settle(const std::string& reference, std::int64_t amount,
+                             std::vector<std::string> references = {}) {
+    SettlementRequest request;
+    request.provider = "wechatpay";
+    request.merchant_account = "m1";
+    request.provider_reference = reference;
+    request.value_date = kNextDay;
+    request.amount_minor = amount;
+    request.references = std::move(references);
+    if (request.references.empty()) request.bill_date = kDay;
+    request.principal = "finance-2";
+    return RunUntilDone(io_, SettleNet(pool_, *ledger_, later_->options(), request, In(30s)));
+  }
+
+  // The bank's balance, debits minus credits.
+  std::int64_t Bank() { return -CreditsOf("bank:settlement"); }
+
+  std::unique_ptr<Reconciler> later_;
+};
+
+// Two payments and a refund; the bill's lines, with fees. The net the provider owes: 10000 + 5000
+// - 2000 - (60 + 30 - 12) = 12922.
+struct NetDay {
+  Payment a{"pay_nnnnnnnnnnnnnnnnnnnn01", 10000, "10:00:00"};
+  Payment b{"pay_nnnnnnnnnnnnnnnnnnnn02", 5000, "11:00:00"};
+  std::string refund_id = "re_nnnnnnnnnnnnnnnnnnnn0001";
+  static constexpr std::int64_t kNet = 12922;
+};
+
+std::string NetDayBill(const NetDay& d, TradeBillRow (*line)(const Payment&, std::int64_t,
+                                                             std::int64_t, const std::string&)) {
+  TradeBillRow refund = line(d.a, 0, -12, kDay);
+  refund.time = std::string(kDay) + " 12:00:05";
+  refund.trade_state = "REFUND";
+  refund.refund_id = "50300000000009";
+  refund.out_refund_no = d.refund_id;
+  refund.refund_fen = 2000;
+  refund.refund_status = "SUCCESS";
+  return adapters::wechatpay::FormatTradeBill(
+      {line(d.a, 10000, 60, kDay), line(d.b, 5000, 30, kDay), refund});
+}
+
+TEST_F(SettlementTest, ExactNetPostsBankAndEmptiesClearingOnceAndReplaysTheFirstAnswer) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  auto report = ImportLater(NetDayBill(d, &Line));
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report.value().classes["matched"].count, 3);
+  // The import posted the fees, not the net: the clearing account holds the day's net, which
+  // waits for its settlement line and so is explained, not drift.
+  EXPECT_EQ(ClearingBalance(), NetDay::kNet);
+  EXPECT_EQ(Bank(), 0);
+  EXPECT_EQ(report.value().clearing_balance_minor, NetDay::kNet);
+  EXPECT_EQ(report.value().explained_minor, NetDay::kNet);
+  EXPECT_EQ(report.value().drift_minor, 0);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_imports WHERE settled_on_import"), 0);
+
+  auto settled = Settle("SETTLE-0001", NetDay::kNet);
+  ASSERT_TRUE(settled) << settled.error().message;
+  const Settlement& s = settled.value();
+  EXPECT_FALSE(s.already_settled);
+  EXPECT_EQ(s.lines, 3);
+  EXPECT_EQ(s.expected_minor, NetDay::kNet);
+  EXPECT_EQ(s.delta_minor, 0);
+  EXPECT_EQ(s.exception_id, 0);
+  EXPECT_EQ(s.transfer_id, fmt::format("recon:net:{}", s.id));
+  EXPECT_EQ(ClearingBalance(), 0);
+  EXPECT_EQ(Bank(), NetDay::kNet);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM ledger_transfers WHERE id = "
+                               "'recon:net:{}'", s.id)),
+            1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 3);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_exceptions"), 0);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_audit WHERE action = 'settle'"), 1);
+
+  // The same settlement line again, even misread: the first answer, nothing posted.
+  auto replay = Settle("SETTLE-0001", NetDay::kNet + 999);
+  ASSERT_TRUE(replay) << replay.error().message;
+  EXPECT_TRUE(replay.value().already_settled);
+  EXPECT_EQ(replay.value().id, s.id);
+  EXPECT_EQ(replay.value().amount_minor, NetDay::kNet);
+  EXPECT_EQ(replay.value().transfer_id, s.transfer_id);
+  EXPECT_EQ(Bank(), NetDay::kNet);
+  EXPECT_EQ(ClearingBalance(), 0);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlements"), 1);
+
+  // Another settlement line for the same day finds nothing left to settle.
+  auto again = Settle("SETTLE-0002", NetDay::kNet);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, make_error_code(Errc::already_settled));
+  EXPECT_EQ(Bank(), NetDay::kNet);
+}
+
+TEST_F(SettlementTest, ShortAndLongSettlementsRaiseMismatchesThatAdjustmentsClear) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  ASSERT_TRUE(ImportLater(NetDayBill(d, &Line)));
+  // a and its refund: 10000 - 2000 - (60 - 12) = 7952, received 7452 (short by 500); b: 5000 - 30
+  // = 4970, received 5270 (long by 300).
+  auto short_line = Settle("SETTLE-S", 7452, {d.a.reference(), d.refund_id});
+  ASSERT_TRUE(short_line) << short_line.error().message;
+  EXPECT_EQ(short_line.value().lines, 2);
+  EXPECT_EQ(short_line.value().expected_minor, 7952);
+  EXPECT_EQ(short_line.value().delta_minor, 500);
+  auto long_line = Settle("SETTLE-L", 5270, {d.b.reference()});
+  ASSERT_TRUE(long_line) << long_line.error().message;
+  EXPECT_EQ(long_line.value().delta_minor, -300);
+  EXPECT_EQ(Bank(), 7452 + 5270);
+  EXPECT_EQ(ClearingBalance(), 500 - 300);
+
+  const auto open = OpenExceptionsByReference();
+  ASSERT_EQ(open.size(), 2u);
+  for (const auto& [reference, delta] : {std::pair{"SETTLE-S", 500}, std::pair{"SETTLE-L", -300}}) {
+    ASSERT_TRUE(open.contains(reference)) << reference;
+    const Exception& e = open.at(reference);
+    EXPECT_EQ(e.klass, "settlement_mismatch");
+    EXPECT_EQ(e.delta_minor, delta);
+    EXPECT_EQ(e.bill_date, kDay);
+    auto resolved = RunUntilDone(
+        io_, reconciler_->Resolve(e.id, "bank statement checked", true, "finance-2", In(10s)));
+    ASSERT_TRUE(resolved) << resolved.error().message;
+  }
+  EXPECT_EQ(short_line.value().exception_id, open.at("SETTLE-S").id);
+  EXPECT_EQ(ClearingBalance(), 0);
+  EXPECT_EQ(-CreditsOf("suspense"), 200);
+}
+
+TEST_F(SettlementTest, SettlingALineOrItemTwiceIsRefusedByTheDatabase) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  ASSERT_TRUE(ImportLater(NetDayBill(d, &Line)));
+  ASSERT_TRUE(Settle("SETTLE-A", 9940, {d.a.reference()}));
+  const std::int64_t clearing = ClearingBalance();
+
+  // b is new, a is not: the whole settlement line is refused, nothing of it written.
+  auto twice = Settle("SETTLE-AB", 14910, {d.b.reference(), d.a.reference()});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, make_error_code(Errc::already_settled));
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlements"), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 1);
+  EXPECT_EQ(ClearingBalance(), clearing);
+
+  // The constraint itself: a's item through another line (b's) is refused.
+  auto claim = Sql(fmt::format(
+      "INSERT INTO recon_settlement_items SELECT s.settlement_id, s.import_id, b.line_no, "
+      "s.our_kind, s.our_id, 0 FROM recon_settlement_items s JOIN recon_bill_items b ON "
+      "b.import_id = s.import_id AND b.merchant_reference = '{}' AND b.kind = 'payment'",
+      d.b.reference()));
+  EXPECT_FALSE(claim);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 1);
+
+  // A reference in no bill, and lines whose import already posted the day's net.
+  auto unknown = Settle("SETTLE-X", 100, {"pay_not_in_any_bill_1"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, make_error_code(Errc::not_found));
+  const Payment c{"pay_nnnnnnnnnnnnnnnnnnnn03", 700, "09:00:00"};
+  AddPayment(c, kNextDay);
+  ASSERT_TRUE(Import(kNextDay, adapters::wechatpay::FormatTradeBill({Line(c, 700, 0, kNextDay)})));
+  auto by_import = Settle("SETTLE-C", 700, {c.reference()});
+  ASSERT_FALSE(by_import);
+  EXPECT_EQ(by_import.error().code, make_error_code(Errc::already_settled));
 }
 
 }  // namespace
