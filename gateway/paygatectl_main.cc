@@ -87,7 +87,25 @@ int main(int argc, char** argv) {
   bool report_csv = false;
   recon_report->add_option("date", report_date, "The bill day: YYYY-MM-DD")->required();
   recon_report->add_flag("--csv", report_csv, "CSV instead of a table");
-  for (auto* command : {recon_import, recon_report}) {
+  auto* recon_settle = recon->add_subcommand(
+      "settle", "Record a provider's net settlement line covering many bill lines (audited)");
+  paygate::gateway::recon::ReconSettleArgs settle_args;
+  recon_settle->add_option("--provider", settle_args.provider, "wechatpay, alipay, unionpay")
+      ->required();
+  recon_settle->add_option("--account", settle_args.merchant_account, "providers[].merchant_account")
+      ->required();
+  recon_settle->add_option("--reference", settle_args.provider_reference,
+                           "The settlement line's id at the provider")
+      ->required();
+  recon_settle->add_option("--value-date", settle_args.value_date, "When the bank received it")
+      ->required();
+  recon_settle->add_option("--amount", settle_args.amount, "Received, e.g. 129.22")->required();
+  recon_settle->add_option("--currency", settle_args.currency, "Default CNY");
+  recon_settle->add_option("--date", settle_args.bill_date,
+                           "Settle every unsettled line of this bill day");
+  recon_settle->add_option("references", settle_args.references,
+                           "Covered out_trade_no / out_refund_no (instead of --date)");
+  for (auto* command : {recon_import, recon_report, recon_settle}) {
     command->add_option("--config", config_path, "paygated configuration file")->required();
   }
 
@@ -164,6 +182,10 @@ int main(int argc, char** argv) {
   if (migrate->parsed()) return paygate::gateway::RunMigrate(loaded.value());
   if (recon_import->parsed()) {
     return paygate::gateway::recon::RunReconImport(loaded.value(), import_args, std::cout,
+                                                   std::cerr);
+  }
+  if (recon_settle->parsed()) {
+    return paygate::gateway::recon::RunReconSettle(loaded.value(), settle_args, std::cout,
                                                    std::cerr);
   }
   if (recon_report->parsed()) {

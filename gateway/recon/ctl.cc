@@ -93,7 +93,98 @@ bool IsDate(const std::string& text) {
   return true;
 }
 
+// "129.22", "-5", "0.5" -> minor units (two decimals, as CNY); nullopt when malformed.
+std::optional<std::int64_t> ParseMajor(const std::string& text) {
+  std::size_t i = 0;
+  const bool negative = !text.empty() && text[0] == '-';
+  if (negative) ++i;
+  std::int64_t units = 0;
+  std::size_t digits = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+    if (units > 1'000'000'000'000'000) return std::nullopt;
+    units = units * 10 + (text[i] - '0');
+  }
+  if (digits == 0) return std::nullopt;
+  std::int64_t cents = 0;
+  if (i < text.size()) {
+    if (text[i] != '.') return std::nullopt;
+    ++i;
+    const std::size_t decimals = text.size() - i;
+    if (decimals == 0 || decimals > 2) return std::nullopt;
+    for (std::size_t k = 0; k < 2; ++k, ++i) {
+      const char c = i < text.size() ? text[i] : '0';
+      if (c < '0' || c > '9') return std::nullopt;
+      cents = cents * 10 + (c - '0');
+    }
+  }
+  const std::int64_t minor = units * 100 + cents;
+  return negative ? -minor : minor;
+}
+
 }  // namespace
+
+int RunReconSettle(const config::v1::Config& config, const ReconSettleArgs& args,
+                   std::ostream& out, std::ostream& err) {
+  bool configured = false;
+  for (const auto& p : config.providers()) {
+    configured |= p.provider() == args.provider && p.merchant_account() == args.merchant_account;
+  }
+  if (!configured) {
+    err << fmt::format("paygatectl recon settle: no providers[] entry {}/{} in the configuration\n",
+                       args.provider, args.merchant_account);
+    return 2;
+  }
+  const auto amount = ParseMajor(args.amount);
+  if (!amount) {
+    err << "paygatectl recon settle: --amount must be a decimal amount such as 129.22\n";
+    return 2;
+  }
+  if (args.references.empty() == args.bill_date.empty()) {
+    err << "paygatectl recon settle: name the covered references or --date, not both\n";
+    return 2;
+  }
+  return WithDatabase(
+      config, "recon settle", [&](db::PgPool& pool, asio::io_context& ioc) -> asio::awaitable<int> {
+        ledger::PostgresLedger ledger(pool, ioc.get_executor(), {});
+        Reconcilers reconcilers(config.recon(), pool, ledger);
+        paygate::recon::SettlementRequest request;
+        request.provider = args.provider;
+        request.merchant_account = args.merchant_account;
+        request.provider_reference = args.provider_reference;
+        request.value_date = args.value_date;
+        request.currency = args.currency;
+        request.amount_minor = *amount;
+        request.references = args.references;
+        request.bill_date = args.bill_date;
+        request.principal = Principal();
+        const db::Deadline deadline = db::Clock::now() + kCommandTime;
+        auto settled = co_await reconcilers.Settle(std::move(request), deadline);
+        co_await ledger.Stop();
+        if (!settled) {
+          err << "paygatectl recon settle: " << settled.error().message << "\n";
+          const std::error_code ec = settled.error().code;
+          co_return ec == paygate::recon::Errc::invalid_argument ||
+                          ec == paygate::recon::Errc::not_found ||
+                          ec == paygate::recon::Errc::already_settled
+                      ? 2
+                      : 1;
+        }
+        const paygate::recon::Settlement& s = settled.value();
+        if (s.already_settled) {
+          out << fmt::format("already recorded as settlement {}: nothing changed\n", s.id);
+        }
+        out << fmt::format(
+            "settlement {} {}/{} {} value {}: {} lines, expected {:.2f}, received {:.2f} {}, "
+            "difference {:.2f}\n",
+            s.id, s.provider, s.merchant_account, s.provider_reference, s.value_date, s.lines,
+            s.expected_minor / 100.0, s.amount_minor / 100.0, s.currency, s.delta_minor / 100.0);
+        if (!s.transfer_id.empty()) out << fmt::format("posted {}\n", s.transfer_id);
+        if (s.exception_id != 0) {
+          out << fmt::format("settlement_mismatch exception {} is open\n", s.exception_id);
+        }
+        co_return 0;
+      });
+}
 
 int RunReconImport(const config::v1::Config& config, const ReconImportArgs& args,
                    std::ostream& out, std::ostream& err) {

@@ -30,17 +30,18 @@ paygate::recon::Options OptionsFromConfig(const config::v1::Recon& section,
     options.bill_utc_offset = std::chrono::seconds(*offset);
   }
   for (const auto& account : section.accounts()) {
-    if (account.provider() == provider && account.merchant_account() == merchant_account &&
-        !account.settlement_bank().empty()) {
-      options.settlement_bank = account.settlement_bank();
-    }
+    if (account.provider() != provider || account.merchant_account() != merchant_account) continue;
+    if (!account.settlement_bank().empty()) options.settlement_bank = account.settlement_bank();
+    if (account.has_settle_on_import()) options.settle_on_import = account.settle_on_import();
   }
   return options;
 }
 
 Reconcilers::Reconcilers(const config::v1::Recon& section, db::PgPool& pool,
                          ledger::PostgresLedger& ledger)
-    : default_(std::make_unique<paygate::recon::Reconciler>(pool, ledger,
+    : pool_(pool),
+      ledger_(ledger),
+      default_(std::make_unique<paygate::recon::Reconciler>(pool, ledger,
                                                             OptionsFromConfig(section))) {
   for (const auto& account : section.accounts()) {
     accounts_.emplace(
@@ -55,6 +56,15 @@ paygate::recon::Reconciler& Reconcilers::For(std::string_view provider,
                                              std::string_view merchant_account) {
   auto it = accounts_.find(std::pair<std::string, std::string>(provider, merchant_account));
   return it == accounts_.end() ? *default_ : *it->second;
+}
+
+boost::asio::awaitable<paygate::recon::RResult<paygate::recon::Settlement>> Reconcilers::Settle(
+    paygate::recon::SettlementRequest request, db::Deadline deadline) {
+  // The account's options: its settlement bank.
+  const paygate::recon::Options& options =
+      For(request.provider, request.merchant_account).options();
+  co_return co_await paygate::recon::SettleNet(pool_, ledger_, options, std::move(request),
+                                               deadline);
 }
 
 }  // namespace paygate::gateway::recon

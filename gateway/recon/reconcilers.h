@@ -3,7 +3,9 @@
 // The reconciliation engine (ledger/recon) as the configuration sets it up: one Reconciler per
 // provider account of recon.accounts (each with its own settlement bank) and one with the
 // section's defaults for every other account and for reads. The API, paygatectl and the download
-// schedule all import through this, so an upload and a download of the same day post alike.
+// schedule all import through this, so an upload and a download of the same day post alike. An
+// account's settle_on_import decides whether its imports post the day's net themselves or leave
+// it to the provider's settlement line (Settle).
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +15,7 @@
 #include "config/paygate_config.pb.h"
 #include "config/result.h"
 #include "ledger/recon/reconciler.h"
+#include "ledger/recon/settlement.h"
 
 namespace paygate::gateway::recon {
 
@@ -34,8 +37,13 @@ class Reconcilers {
   paygate::recon::Reconciler& For(std::string_view provider, std::string_view merchant_account);
   // Reads and the exceptions workflow (they do not depend on an account's options).
   paygate::recon::Reconciler& Default() { return *default_; }
+  // A net settlement line (ledger/recon/settlement.h) with its account's options.
+  boost::asio::awaitable<paygate::recon::RResult<paygate::recon::Settlement>> Settle(
+      paygate::recon::SettlementRequest request, db::Deadline deadline);
 
  private:
+  db::PgPool& pool_;
+  ledger::PostgresLedger& ledger_;
   std::unique_ptr<paygate::recon::Reconciler> default_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<paygate::recon::Reconciler>,
            std::less<>>

@@ -81,6 +81,24 @@ api::v1::ReconciliationException ToProto(const paygate::recon::Exception& e) {
   return out;
 }
 
+api::v1::ReconciliationSettlement ToProto(const paygate::recon::Settlement& s) {
+  api::v1::ReconciliationSettlement out;
+  out.set_id(s.id);
+  out.set_provider(s.provider);
+  out.set_merchant_account(s.merchant_account);
+  out.set_provider_reference(s.provider_reference);
+  out.set_value_date(s.value_date);
+  out.set_currency(s.currency);
+  out.set_amount_minor(s.amount_minor);
+  out.set_expected_minor(s.expected_minor);
+  out.set_delta_minor(s.delta_minor);
+  out.set_lines(s.lines);
+  out.set_transfer_id(s.transfer_id);
+  out.set_exception_id(s.exception_id);
+  out.set_already_settled(s.already_settled);
+  return out;
+}
+
 std::string FormatReportCsv(const api::v1::ReconciliationList& list) {
   std::string out =
       "bill_date,provider,merchant_account,reconciliation_id,version,class,count,"

@@ -7,6 +7,7 @@
 
 #include "gateway/api/v1/recon.pb.h"
 #include "ledger/recon/reconciler.h"
+#include "ledger/recon/settlement.h"
 
 namespace paygate::gateway::recon {
 
@@ -18,6 +19,7 @@ inline constexpr std::string_view kClasses[] = {"matched",         "missing_ours
 
 api::v1::Reconciliation ToProto(const paygate::recon::Report& report);
 api::v1::ReconciliationException ToProto(const paygate::recon::Exception& exception);
+api::v1::ReconciliationSettlement ToProto(const paygate::recon::Settlement& settlement);
 
 // One row per import and class: bill_date, provider, merchant_account, reconciliation_id,
 // version, class, count, our_amount_minor, their_amount_minor; then per import the figures

@@ -18,9 +18,9 @@ using edge::http::status;
 using edge::http::verb;
 using paygate::recon::Errc;
 
-constexpr std::string_view kExceptionClasses[] = {"missing_ours",    "missing_provider",
-                                                  "amount_mismatch", "status_mismatch",
-                                                  "timing",          "duplicate"};
+constexpr std::string_view kExceptionClasses[] = {
+    "missing_ours", "missing_provider", "amount_mismatch",    "status_mismatch",
+    "timing",       "duplicate",        "settlement_mismatch"};
 constexpr std::string_view kExceptionStatuses[] = {"open", "assigned", "resolved", "superseded"};
 
 edge::Response BadParam(const edge::RequestContext& ctx, std::string_view param,
@@ -51,6 +51,10 @@ edge::Response Failure(const edge::RequestContext& ctx, const paygate::recon::Er
     return edge::ErrorResponse(ctx.request, status::conflict, "conflict_error",
                                "exception_not_open",
                                "The exception is already resolved or superseded.", ctx.request_id);
+  }
+  if (ec == Errc::already_settled) {
+    return edge::ErrorResponse(ctx.request, status::conflict, "conflict_error", "already_settled",
+                               error.message, ctx.request_id);
   }
   if (ec == Errc::ledger_rejected) {
     return edge::ErrorResponse(ctx.request, status::conflict, "conflict_error", "ledger_rejected",
@@ -174,6 +178,42 @@ void AddReconRoutes(edge::Router& router, std::shared_ptr<Reconcilers> reconcile
          co_return edge::ApiResponse(ctx.request, code, ToProto(report.value()));
        })});
 
+  // A net settlement line. No Idempotency-Key: the provider's reference makes it idempotent (the
+  // same line again answers the first result, 200 already_settled).
+  router.Add(
+      {verb::post, "/v1/reconciliations/settlements", Access::kRoles, finance,
+       [reconcilers, opts](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
+         api::v1::SettleReconciliationRequest body;
+         if (auto bad = ParseBody(ctx, &body)) co_return std::move(*bad);
+         if (!opts->accounts.contains({body.provider(), body.merchant_account()})) {
+           co_return BadParam(ctx, "merchant_account",
+                              "No such provider account is configured (providers[]).");
+         }
+         paygate::recon::SettlementRequest request;
+         request.provider = body.provider();
+         request.merchant_account = body.merchant_account();
+         request.provider_reference = body.provider_reference();
+         request.value_date = body.value_date();
+         if (!body.currency().empty()) request.currency = body.currency();
+         request.amount_minor = body.amount_minor();
+         request.references.assign(body.references().begin(), body.references().end());
+         request.bill_date = body.bill_date();
+         request.principal = ctx.principal->name;
+         const db::Deadline deadline = In(opts->import_timeout);
+         auto settled = co_await reconcilers->Settle(std::move(request), deadline);
+         if (!settled) {
+           // The engine names the reference or day it could not find (never personal data).
+           if (settled.error().code == Errc::not_found) {
+             co_return edge::ErrorResponse(ctx.request, status::not_found, "not_found_error",
+                                           "settlement_lines_not_found", settled.error().message,
+                                           ctx.request_id);
+           }
+           co_return Failure(ctx, settled.error(), "settlement_lines_not_found");
+         }
+         const status code = settled.value().already_settled ? status::ok : status::created;
+         co_return edge::ApiResponse(ctx.request, code, ToProto(settled.value()));
+       }});
+
   router.Add({verb::get, "/v1/reconciliations", Access::kRoles, finance,
               [reconcilers, opts](edge::RequestContext& ctx) -> asio::awaitable<edge::Response> {
                 auto date = edge::QueryParam(ctx.request.target(), "bill_date");
@@ -208,7 +248,7 @@ void AddReconRoutes(edge::Router& router, std::shared_ptr<Reconcilers> reconcile
            if (!OneOf(*v, kExceptionClasses)) {
              co_return BadParam(ctx, "class",
                                 "class must be missing_ours, missing_provider, amount_mismatch, "
-                                "status_mismatch, timing or duplicate.");
+                                "status_mismatch, timing, duplicate or settlement_mismatch.");
            }
            filter.klass = *v;
          }

@@ -10,14 +10,21 @@
 //        files go through `paygatectl recon import`, which streams. 201 with the reconciliation;
 //        200 with already_imported true when the same file was imported before (nothing
 //        changed); 422 bill_invalid when the file does not parse or its totals disagree.
+//   POST /v1/reconciliations/settlements      {"provider", "merchant_account",
+//        "provider_reference", "value_date", "amount_minor", "references": [...] | "bill_date"}
+//        One net settlement line (ledger/recon/settlement.h): 201 with the settlement, its
+//        expected net and any settlement_mismatch exception; 200 with already_settled when the
+//        same provider_reference was recorded before; 409 already_settled when a covered line or
+//        item was settled before; 404 settlement_lines_not_found. No Idempotency-Key: the
+//        provider's reference is the key.
 //   GET  /v1/reconciliations?bill_date=D       the day's current reconciliations
 //   GET  /v1/reconciliations/{id}              counts and amounts per class, per provider and day
 //   GET  /v1/reconciliation-exceptions[?class=&status=&provider=&assignee=&bill_date=&after=&limit=]
 //   POST /v1/reconciliation-exceptions/{id}/assign   {"assignee": "..."}
 //   POST /v1/reconciliation-exceptions/{id}/comment  {"body": "..."}
 //   POST /v1/reconciliation-exceptions/{id}/resolve  {"reason": "...", "post_adjustment": true}
-// POSTs carry an Idempotency-Key (the daemon wraps them); bodies and answers are JSON or binary
-// protobuf (paygate.api.v1, gateway/api/v1/recon.proto) like every other route.
+// The other POSTs carry an Idempotency-Key (the daemon wraps them); bodies and answers are JSON
+// or binary protobuf (paygate.api.v1, gateway/api/v1/recon.proto) like every other route.
 #include <functional>
 #include <memory>
 #include <set>

@@ -104,6 +104,7 @@ class ReconApiTest : public ::testing::Test {
     ledger::ChartSpec spec;
     spec.currency = "CNY";
     spec.clearing.push_back({"wechatpay", "m1"});
+    spec.clearing.push_back({"wechatpay", "m2"});
     auto created = Run(ledger_->CreateAccounts(ledger::StandardChart(spec), In(10s)));
     EXPECT_TRUE(created);
 
@@ -120,6 +121,14 @@ class ReconApiTest : public ::testing::Test {
     account->set_provider("wechatpay");
     account->set_merchant_account("m1");
     account->set_settlement_bank("icbc_main");
+    // m2's imports leave the day's net to the provider's settlement line.
+    auto* m2 = config_.add_providers();
+    m2->set_provider("wechatpay");
+    m2->set_merchant_account("m2");
+    auto* later = config_.mutable_recon()->add_accounts();
+    later->set_provider("wechatpay");
+    later->set_merchant_account("m2");
+    later->set_settle_on_import(false);
 
     reconcilers_ = std::make_shared<Reconcilers>(config_.recon(), *pool_, *ledger_);
     auto router = std::make_shared<edge::Router>();
@@ -170,22 +179,22 @@ class ReconApiTest : public ::testing::Test {
   std::int64_t SqlInt(const std::string& sql) { return Sql(sql).GetInt64(0, 0).value(); }
 
   // Our side of a payment as the payments service leaves it, premium posted to clearing.
-  void AddPayment(const Payment& p) {
+  void AddPayment(const Payment& p, const std::string& account = "m1") {
     const std::string ts = fmt::format("{}T{}+08:00", kDay, p.at);
     Sql(fmt::format(
         "INSERT INTO payment_orders (id, principal, client_reference, policy_number, amount_minor, "
         "currency, method, provider, merchant_account, status, captured_minor, expires_at, "
         "created_at, updated_at) VALUES ('{0}', 'sales', '{0}', 'POL-1', {1}, 'CNY', "
-        "'wechat_native', 'wechatpay', 'm1', 'succeeded', {1}, "
+        "'wechat_native', 'wechatpay', '{5}', 'succeeded', {1}, "
         "'{2}'::timestamptz + interval '1 hour', '{2}', '{2}'); "
         "INSERT INTO payment_attempts (order_id, seq, provider, merchant_account, "
         "provider_reference, routing_reason, status, provider_transaction_id, created_at, "
-        "updated_at) VALUES ('{0}', 1, 'wechatpay', 'm1', '{3}', 'route', 'succeeded', '{4}', "
+        "updated_at) VALUES ('{0}', 1, 'wechatpay', '{5}', '{3}', 'route', 'succeeded', '{4}', "
         "'{2}', '{2}')",
-        p.order_id, p.amount, ts, p.reference(), p.txid()));
+        p.order_id, p.amount, ts, p.reference(), p.txid(), account));
     ledger::Transfer t;
     t.id.value = "premium:" + p.order_id;
-    t.debit_account_id = ledger::AccountIdFor("CNY", "provider_clearing:wechatpay:m1");
+    t.debit_account_id = ledger::AccountIdFor("CNY", "provider_clearing:wechatpay:" + account);
     t.credit_account_id = ledger::AccountIdFor("CNY", "premiums_received");
     t.amount = p.amount;
     t.currency = "CNY";
@@ -434,6 +443,117 @@ TEST_F(ReconApiTest, OnlyFinanceMayReconcile) {
   }
   EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_audit WHERE principal <> 'finance'"), 0);
   EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_exceptions WHERE status <> 'open'"), 0);
+}
+
+// Net settlement lines (many orders, one amount to the bank) for an account whose imports leave
+// the day's net to them: over the API by named references, a short amount raising a
+// settlement_mismatch that an adjustment clears, idempotent on the provider's reference; then
+// paygatectl recon settle for the rest of the day. Only finance may record one.
+TEST_F(ReconApiTest, NetSettlementLinesOverTheApiAndPaygatectl) {
+  const Payment a{"pay_ssssssssssssssssssss01", 10000, "10:00:00"};
+  const Payment b{"pay_ssssssssssssssssssss02", 5000, "11:00:00"};
+  const Payment c{"pay_ssssssssssssssssssss03", 3000, "12:00:00"};
+  for (const Payment& p : {a, b, c}) AddPayment(p, "m2");
+  const std::string bill = adapters::wechatpay::FormatTradeBill(
+      {Line(a, 10000, 60), Line(b, 5000, 30), Line(c, 3000, 18)});
+  auto imported = Call("finance", verb::post,
+                       fmt::format("/v1/reconciliations?provider=wechatpay&merchant_account=m2&"
+                                   "bill_date={}",
+                                   kDay),
+                       bill, "m2-upload", "text/csv");
+  ASSERT_EQ(imported.result(), status::created) << imported.body();
+  const auto report = Parse<api::v1::Reconciliation>(imported);
+  // Fees posted, the net (17892) waiting for its settlement lines: explained, not drift.
+  const std::string clearing = "provider_clearing:wechatpay:m2";
+  EXPECT_EQ(Balance(clearing), 17892);
+  EXPECT_EQ(report.explained_minor(), 17892);
+  EXPECT_EQ(report.drift_minor(), 0);
+  EXPECT_EQ(Balance("bank:settlement"), 0);
+
+  const std::string line = fmt::format(
+      R"({{"provider":"wechatpay","merchant_account":"m2","provider_reference":"WXS-1",)"
+      R"("value_date":"2026-03-11","amount_minor":"14810","references":["{}","{}"]}})",
+      a.reference(), b.reference());
+  EXPECT_EQ(Call("sales-platform", verb::post, "/v1/reconciliations/settlements", line).result(),
+            status::forbidden);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlements"), 0);
+  EXPECT_EQ(Balance("bank:settlement"), 0);
+
+  auto settled = Call("finance", verb::post, "/v1/reconciliations/settlements", line);
+  ASSERT_EQ(settled.result(), status::created) << settled.body();
+  const auto s = Parse<api::v1::ReconciliationSettlement>(settled);
+  EXPECT_EQ(s.lines(), 2);
+  EXPECT_EQ(s.expected_minor(), 9940 + 4970);
+  EXPECT_EQ(s.delta_minor(), 100);
+  EXPECT_EQ(s.transfer_id(), fmt::format("recon:net:{}", s.id()));
+  EXPECT_NE(s.exception_id(), 0);
+  EXPECT_EQ(Balance("bank:settlement"), 14810);
+  EXPECT_EQ(Balance(clearing), 17892 - 14810);
+
+  // The same line again answers the first result; nothing posted.
+  auto replay = Call("finance", verb::post, "/v1/reconciliations/settlements", line);
+  ASSERT_EQ(replay.result(), status::ok) << replay.body();
+  EXPECT_TRUE(Parse<api::v1::ReconciliationSettlement>(replay).already_settled());
+  EXPECT_EQ(Parse<api::v1::ReconciliationSettlement>(replay).id(), s.id());
+  EXPECT_EQ(Balance("bank:settlement"), 14810);
+  // A different line naming a settled order is refused whole.
+  std::string twice = line;
+  twice.replace(twice.find("WXS-1"), 5, "WXS-2");
+  auto refused = Call("finance", verb::post, "/v1/reconciliations/settlements", twice);
+  EXPECT_EQ(refused.result(), status::conflict) << refused.body();
+  EXPECT_NE(refused.body().find("already_settled"), std::string::npos);
+  EXPECT_EQ(Call("finance", verb::post, "/v1/reconciliations/settlements",
+                 R"({"provider":"wechatpay","merchant_account":"m9","provider_reference":"X",)"
+                 R"("value_date":"2026-03-11","amount_minor":"1","bill_date":"2026-03-10"})")
+                .result(),
+            status::bad_request);
+  EXPECT_EQ(Call("finance", verb::post, "/v1/reconciliations/settlements",
+                 R"({"provider":"wechatpay","merchant_account":"m2","provider_reference":"X",)"
+                 R"("value_date":"2026-03-11","amount_minor":"1","references":["pay_nowhere_1"]})")
+                .result(),
+            status::not_found);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlements"), 1);
+
+  // The short amount is a settlement_mismatch; resolving it with an adjustment clears it.
+  auto mismatches = Parse<api::v1::ReconciliationExceptionList>(Call(
+      "finance", verb::get, "/v1/reconciliation-exceptions?class=settlement_mismatch"));
+  ASSERT_EQ(mismatches.exceptions_size(), 1);
+  EXPECT_EQ(mismatches.exceptions(0).id(), s.exception_id());
+  EXPECT_EQ(mismatches.exceptions(0).delta_minor(), 100);
+  auto resolved = Call("finance", verb::post,
+                       fmt::format("/v1/reconciliation-exceptions/{}/resolve", s.exception_id()),
+                       R"({"reason":"bank fee on the transfer","post_adjustment":true})", "m2-r");
+  ASSERT_EQ(resolved.result(), status::ok) << resolved.body();
+  EXPECT_EQ(Balance(clearing), 17892 - 14810 - 100);
+
+  // The rest of the day (c: 3000 - 18) from the command line, by its bill day.
+  ReconSettleArgs args;
+  args.provider = "wechatpay";
+  args.merchant_account = "m2";
+  args.provider_reference = "WXS-3";
+  args.value_date = "2026-03-11";
+  args.amount = "29.82";
+  args.bill_date = kDay;
+  std::ostringstream out, err;
+  ASSERT_EQ(RunReconSettle(config_, args, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("1 lines, expected 29.82, received 29.82 CNY"), std::string::npos)
+      << out.str();
+  EXPECT_EQ(Balance(clearing), 0);
+  EXPECT_EQ(Balance("bank:settlement"), 14810 + 2982);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_audit WHERE action = 'settle' AND principal LIKE "
+                   "'paygatectl:%'"),
+            1);
+  std::ostringstream out2, err2;
+  ASSERT_EQ(RunReconSettle(config_, args, out2, err2), 0) << err2.str();
+  EXPECT_NE(out2.str().find("already recorded"), std::string::npos);
+  args.provider_reference = "WXS-4";
+  std::ostringstream out3, err3;
+  EXPECT_EQ(RunReconSettle(config_, args, out3, err3), 2);
+  EXPECT_NE(err3.str().find("already settled"), std::string::npos) << err3.str();
+  args.amount = "29.8x";
+  std::ostringstream out4, err4;
+  EXPECT_EQ(RunReconSettle(config_, args, out4, err4), 2);
+  EXPECT_EQ(Balance("bank:settlement"), 14810 + 2982);
 }
 
 // paygatectl recon import streams the file (progress on stderr) and is idempotent; recon report
