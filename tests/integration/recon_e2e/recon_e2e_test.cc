@@ -24,11 +24,13 @@
 #include "gateway/edge/asio_fwd.h"
 #include "gateway/payments/janitor.h"
 #include "gateway/payments/service.h"
+#include "gateway/recon/reconcilers.h"
 #include "gateway/recon/scheduler.h"
 #include "ledger/db/migrations.h"
 #include "ledger/ledger/chart.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "ledger/recon/reconciler.h"
+#include "ledger/recon/settlement.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/wechatpay_sim.h"
 
@@ -52,6 +54,18 @@ std::string ChinaDate(std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&s, &tm);
   return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+// The simulator's bill day is the China calendar day of the payments: keep clear of its midnight
+// (and of the cut-off window before it), which would move the day under the test.
+void WaitClearOfChinaMidnight() {
+  for (;;) {
+    const auto now = std::chrono::system_clock::now();
+    const std::int64_t china = std::chrono::system_clock::to_time_t(now + 8h);
+    const std::int64_t to_midnight = 86400 - china % 86400;
+    if (to_midnight > 200) break;
+    std::this_thread::sleep_for(std::chrono::seconds(to_midnight + 2));
+  }
 }
 
 std::int64_t Count(const Report& report, const std::string& klass) {
@@ -191,7 +205,7 @@ class ReconE2eTest : public ::testing::Test {
 
   // The day's bill downloaded through the adapter (gzip, SHA-1 checked) as the scheduler does,
   // and reconciled.
-  Report Reconcile(const std::string& day) {
+  Report Reconcile(const std::string& day, Reconciler* reconciler = nullptr) {
     auto fetch = gateway::recon::AdapterBillFetcher(registry_);
     auto bill = Run(fetch("wechatpay", "wx1", day));
     EXPECT_TRUE(bill) << (bill ? "" : bill.error());
@@ -201,7 +215,8 @@ class ReconE2eTest : public ::testing::Test {
                           .bill_date = day,
                           .file_name = bill.value().file_name,
                           .principal = "finance"};
-    auto report = Run(reconciler_->Import(std::move(request), bill.value().bytes, In(60s)));
+    Reconciler& importer = reconciler != nullptr ? *reconciler : *reconciler_;
+    auto report = Run(importer.Import(std::move(request), bill.value().bytes, In(60s)));
     EXPECT_TRUE(report) << (report ? "" : report.error().message);
     return report ? report.value() : Report{};
   }
@@ -235,15 +250,7 @@ class ReconE2eTest : public ::testing::Test {
 };
 
 TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZero) {
-  // The simulator's bill day is the China calendar day of the payments: keep clear of its
-  // midnight (and of the cut-off window before it), which would move the day under the test.
-  for (;;) {
-    const auto now = std::chrono::system_clock::now();
-    const std::int64_t china = std::chrono::system_clock::to_time_t(now + 8h);
-    const std::int64_t to_midnight = 86400 - china % 86400;
-    if (to_midnight > 200) break;
-    std::this_thread::sleep_for(std::chrono::seconds(to_midnight + 2));
-  }
+  WaitClearOfChinaMidnight();
   const std::string day = ChinaDate(std::chrono::system_clock::now());
   const std::string next_day = ChinaDate(std::chrono::system_clock::now() + 24h);
 
@@ -390,6 +397,79 @@ TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZe
   EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_bill_items WHERE our_id IS NOT NULL AND NOT "
                    "superseded"),
             6);  // a, c, d, the refund, e, g
+}
+
+// An account configured with settle_on_import false (recon.accounts[]): its day's import posts
+// the fees but leaves the net in clearing, explained rather than drift, until the provider's one
+// net settlement line for the whole day arrives; that line posts Dr bank / Cr clearing and the
+// clearing account is at exactly zero.
+TEST_F(ReconE2eTest, DaySettledByOneNetSettlementLine) {
+  WaitClearOfChinaMidnight();
+  const std::string day = ChinaDate(std::chrono::system_clock::now());
+  const Paid a = Pay("a", 10000);
+  const Paid b = Pay("b", 20000);
+  const Paid d = Pay("d", 40000);
+  Inquire();
+  for (const Paid* p : {&a, &b, &d}) EXPECT_EQ(PaymentStatus(p->id), "succeeded");
+  api::v1::CreateRefundRequest refund_request;
+  refund_request.set_amount_minor(15000);
+  auto refund = Run(service_->CreateRefund("sales", "r", d.id, refund_request));
+  ASSERT_TRUE(refund) << refund.error().message;
+  const std::string refund_reference = SqlText(fmt::format(
+      "SELECT provider_reference FROM payment_refunds WHERE id = '{}'", refund.value().id()));
+  Control("refunds/complete", fmt::format(R"({{"mchid":"{}","out_refund_no":"{}","status":"SUCCESS"}})",
+                                          WechatPaySim::kMchid, refund_reference));
+  Inquire();
+  EXPECT_EQ(Balance(kClearing), 70000 - 15000);
+
+  // The account as the daemon's configuration sets it up.
+  config::v1::Recon section;
+  section.set_cutoff_window_s(120);
+  auto* account = section.add_accounts();
+  account->set_provider("wechatpay");
+  account->set_merchant_account("wx1");
+  account->set_settle_on_import(false);
+  gateway::recon::Reconcilers reconcilers(section, *pool_, *ledger_);
+  ASSERT_FALSE(reconcilers.For("wechatpay", "wx1").options().settle_on_import);
+
+  // Fees, the simulator's 0.6% of each line (the refund's returned).
+  const std::int64_t fees = 60 + 120 + 240 - 90;
+  const std::int64_t net = 70000 - 15000 - fees;
+  const Report report = Reconcile(day, &reconcilers.For("wechatpay", "wx1"));
+  EXPECT_EQ(report.lines, 4);
+  EXPECT_EQ(Count(report, "matched"), 4);
+  EXPECT_EQ(report.fee_amount_minor, fees);
+  EXPECT_EQ(Balance(kFees), fees);
+  EXPECT_EQ(Balance(kBank), 0);
+  EXPECT_EQ(Balance(kClearing), net);
+  EXPECT_EQ(report.clearing_balance_minor, net);
+  EXPECT_EQ(report.explained_minor, net);
+  EXPECT_EQ(report.drift_minor, 0);
+
+  // The provider's settlement report: one line for the day.
+  SettlementRequest line;
+  line.provider = "wechatpay";
+  line.merchant_account = "wx1";
+  line.provider_reference = "WXSETTLE-" + day;
+  line.value_date = ChinaDate(std::chrono::system_clock::now() + 24h);
+  line.amount_minor = net;
+  line.bill_date = day;
+  line.principal = "finance-1";
+  auto settled = Run(reconcilers.Settle(line, In(30s)));
+  ASSERT_TRUE(settled) << settled.error().message;
+  EXPECT_EQ(settled.value().lines, 4);
+  EXPECT_EQ(settled.value().expected_minor, net);
+  EXPECT_EQ(settled.value().exception_id, 0);
+  EXPECT_EQ(Balance(kBank), net);
+  EXPECT_EQ(Balance(kClearing), 0);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 4);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_exceptions"), 0);
+  // The settlement file downloaded again: the first answer, nothing posted twice.
+  auto again = Run(reconcilers.Settle(line, In(30s)));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_TRUE(again.value().already_settled);
+  EXPECT_EQ(Balance(kBank), net);
+  EXPECT_EQ(Balance(kClearing), 0);
 }
 
 }  // namespace
