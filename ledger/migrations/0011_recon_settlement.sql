@@ -29,20 +29,29 @@ CREATE TABLE recon_settlements (
   created_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT recon_settlements_reference_once UNIQUE (provider, merchant_account, provider_reference)
 );
+CREATE FUNCTION recon_settlements_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'recon_settlements rows are never deleted' USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER recon_settlements_no_delete BEFORE DELETE OR TRUNCATE ON recon_settlements
+  FOR EACH STATEMENT EXECUTE FUNCTION recon_settlements_keep();
 
 -- The bill lines one settlement line covers. A line once (the primary key), an item once (the
--- unique constraint; lines nobody matched have no item and NULLs never collide).
+-- unique constraint; lines nobody matched have no item and NULLs never collide). A whole day's
+-- settlement writes a million rows by INSERT ... SELECT from recon_bill_items itself, so like
+-- recon_bill_items (0009) they carry no foreign keys: the per-row checks would cost more than the
+-- insert. The settlement row is written in the same transaction and, like the bill lines' imports,
+-- is never deleted (the trigger above).
 CREATE TABLE recon_settlement_items (
-  settlement_id bigint NOT NULL REFERENCES recon_settlements (id),
+  settlement_id bigint NOT NULL,
   import_id bigint NOT NULL,
   line_no integer NOT NULL,
   our_kind text,
   our_id text,
   net_minor bigint NOT NULL,
   PRIMARY KEY (import_id, line_no),
-  CONSTRAINT recon_settlement_items_item_once UNIQUE (our_kind, our_id),
-  CONSTRAINT recon_settlement_items_line FOREIGN KEY (import_id, line_no)
-    REFERENCES recon_bill_items (import_id, line_no)
+  CONSTRAINT recon_settlement_items_item_once UNIQUE (our_kind, our_id)
 );
 CREATE INDEX recon_settlement_items_settlement ON recon_settlement_items (settlement_id);
 

@@ -752,7 +752,8 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
           Params().Add(prev_id), deadline));
       LEDGER_CO_TRYV(co_await conn.Execute(
           "UPDATE recon_exceptions SET status = 'superseded', updated_at = now() "
-          "WHERE import_id = $1::bigint AND status IN ('open', 'assigned')",
+          "WHERE import_id = $1::bigint AND status IN ('open', 'assigned') "
+          "AND class <> 'settlement_mismatch'",  // a settlement line's, not the file's (settlement.h)
           Params().Add(prev_id), deadline));
     }
     LEDGER_CO_TRY(auto inserted,

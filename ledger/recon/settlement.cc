@@ -22,6 +22,7 @@ using db::PgConnection;
 // The import's reason code for settlements (reconciler.cc): a net line is the same movement.
 constexpr std::int32_t kReasonSettlement = 41;
 constexpr std::size_t kReferencesMax = 100000;
+constexpr int kLookbackDays = 31;
 
 // A line's net, what the provider owes for it. A refund counts only when the money moved, as the
 // import's totals count it (reconciler.cc RefundDone: WeChat writes these for refunds that have
@@ -39,12 +40,17 @@ constexpr std::string_view kUnsettled =
     "EXISTS (SELECT 1 FROM recon_settlement_items s WHERE s.our_kind = b.our_kind AND "
     "s.our_id = b.our_id))";
 
-// The lines a request covers. $1 provider, $2 account, $3 bill date ('' any), $4 references.
+// The lines a request covers. $1 provider, $2 account, $3 bill date ('' any), $4 references, $5
+// value date. Without a bill date, named references are looked for in the bills of the
+// kLookbackDays before the value date: a provider settles days, not months, after the trade, and
+// no index on the references slows the million-line imports down.
 std::string Covered(bool named) {
   return fmt::format(
       "FROM recon_bill_items b JOIN recon_imports i ON i.id = b.import_id "
       "WHERE i.provider = $1 AND i.merchant_account = $2 AND i.state = 'current' AND NOT "
-      "b.superseded AND ($3 = '' OR i.bill_date = NULLIF($3, '')::date) AND {}",
+      "b.superseded AND ($3 = '' OR i.bill_date = NULLIF($3, '')::date) AND ($3 <> '' OR "
+      "i.bill_date BETWEEN $5::date - {} AND $5::date) AND {}",
+      kLookbackDays,
       named ? "cardinality($4::text[]) > 0 AND ((b.kind = 'payment' AND b.merchant_reference = "
               "ANY($4::text[])) OR (b.kind = 'refund' AND b.refund_reference = ANY($4::text[])))"
             : fmt::format("cardinality($4::text[]) = 0 AND {}", kUnsettled));
@@ -209,15 +215,22 @@ asio::awaitable<RResult<Settlement>> SettleNet(db::PgPool& pool, ledger::Postgre
           .Add(request.provider)
           .Add(request.merchant_account)
           .Add(request.bill_date)
-          .AddUntyped(references);
+          .AddUntyped(references)
+          .Add(request.value_date);
     };
     // Named first: GCC 12 miscompiles temporaries built in a coroutine call's arguments.
+    // The covered lines' figures, one row; in named mode followed by one row per reference found
+    // (the same scan: a settlement's references are many, the lines they name unindexed).
     const std::string summary_sql = fmt::format(
-        "SELECT count(*), coalesce(sum({}), 0)::bigint, coalesce(max(b.import_id), 0), "
-        "count(DISTINCT b.currency), coalesce(min(b.currency), ''), "
-        "coalesce(bool_or(i.settled_on_import), false), coalesce(array_agg(DISTINCT CASE WHEN "
-        "b.kind = 'payment' THEN b.merchant_reference ELSE b.refund_reference END), '{{}}') {}",
-        kNet, covered);
+        "WITH c AS (SELECT {} AS net, b.import_id, b.currency, i.settled_on_import, CASE WHEN "
+        "b.kind = 'payment' THEN b.merchant_reference ELSE b.refund_reference END AS ref {}) "
+        "SELECT count(*), coalesce(sum(net), 0)::bigint, coalesce(max(import_id), 0), "
+        "count(DISTINCT currency), coalesce(min(currency), '')::text, "
+        "coalesce(bool_or(settled_on_import), false), NULL::text, 0 AS part FROM c{}",
+        kNet, covered,
+        named ? " UNION ALL SELECT 0, 0, 0, 0, '', false, ref, 1 FROM (SELECT DISTINCT ref FROM c) "
+                "r ORDER BY part"
+              : "");
     LEDGER_CO_TRY(auto summary, co_await conn.Execute(summary_sql, selection(), deadline));
     LEDGER_CO_TRY(const std::int64_t lines, summary.GetInt64(0, 0));
     LEDGER_CO_TRY(const std::int64_t expected, summary.GetInt64(0, 1));
@@ -225,21 +238,12 @@ asio::awaitable<RResult<Settlement>> SettleNet(db::PgPool& pool, ledger::Postgre
     LEDGER_CO_TRY(const std::int64_t currencies, summary.GetInt64(0, 3));
     LEDGER_CO_TRY(const std::string_view currency, summary.GetText(0, 4));
     LEDGER_CO_TRY(const bool by_import, summary.GetBool(0, 5));
-    LEDGER_CO_TRY(const std::string_view found_text, summary.GetText(0, 6));
     if (named) {
-      // The array comes back as {a,b,"c d"}: references are printable, so a membership test on
-      // the unquoted names is enough to say which were not found.
-      std::set<std::string> found;
-      std::string token;
-      for (char c : found_text.substr(1, found_text.size() >= 2 ? found_text.size() - 2 : 0)) {
-        if (c == ',') {
-          found.insert(token);
-          token.clear();
-        } else if (c != '"') {
-          token += c;
-        }
+      std::set<std::string, std::less<>> found;
+      for (int i = 1; i < summary.rows(); ++i) {
+        LEDGER_CO_TRY(const std::string_view ref, summary.GetText(i, 6));
+        found.emplace(ref);
       }
-      if (!token.empty()) found.insert(token);
       for (const auto& ref : request.references) {
         if (!found.contains(ref)) {
           failure = fmt::format("reference {} is in no current bill of {}/{}", ref,

@@ -620,6 +620,45 @@ TEST_F(SettlementTest, ShortAndLongSettlementsRaiseMismatchesThatAdjustmentsClea
   EXPECT_EQ(-CreditsOf("suspense"), 200);
 }
 
+// A corrected bill for a day already net-settled: the settlement's mismatch is not the file's to
+// supersede, and the corrected version's new line waits for its own settlement line.
+TEST_F(SettlementTest, CorrectedBillKeepsTheSettlementMismatchOpen) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  ASSERT_TRUE(ImportLater(NetDayBill(d, &Line)));
+  auto settled = Settle("SETTLE-DAY", NetDay::kNet - 50);
+  ASSERT_TRUE(settled) << settled.error().message;
+  ASSERT_NE(settled.value().exception_id, 0);
+
+  const Payment c{"pay_nnnnnnnnnnnnnnnnnnnn04", 4000, "13:00:00"};
+  AddPayment(c);
+  TradeBillRow refund = Line(d.a, 0, -12);
+  refund.time = std::string(kDay) + " 12:00:05";
+  refund.trade_state = "REFUND";
+  refund.refund_id = "50300000000009";
+  refund.out_refund_no = d.refund_id;
+  refund.refund_fen = 2000;
+  refund.refund_status = "SUCCESS";
+  auto corrected = ImportLater(adapters::wechatpay::FormatTradeBill(
+      {Line(d.a, 10000, 60), Line(d.b, 5000, 30), refund, Line(c, 4000, 24)}));
+  ASSERT_TRUE(corrected) << corrected.error().message;
+  EXPECT_EQ(corrected.value().version, 2);
+  EXPECT_EQ(SqlText(fmt::format("SELECT status FROM recon_exceptions WHERE id = {}",
+                                settled.value().exception_id)),
+            "open");
+  // Clearing: the mismatch (50) and c's net (3976), both explained.
+  EXPECT_EQ(ClearingBalance(), 50 + 3976);
+  EXPECT_EQ(corrected.value().explained_minor, 50 + 3976);
+  EXPECT_EQ(corrected.value().drift_minor, 0);
+  auto rest = Settle("SETTLE-C", 3976);
+  ASSERT_TRUE(rest) << rest.error().message;
+  EXPECT_EQ(rest.value().lines, 1);
+  EXPECT_EQ(rest.value().delta_minor, 0);
+  EXPECT_EQ(ClearingBalance(), 50);
+}
+
 TEST_F(SettlementTest, SettlingALineOrItemTwiceIsRefusedByTheDatabase) {
   const NetDay d;
   AddPayment(d.a);
