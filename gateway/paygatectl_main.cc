@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
   paygate::gateway::recon::ReconSettleArgs settle_args;
   recon_settle->add_option("--provider", settle_args.provider, "wechatpay, alipay, unionpay")
       ->required();
-  recon_settle->add_option("--account", settle_args.merchant_account, "providers[].merchant_account")
+  recon_settle
+      ->add_option("--account", settle_args.merchant_account, "providers[].merchant_account")
       ->required();
   recon_settle->add_option("--reference", settle_args.provider_reference,
                            "The settlement line's id at the provider")

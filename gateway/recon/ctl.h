@@ -1,7 +1,7 @@
 #pragma once
 
-// paygatectl recon import|report|settle (issue 8): the same engine, options and report as the API, from
-// the command line, against the configured database (PAYGATE_DATABASE_URL overrides
+// paygatectl recon import|report|settle (issue 8): the same engine, options and report as the
+// API, from the command line, against the configured database (PAYGATE_DATABASE_URL overrides
 // database.url). Changes are audited as principal "paygatectl:<user>".
 #include <iosfwd>
 #include <string>

@@ -750,10 +750,11 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
       LEDGER_CO_TRYV(co_await conn.Execute(
           "UPDATE recon_bill_items SET superseded = true WHERE import_id = $1::bigint",
           Params().Add(prev_id), deadline));
+      // (A settlement_mismatch is a settlement line's, not the file's: settlement.h.)
       LEDGER_CO_TRYV(co_await conn.Execute(
           "UPDATE recon_exceptions SET status = 'superseded', updated_at = now() "
           "WHERE import_id = $1::bigint AND status IN ('open', 'assigned') "
-          "AND class <> 'settlement_mismatch'",  // a settlement line's, not the file's (settlement.h)
+          "AND class <> 'settlement_mismatch'",
           Params().Add(prev_id), deadline));
     }
     LEDGER_CO_TRY(auto inserted,

@@ -100,7 +100,8 @@ struct Report {
   std::int64_t refund_amount_minor = 0;
   std::int64_t fee_amount_minor = 0;
   std::int64_t clearing_balance_minor = 0;
-  std::int64_t explained_minor = 0;  // what open exceptions and later traffic account for
+  // What open exceptions, later traffic and lines awaiting their settlement line account for.
+  std::int64_t explained_minor = 0;
   std::int64_t drift_minor = 0;      // unexplained: clearing minus explained
   std::int64_t diff_added = 0, diff_removed = 0, diff_changed = 0;
   std::map<std::string, ClassTotals> classes;  // by class name

@@ -102,8 +102,8 @@ std::optional<Error> Check(const SettlementRequest& r) {
   }
   if (!ValidDate(r.value_date)) return bad("value_date must be YYYY-MM-DD");
   if (!r.bill_date.empty() && !ValidDate(r.bill_date)) return bad("bill_date must be YYYY-MM-DD");
-  if (r.currency.size() != 3 ||
-      !std::all_of(r.currency.begin(), r.currency.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+  const auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  if (r.currency.size() != 3 || !std::all_of(r.currency.begin(), r.currency.end(), upper)) {
     return bad("currency must be three upper-case letters");
   }
   if (r.references.empty() && r.bill_date.empty()) {
