@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -126,44 +127,45 @@ AlipayResult<std::string> Utf8ToGbk(std::string_view utf8) {
   return Convert(utf8, "UTF-8", "GBK");
 }
 
-AlipayResult<bill::File> ParseBillCsv(std::string_view utf8) {
-  // Columns this parser needs, by header name (the file has 25; reading by name survives Alipay
-  // adding one).
-  static constexpr std::string_view kTradeNo = "支付宝交易号";
-  static constexpr std::string_view kOutTradeNo = "商户订单号";
-  static constexpr std::string_view kType = "业务类型";
-  static constexpr std::string_view kFinished = "完成时间";
-  static constexpr std::string_view kOrderAmount = "订单金额（元）";
-  static constexpr std::string_view kReceipts = "商家实收（元）";
-  static constexpr std::string_view kDiscount = "商家优惠（元）";
-  static constexpr std::string_view kRequestNo = "退款批次号/请求号";
-  static constexpr std::string_view kFee = "服务费（元）";
-  constexpr std::string_view kNeeded[] = {kTradeNo,    kOutTradeNo, kType,      kFinished, kOrderAmount,
-                                          kReceipts,   kDiscount,   kRequestNo, kFee};
+namespace {
 
-  bill::File file;
+// Columns the parser needs, by header name (the file has 25; reading by name survives Alipay
+// adding one).
+constexpr std::string_view kTradeNo = "支付宝交易号";
+constexpr std::string_view kOutTradeNo = "商户订单号";
+constexpr std::string_view kType = "业务类型";
+constexpr std::string_view kFinished = "完成时间";
+constexpr std::string_view kOrderAmount = "订单金额（元）";
+constexpr std::string_view kReceipts = "商家实收（元）";
+constexpr std::string_view kDiscount = "商家优惠（元）";
+constexpr std::string_view kRequestNo = "退款批次号/请求号";
+constexpr std::string_view kFee = "服务费（元）";
+constexpr std::string_view kNeeded[] = {kTradeNo,  kOutTradeNo, kType,      kFinished, kOrderAmount,
+                                        kReceipts, kDiscount,   kRequestNo, kFee};
+
+// The detail CSV a line at a time: what the whole-file parser and the streaming reader share.
+struct BillCsvLines {
   std::string merchant_id;
-  std::vector<std::string_view> header;
+  std::vector<std::string> header;
   std::optional<Stated> stated_trades;
   std::optional<Stated> stated_refunds;
   Stated rows_trades;
   Stated rows_refunds;
+  std::int64_t fees = 0;
   std::size_t line_no = 0;
 
-  auto column = [&header](std::string_view name) -> std::size_t {
+  std::size_t Column(std::string_view name) const {
     for (std::size_t i = 0; i < header.size(); ++i) {
       if (header[i] == name) return i;
     }
     return header.size();
-  };
+  }
 
-  for (std::string_view rest = utf8; !rest.empty();) {
-    const std::size_t eol = rest.find('\n');
-    std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+  // One line without its end; a row's record in `record` (false when the line held none).
+  AlipayResult<bool> Line(std::string_view line, bill::Record& record) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+    if (line.empty()) return false;
 
     if (line.front() == '#') {
       if (auto account = Between(line, "#账号：[", "]")) {
@@ -179,19 +181,19 @@ AlipayResult<bill::File> ParseBillCsv(std::string_view utf8) {
         stated_refunds = ParseTotalsLine(line, "退款", "退款");
         if (!stated_refunds) return Error{fmt::format("line {}: unreadable refund totals", line_no)};
       }
-      continue;
+      return false;
     }
     if (stated_trades || stated_refunds) {
       return Error{fmt::format("line {}: a row after the totals", line_no)};
     }
     if (header.empty()) {
-      for (std::string_view name : Split(line, ',')) header.push_back(Trim(name));
+      for (std::string_view name : Split(line, ',')) header.emplace_back(Trim(name));
       for (std::string_view name : kNeeded) {
-        if (column(name) == header.size()) {
+        if (Column(name) == header.size()) {
           return Error{fmt::format("line {}: header lacks column {}", line_no, name)};
         }
       }
-      continue;
+      return false;
     }
 
     const std::vector<std::string_view> fields = Split(line, ',');
@@ -201,8 +203,8 @@ AlipayResult<bill::File> ParseBillCsv(std::string_view utf8) {
       return Error{fmt::format("line {}: {} fields, header has {}", line_no, fields.size(),
                          header.size())};
     }
-    auto field = [&](std::string_view name) { return Trim(fields[column(name)]); };
-    bill::Record record;
+    auto field = [&](std::string_view name) { return Trim(fields[Column(name)]); };
+    record = bill::Record{};
     record.provider = "alipay";
     record.merchant_id = merchant_id;
     record.currency = "CNY";
@@ -237,36 +239,149 @@ AlipayResult<bill::File> ParseBillCsv(std::string_view utf8) {
     sums.receipts += *receipts;
     sums.discount += *discount;
     record.fee_minor = record.kind == bill::Record::Kind::kPayment ? Abs(*fee) : -Abs(*fee);
-    file.totals.fee_amount_minor += record.fee_minor;
-    file.records.push_back(std::move(record));
+    fees += record.fee_minor;
+    return true;
   }
 
-  if (header.empty()) return Error{"no header row"};
-  if (!stated_trades || !stated_refunds) return Error{"totals lines missing"};
-  auto check = [](const Stated& rows, const Stated& stated, std::string_view what)
-      -> std::optional<std::string> {
-    if (rows.count != stated.count || rows.receipts != stated.receipts ||
-        rows.discount != stated.discount) {
-      return fmt::format(
-          "{} rows disagree with the totals line: {} rows {} receipts {} discount, stated {} {} {}",
-          what, rows.count, rows.receipts, rows.discount, stated.count, stated.receipts,
-          stated.discount);
-    }
-    return std::nullopt;
-  };
-  if (auto error = check(rows_trades, *stated_trades, "trade")) return Error{*error};
-  if (auto error = check(rows_refunds, *stated_refunds, "refund")) return Error{*error};
-  file.totals.payment_count = rows_trades.count;
-  file.totals.payment_amount_minor = rows_trades.receipts;
-  file.totals.refund_count = rows_refunds.count;
-  file.totals.refund_amount_minor = -rows_refunds.receipts;
+  // After the last line: the rows against the footer's totals.
+  AlipayResult<bill::Totals> Finish() const {
+    if (header.empty()) return Error{"no header row"};
+    if (!stated_trades || !stated_refunds) return Error{"totals lines missing"};
+    auto check = [](const Stated& rows, const Stated& stated, std::string_view what)
+        -> std::optional<std::string> {
+      if (rows.count != stated.count || rows.receipts != stated.receipts ||
+          rows.discount != stated.discount) {
+        return fmt::format(
+            "{} rows disagree with the totals line: {} rows {} receipts {} discount, stated {} {} {}",
+            what, rows.count, rows.receipts, rows.discount, stated.count, stated.receipts,
+            stated.discount);
+      }
+      return std::nullopt;
+    };
+    if (auto error = check(rows_trades, *stated_trades, "trade")) return Error{*error};
+    if (auto error = check(rows_refunds, *stated_refunds, "refund")) return Error{*error};
+    bill::Totals totals;
+    totals.fee_amount_minor = fees;
+    totals.payment_count = rows_trades.count;
+    totals.payment_amount_minor = rows_trades.receipts;
+    totals.refund_count = rows_refunds.count;
+    totals.refund_amount_minor = -rows_refunds.receipts;
+    return totals;
+  }
+};
+
+}  // namespace
+
+AlipayResult<bill::File> ParseBillCsv(std::string_view utf8) {
+  BillCsvLines lines;
+  bill::File file;
+  for (std::string_view rest = utf8; !rest.empty();) {
+    const std::size_t eol = rest.find('\n');
+    const std::string_view line = rest.substr(0, eol);
+    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+    bill::Record record;
+    auto row = lines.Line(line, record);
+    if (!row) return row.error();
+    if (row.value()) file.records.push_back(std::move(record));
+  }
+  auto totals = lines.Finish();
+  if (!totals) return totals.error();
+  file.totals = totals.value();
   return file;
 }
+
+// GBK lines converted one at a time: in GBK a line feed byte is always a line feed (trail bytes
+// are 0x40 and above), so lines split before conversion and no character straddles two.
+struct BillCsvStream::State {
+  explicit State(OnRecord f) : on_record(std::move(f)) {}
+  ~State() {
+    if (cd != reinterpret_cast<iconv_t>(-1)) iconv_close(cd);
+  }
+  OnRecord on_record;
+  iconv_t cd = iconv_open("UTF-8", "GBK");
+  BillCsvLines lines;
+  std::string partial;  // GBK bytes of a line not ended yet
+  std::string utf8;
+  std::uint64_t offset = 0;  // GBK bytes before `partial`
+  std::size_t held_max = 0;
+
+  AlipayResult<void> Line(std::string_view gbk) {
+    if (cd == reinterpret_cast<iconv_t>(-1)) return Error{"iconv GBK -> UTF-8 unavailable"};
+    utf8.resize(gbk.size() * 2 + 16);
+    char* in_ptr = const_cast<char*>(gbk.data());  // iconv does not write through it
+    std::size_t in_left = gbk.size();
+    char* out_ptr = utf8.data();
+    std::size_t out_left = utf8.size();
+    iconv(cd, nullptr, nullptr, nullptr, nullptr);  // initial state
+    // GBK is at most two bytes a character and UTF-8 at most three: the output always fits.
+    if (iconv(cd, &in_ptr, &in_left, &out_ptr, &out_left) == static_cast<std::size_t>(-1)) {
+      return Error{fmt::format("not GBK at byte {}", offset + (gbk.size() - in_left))};
+    }
+    utf8.resize(utf8.size() - out_left);
+    bill::Record record;
+    auto row = lines.Line(utf8, record);
+    if (!row) return row.error();
+    if (row.value()) return on_record(std::move(record));
+    return outcome::success();
+  }
+};
+
+BillCsvStream::BillCsvStream(OnRecord on_record)
+    : state_(std::make_unique<State>(std::move(on_record))) {}
+BillCsvStream::~BillCsvStream() = default;
+
+AlipayResult<void> BillCsvStream::Feed(std::string_view gbk) {
+  State& s = *state_;
+  while (!gbk.empty()) {
+    const std::size_t eol = gbk.find('\n');
+    if (eol == std::string_view::npos) {
+      s.partial.append(gbk);
+      s.held_max = std::max(s.held_max, s.partial.size());
+      if (s.partial.size() > kLineMax) {
+        return Error{fmt::format("line {}: longer than {} bytes", s.lines.line_no + 1, kLineMax)};
+      }
+      break;
+    }
+    std::string_view line = gbk.substr(0, eol);
+    if (!s.partial.empty()) {
+      s.partial.append(line);
+      line = s.partial;
+    }
+    auto done = s.Line(line);
+    if (!done) return done.error();
+    s.offset += line.size() + 1;
+    s.partial.clear();
+    gbk.remove_prefix(eol + 1);
+  }
+  return outcome::success();
+}
+
+AlipayResult<bill::Totals> BillCsvStream::Finish() {
+  State& s = *state_;
+  if (!s.partial.empty()) {
+    auto done = s.Line(s.partial);
+    if (!done) return done.error();
+    s.partial.clear();
+  }
+  return s.lines.Finish();
+}
+
+std::size_t BillCsvStream::held_bytes_max() const { return state_->held_max; }
 
 AlipayResult<bill::File> ParseBillCsvGbk(std::string_view gbk) {
   auto utf8 = GbkToUtf8(gbk);
   if (!utf8) return utf8.error();
   return ParseBillCsv(utf8.value());
+}
+
+bool IsDetailCsvName(std::string_view raw_name) {
+  // Entry names are GBK bytes, as Alipay writes them.
+  auto name = GbkToUtf8(raw_name);
+  if (!name) return false;
+  const std::string& n = name.value();
+  constexpr std::string_view kDetail = "_业务明细.csv";
+  return n.size() >= kDetail.size() &&
+         n.compare(n.size() - kDetail.size(), kDetail.size(), kDetail) == 0;
 }
 
 AlipayResult<std::string> DetailCsvOfBill(std::string_view download, std::size_t size_max) {
@@ -275,14 +390,7 @@ AlipayResult<std::string> DetailCsvOfBill(std::string_view download, std::size_t
   if (!entries) return Error{"bill archive: " + entries.error().message};
   std::optional<std::string> detail;
   for (auto& entry : entries.value()) {
-    // Entry names are GBK bytes, as Alipay writes them.
-    auto name = GbkToUtf8(entry.name);
-    if (!name) continue;
-    const std::string& n = name.value();
-    constexpr std::string_view kDetail = "_业务明细.csv";
-    if (n.size() < kDetail.size() || n.compare(n.size() - kDetail.size(), kDetail.size(), kDetail) != 0) {
-      continue;
-    }
+    if (!IsDetailCsvName(entry.name)) continue;
     if (detail) return Error{"bill archive holds two detail files"};
     detail = std::move(entry.data);
   }

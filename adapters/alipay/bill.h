@@ -12,6 +12,9 @@
 // ID-like fields end in a TAB (Excel guard), trimmed here. Amounts are yuan decimals, parsed
 // exactly. The recomputed counts and 商家实收 (merchant receipts) and 商家优惠 (merchant discount)
 // sums must equal the footer, or the file is refused.
+#include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -36,6 +39,33 @@ AlipayResult<std::string> Utf8ToGbk(std::string_view utf8);
 // Totals: counts per kind and the 商家实收 sums (refunds positive), as the footer states them;
 // fee_amount_minor = the sum of fee_minor.
 AlipayResult<bill::File> ParseBillCsv(std::string_view utf8);
+
+// The same, streaming: the GBK detail CSV fed in pieces of any size, each row handed to
+// `on_record` as its line ends (an error from it stops the read and is returned). Holds one line
+// at a time, whatever the file's size; a line longer than kLineMax refuses the file.
+class BillCsvStream {
+ public:
+  using OnRecord = std::function<AlipayResult<void>(bill::Record&&)>;
+  static constexpr std::size_t kLineMax = 64 * 1024;
+
+  explicit BillCsvStream(OnRecord on_record);
+  ~BillCsvStream();
+  BillCsvStream(const BillCsvStream&) = delete;
+  BillCsvStream& operator=(const BillCsvStream&) = delete;
+
+  AlipayResult<void> Feed(std::string_view gbk);
+  // After the last piece: the totals, checked against the footer as ParseBillCsv does.
+  AlipayResult<bill::Totals> Finish();
+  // The most bytes of an unfinished line held between pieces (tests: memory stays bounded).
+  std::size_t held_bytes_max() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Whether a zip entry's raw (GBK) name is the detail CSV ("..._业务明细.csv", not the summary).
+bool IsDetailCsvName(std::string_view raw_name);
 
 // The GBK detail CSV ("..._业务明细.csv") inside the zip Alipay serves a bill as; a plain CSV (not
 // a zip) is returned as it is. Fails on a corrupt or oversized archive, or one without exactly one

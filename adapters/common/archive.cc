@@ -1,10 +1,13 @@
 #include "adapters/common/archive.h"
 
+#include <unistd.h>
 #include <zip.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 namespace paygate::adapters::archive {
 namespace {
@@ -132,6 +135,75 @@ ArchiveResult<std::vector<ZipEntry>> ReadZip(std::string_view bytes, std::size_t
     entries.push_back(std::move(entry));
   }
   return entries;
+}
+
+struct ZipEntryStream::State {
+  std::unique_ptr<zip_t, ZipCloser> archive;
+  std::unique_ptr<zip_file_t, FileCloser> file;
+  std::string name;
+  zip_uint64_t size = 0;  // as the directory states it
+  zip_uint64_t read = 0;
+};
+
+ZipEntryStream::ZipEntryStream(std::unique_ptr<State> state) : state_(std::move(state)) {}
+ZipEntryStream::~ZipEntryStream() = default;
+
+ArchiveResult<std::unique_ptr<ZipEntryStream>> ZipEntryStream::Open(
+    int fd, const std::function<bool(std::string_view)>& want, std::size_t size_max,
+    std::string* name) {
+  auto state = std::make_unique<State>();
+  int code = 0;
+  // zip_fdopen owns the descriptor it is given (closed with the archive) and reads the archive
+  // from the file's start.
+  const int own = dup(fd);
+  if (own < 0) return Error{"zip: cannot duplicate the file descriptor"};
+  state->archive.reset(zip_fdopen(own, ZIP_CHECKCONS, &code));
+  if (!state->archive) {
+    close(own);
+    zip_error_t error;
+    zip_error_init_with_code(&error, code);
+    return Error{"zip: " + ZipErrorText(&error)};
+  }
+  std::optional<zip_uint64_t> chosen;
+  const zip_int64_t count = zip_get_num_entries(state->archive.get(), 0);
+  for (zip_int64_t i = 0; i < count; ++i) {
+    zip_stat_t stat;
+    if (zip_stat_index(state->archive.get(), static_cast<zip_uint64_t>(i), ZIP_FL_ENC_RAW,
+                       &stat) != 0) {
+      return Error{std::string("zip: ") + zip_strerror(state->archive.get())};
+    }
+    const std::string entry = stat.name != nullptr ? stat.name : "";
+    if (entry.empty() || entry.back() == '/' || !want(entry)) continue;
+    if (chosen) return Error{"zip: two entries of the kind wanted"};
+    if ((stat.valid & ZIP_STAT_ENCRYPTION_METHOD) != 0 && stat.encryption_method != ZIP_EM_NONE) {
+      return Error{"zip: encrypted entry " + entry};
+    }
+    if (stat.size > size_max) return Error{"zip: entries exceed the size bound"};
+    chosen = static_cast<zip_uint64_t>(i);
+    state->name = entry;
+    state->size = stat.size;
+  }
+  if (!chosen) return Error{"zip: no entry of the kind wanted"};
+  state->file.reset(zip_fopen_index(state->archive.get(), *chosen, 0));
+  if (!state->file) return Error{std::string("zip: ") + zip_strerror(state->archive.get())};
+  if (name != nullptr) *name = state->name;
+  return std::unique_ptr<ZipEntryStream>(new ZipEntryStream(std::move(state)));
+}
+
+ArchiveResult<std::size_t> ZipEntryStream::Read(char* out, std::size_t size) {
+  State& s = *state_;
+  if (s.read == s.size) {
+    // The stated size is read: one more byte would mean the entry lies about its length.
+    char extra;
+    if (zip_fread(s.file.get(), &extra, 1) != 0) return Error{"zip: " + s.name + " longer than stated"};
+    return std::size_t{0};
+  }
+  const zip_uint64_t want = std::min<zip_uint64_t>(size, s.size - s.read);
+  const zip_int64_t n = zip_fread(s.file.get(), out, want);
+  // libzip checks the CRC when the entry has been read to its end and fails the read if not.
+  if (n <= 0) return Error{"zip: cannot read " + s.name + " (corrupt or bad CRC)"};
+  s.read += static_cast<zip_uint64_t>(n);
+  return static_cast<std::size_t>(n);
 }
 
 ArchiveResult<std::string> WriteZip(const std::vector<ZipEntry>& entries) {

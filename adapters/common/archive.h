@@ -5,6 +5,8 @@
 // (Alipay's bill download, and what UnionPay's zlib stream holds). Inflating is bounded: a provider
 // (or anyone posing as one) must not be able to exhaust memory with a small compressed file.
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +41,31 @@ struct ZipEntry {
 // CRCs. Fails on a corrupt archive, encrypted entries, or entries that together exceed `size_max`.
 ArchiveResult<std::vector<ZipEntry>> ReadZip(std::string_view archive,
                                              std::size_t size_max = kInflatedMax);
+// One entry of a zip archive in a file, read in pieces: a bill of hundreds of MiB is parsed as it
+// inflates instead of being held whole. Checked against its CRC when read to its end.
+class ZipEntryStream {
+ public:
+  ~ZipEntryStream();
+  ZipEntryStream(const ZipEntryStream&) = delete;
+  ZipEntryStream& operator=(const ZipEntryStream&) = delete;
+
+  // Opens the archive in the file `fd` reads (from its start; the descriptor is duplicated, the
+  // caller keeps its own) and the file entry whose raw name `want` accepts; an error when none or
+  // several do, or the entry is encrypted or larger than `size_max`. `name` receives the entry's
+  // raw name.
+  static ArchiveResult<std::unique_ptr<ZipEntryStream>> Open(
+      int fd, const std::function<bool(std::string_view raw_name)>& want, std::size_t size_max,
+      std::string* name);
+  // Up to `size` inflated bytes into `out`; 0 at the end. Fails on corruption, a bad CRC or an
+  // entry longer than it states.
+  ArchiveResult<std::size_t> Read(char* out, std::size_t size);
+
+ private:
+  struct State;
+  explicit ZipEntryStream(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 // A deflated zip archive of `entries`, for simulators producing bill downloads.
 ArchiveResult<std::string> WriteZip(const std::vector<ZipEntry>& entries);
 

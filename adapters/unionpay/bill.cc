@@ -123,30 +123,39 @@ std::optional<std::string> FormatInnRecord(const InnRow& values, bool separators
   return line;
 }
 
-Result<bill::File, std::string> ParseInn(std::string_view content, std::string_view settle_date) {
-  if (settle_date.size() != 8 || !money::ParseInteger(settle_date)) {
-    return std::string("settle date must be YYYYMMDD");
+namespace {
+
+// An INN file a line at a time: what the whole-file parser and the streaming reader share.
+struct InnLines {
+  int settle_year = 0;
+  int settle_month = 0;
+  std::size_t line_no = 0;
+  bill::Totals totals;
+
+  static Result<InnLines, std::string> For(std::string_view settle_date) {
+    if (settle_date.size() != 8 || !money::ParseInteger(settle_date)) {
+      return std::string("settle date must be YYYYMMDD");
+    }
+    InnLines lines;
+    lines.settle_year = std::stoi(std::string(settle_date.substr(0, 4)));
+    lines.settle_month = std::stoi(std::string(settle_date.substr(4, 2)));
+    return lines;
   }
-  const int settle_year = std::stoi(std::string(settle_date.substr(0, 4)));
-  const int settle_month = std::stoi(std::string(settle_date.substr(4, 2)));
-  const std::size_t width = InnRecordWidth();
-  const auto& layout = InnLayout();
-  bill::File file;
-  std::size_t line_number = 0;
-  while (!content.empty()) {
-    const std::size_t newline = content.find('\n');
-    std::string_view line = content.substr(0, newline);
-    content = newline == std::string_view::npos ? std::string_view() : content.substr(newline + 1);
-    ++line_number;
+
+  // One line without its end; a row's record in `record` (false for a blank line).
+  Result<bool, std::string> Line(std::string_view line, bill::Record& record) {
+    ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (Trim(line).empty()) continue;
+    if (Trim(line).empty()) return false;
+    const std::size_t width = InnRecordWidth();
+    const auto& layout = InnLayout();
     std::size_t separator = 0;
     if (line.size() == width) {
       separator = 0;
     } else if (line.size() == width + layout.size() - 1) {
       separator = 1;
     } else {
-      return fmt::format("line {}: {} bytes, expected {} or {} (unverified layout)", line_number,
+      return fmt::format("line {}: {} bytes, expected {} or {} (unverified layout)", line_no,
                          line.size(), width, width + layout.size() - 1);
     }
     InnRow row;
@@ -157,20 +166,20 @@ Result<bill::File, std::string> ParseInn(std::string_view content, std::string_v
       at += layout[i].width;
       if (separator != 0 && i + 1 < layout.size()) {
         if (line[at] != ' ') {
-          return fmt::format("line {}: no separator after {}", line_number, layout[i].name);
+          return fmt::format("line {}: no separator after {}", line_no, layout[i].name);
         }
         at += separator;
       }
     }
 
-    bill::Record record;
+    record = bill::Record{};
     record.provider = "unionpay";
     record.currency = "CNY";
     record.status = "settled";
     record.merchant_id = Value(row, "merId");
     const std::string& txn_type = Value(row, "txnType");
     const std::string& order_id = Value(row, "orderId");
-    if (order_id.empty()) return fmt::format("line {}: no orderId", line_number);
+    if (order_id.empty()) return fmt::format("line {}: no orderId", line_no);
     if (txn_type == "01") {
       record.kind = bill::Record::Kind::kPayment;
       record.provider_transaction_id = Value(row, "queryId");
@@ -181,40 +190,39 @@ Result<bill::File, std::string> ParseInn(std::string_view content, std::string_v
       record.refund_reference = ReferenceFor(order_id);
       record.provider_transaction_id = Value(row, "origQryId");
     } else {
-      return fmt::format("line {}: txnType '{}' is not a consume, refund or revoke", line_number,
+      return fmt::format("line {}: txnType '{}' is not a consume, refund or revoke", line_no,
                          txn_type);
     }
     if (record.provider_transaction_id.empty() && record.provider_refund_id.empty()) {
-      return fmt::format("line {}: no queryId", line_number);
+      return fmt::format("line {}: no queryId", line_no);
     }
     const auto amount = money::ParseInteger(Value(row, "txnAmt"));
     if (!amount || *amount <= 0) {
-      return fmt::format("line {}: txnAmt '{}' is not a positive fen amount", line_number,
+      return fmt::format("line {}: txnAmt '{}' is not a positive fen amount", line_no,
                          Value(row, "txnAmt"));
     }
     record.amount_minor = *amount;
     const auto fee = ParseFee(Value(row, "merCharge"));
     if (!fee) {
-      return fmt::format("line {}: merCharge '{}' is not an amount", line_number,
+      return fmt::format("line {}: merCharge '{}' is not an amount", line_no,
                          Value(row, "merCharge"));
     }
     record.fee_minor = *fee;
     const std::string& time = Value(row, "txnTime");
     if (time.size() != 10 || !money::ParseInteger(time) || time.front() == '-') {
-      return fmt::format("line {}: txnTime '{}' is not MMDDhhmmss", line_number, time);
+      return fmt::format("line {}: txnTime '{}' is not MMDDhhmmss", line_no, time);
     }
     // The file's times have no year: a December transaction settled in January is last year's.
     const int month = std::stoi(time.substr(0, 2));
     const int year = month > settle_month ? settle_year - 1 : settle_year;
     const std::string full = fmt::format("{:04}{}", year, time);
     if (!ParseBeijingTime(full)) {
-      return fmt::format("line {}: txnTime '{}' is not a time", line_number, time);
+      return fmt::format("line {}: txnTime '{}' is not a time", line_no, time);
     }
     record.occurred_at =
         fmt::format("{}-{}-{}T{}:{}:{}+08:00", full.substr(0, 4), full.substr(4, 2),
                     full.substr(6, 2), full.substr(8, 2), full.substr(10, 2), full.substr(12, 2));
 
-    bill::Totals& totals = file.totals;
     if (record.kind == bill::Record::Kind::kPayment) {
       ++totals.payment_count;
       totals.payment_amount_minor += record.amount_minor;
@@ -223,10 +231,95 @@ Result<bill::File, std::string> ParseInn(std::string_view content, std::string_v
       totals.refund_amount_minor += record.amount_minor;
     }
     totals.fee_amount_minor += record.fee_minor;
-    file.records.push_back(std::move(record));
+    return true;
   }
+};
+
+}  // namespace
+
+Result<bill::File, std::string> ParseInn(std::string_view content, std::string_view settle_date) {
+  auto lines = InnLines::For(settle_date);
+  if (!lines) return lines.error();
+  bill::File file;
+  while (!content.empty()) {
+    const std::size_t newline = content.find('\n');
+    const std::string_view line = content.substr(0, newline);
+    content = newline == std::string_view::npos ? std::string_view() : content.substr(newline + 1);
+    bill::Record record;
+    auto row = lines.value().Line(line, record);
+    if (!row) return row.error();
+    if (row.value()) file.records.push_back(std::move(record));
+  }
+  file.totals = lines.value().totals;
   return file;
 }
+
+struct InnStream::State {
+  InnLines lines;
+  OnRecord on_record;
+  std::string partial;  // a line not ended yet
+  std::size_t held_max = 0;
+  std::string error;  // a bad settle date, reported by the first Feed
+
+  Result<void, std::string> Line(std::string_view line) {
+    bill::Record record;
+    auto row = lines.Line(line, record);
+    if (!row) return row.error();
+    if (row.value()) return on_record(std::move(record));
+    return outcome::success();
+  }
+};
+
+InnStream::InnStream(std::string_view settle_date, OnRecord on_record)
+    : state_(std::make_unique<State>()) {
+  state_->on_record = std::move(on_record);
+  auto lines = InnLines::For(settle_date);
+  if (lines) {
+    state_->lines = lines.value();
+  } else {
+    state_->error = lines.error();
+  }
+}
+InnStream::~InnStream() = default;
+
+Result<void, std::string> InnStream::Feed(std::string_view bytes) {
+  State& s = *state_;
+  if (!s.error.empty()) return s.error;
+  while (!bytes.empty()) {
+    const std::size_t eol = bytes.find('\n');
+    if (eol == std::string_view::npos) {
+      s.partial.append(bytes);
+      s.held_max = std::max(s.held_max, s.partial.size());
+      if (s.partial.size() > kLineMax) {
+        return fmt::format("line {}: longer than {} bytes", s.lines.line_no + 1, kLineMax);
+      }
+      break;
+    }
+    std::string_view line = bytes.substr(0, eol);
+    if (!s.partial.empty()) {
+      s.partial.append(line);
+      line = s.partial;
+    }
+    auto done = s.Line(line);
+    if (!done) return done.error();
+    s.partial.clear();
+    bytes.remove_prefix(eol + 1);
+  }
+  return outcome::success();
+}
+
+Result<bill::Totals, std::string> InnStream::Finish() {
+  State& s = *state_;
+  if (!s.error.empty()) return s.error;
+  if (!s.partial.empty()) {
+    auto done = s.Line(s.partial);
+    if (!done) return done.error();
+    s.partial.clear();
+  }
+  return s.lines.totals;
+}
+
+std::size_t InnStream::held_bytes_max() const { return state_->held_max; }
 
 std::optional<std::string> InnSettleDate(std::string_view file_name) {
   const std::size_t slash = file_name.rfind('/');

@@ -12,6 +12,8 @@
 // tested with files our simulator writes, which follow the same assumptions: a first real file
 // must be checked by hand before reconciliation trusts this parser.
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +47,30 @@ std::optional<std::string> FormatInnRecord(const InnRow& values, bool separators
 // being wrong is likelier than an unknown row. Totals are recomputed from the rows: the INN file
 // carries no summary line of its own to cross-check against.
 Result<bill::File, std::string> ParseInn(std::string_view content, std::string_view settle_date);
+
+// The same, streaming: the INN file fed in pieces of any size, each row handed to `on_record` as
+// its line ends (an error from it stops the read and is returned). Holds one line at a time; a
+// line longer than kLineMax refuses the file.
+class InnStream {
+ public:
+  using OnRecord = std::function<Result<void, std::string>(bill::Record&&)>;
+  static constexpr std::size_t kLineMax = 64 * 1024;
+
+  InnStream(std::string_view settle_date, OnRecord on_record);
+  ~InnStream();
+  InnStream(const InnStream&) = delete;
+  InnStream& operator=(const InnStream&) = delete;
+
+  Result<void, std::string> Feed(std::string_view bytes);
+  // After the last piece: the totals recomputed from the rows.
+  Result<bill::Totals, std::string> Finish();
+  // The most bytes of an unfinished line held between pieces (tests: memory stays bounded).
+  std::size_t held_bytes_max() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // The settle date (YYYYMMDD) an INN file's name carries, "INN<yyMMdd>88ZM_<merId>" (the year taken
 // as 20yy), for reading a file without its download context; nullopt for another name.

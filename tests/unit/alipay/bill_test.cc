@@ -143,4 +143,67 @@ TEST(AlipayBill, DetailCsvComesOutOfTheZipAlipayServes) {
 }
 
 }  // namespace
+// The streaming reader, fed the GBK file in pieces of every size from one byte (splitting lines
+// and two-byte characters anywhere), yields exactly the records and totals of the whole-file
+// parser, holding no more than one line between pieces.
+TEST(AlipayBill, StreamingInPiecesReadsTheSameAsWhole) {
+  const std::string gbk = ReadVector(kGbk);
+  auto whole = ParseBillCsvGbk(gbk);
+  ASSERT_TRUE(whole) << whole.error().message;
+  for (std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{100},
+                            gbk.size()}) {
+    std::vector<bill::Record> records;
+    BillCsvStream stream([&](bill::Record&& r) -> AlipayResult<void> {
+      records.push_back(std::move(r));
+      return outcome::success();
+    });
+    for (std::size_t at = 0; at < gbk.size(); at += piece) {
+      auto fed = stream.Feed(std::string_view(gbk).substr(at, piece));
+      ASSERT_TRUE(fed) << fed.error().message;
+    }
+    auto totals = stream.Finish();
+    ASSERT_TRUE(totals) << totals.error().message;
+    ASSERT_EQ(records.size(), whole.value().records.size()) << piece;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const bill::Record& a = records[i];
+      const bill::Record& b = whole.value().records[i];
+      EXPECT_EQ(a.merchant_reference, b.merchant_reference);
+      EXPECT_EQ(a.provider_transaction_id, b.provider_transaction_id);
+      EXPECT_EQ(a.refund_reference, b.refund_reference);
+      EXPECT_EQ(a.amount_minor, b.amount_minor);
+      EXPECT_EQ(a.occurred_at, b.occurred_at);
+      EXPECT_EQ(a.status, b.status);
+      EXPECT_EQ(a.merchant_id, b.merchant_id);
+    }
+    EXPECT_EQ(totals.value().payment_count, whole.value().totals.payment_count);
+    EXPECT_EQ(totals.value().refund_amount_minor, whole.value().totals.refund_amount_minor);
+    // The longest line of the sample is under 400 bytes.
+    EXPECT_LT(stream.held_bytes_max(), 400u);
+  }
+}
+
+// A streamed file is refused as the whole one is: a footer that disagrees, bytes that are not
+// GBK, a line without end beyond the bound; and an error from the consumer stops the read.
+TEST(AlipayBill, StreamingRefusesWhatTheWholeParserRefuses) {
+  auto run = [](std::string_view gbk, bool consumer_fails = false) {
+    BillCsvStream stream([&](bill::Record&&) -> AlipayResult<void> {
+      if (consumer_fails) return Error{"consumer says no"};
+      return outcome::success();
+    });
+    auto fed = stream.Feed(gbk);
+    if (!fed) return fed.error().message;
+    auto totals = stream.Finish();
+    return totals ? std::string() : totals.error().message;
+  };
+  const std::string gbk = ReadVector(kGbk);
+  EXPECT_EQ(run(gbk), "");
+  const std::string utf8 = ReadVector(kUtf8);
+  auto bad_footer = Utf8ToGbk(Replace(utf8, "#交易合计：6笔", "#交易合计：7笔"));
+  ASSERT_TRUE(bad_footer);
+  EXPECT_THAT(run(bad_footer.value()), ::testing::HasSubstr("disagree"));
+  EXPECT_THAT(run(gbk + "\xff\xff\n"), ::testing::HasSubstr("not GBK"));
+  EXPECT_THAT(run(std::string(BillCsvStream::kLineMax + 1, 'x')), ::testing::HasSubstr("longer than"));
+  EXPECT_EQ(run(gbk, true), "consumer says no");
+}
+
 }  // namespace paygate::adapters::alipay

@@ -181,4 +181,48 @@ TEST(UnionPayBill, SettleDateFromTheInnFileName) {
 }
 
 }  // namespace
+// The streaming reader, fed in pieces of every size, yields the whole-file parser's records and
+// totals, and refuses what it refuses.
+TEST(UnionPayBill, StreamingInPiecesReadsTheSameAsWhole) {
+  const std::string inn = File(
+      {Payment("payZabcdefghZ1", "Q1", "1234", "D12"), Payment("payZijklmnopZ1", "Q2", "66", ""),
+       Refund("reZabcdefghijk", "R1", "Q1", "234")},
+      true);
+  auto whole = ParseInn(inn, "20261126");
+  ASSERT_TRUE(whole) << whole.error();
+  for (std::size_t piece : {std::size_t{1}, std::size_t{13}, std::size_t{600}, inn.size()}) {
+    std::vector<bill::Record> records;
+    InnStream stream("20261126", [&](bill::Record&& r) -> Result<void, std::string> {
+      records.push_back(std::move(r));
+      return outcome::success();
+    });
+    for (std::size_t at = 0; at < inn.size(); at += piece) {
+      auto fed = stream.Feed(std::string_view(inn).substr(at, piece));
+      ASSERT_TRUE(fed) << fed.error();
+    }
+    auto totals = stream.Finish();
+    ASSERT_TRUE(totals) << totals.error();
+    ASSERT_EQ(records.size(), 3u);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(records[i].merchant_reference, whole.value().records[i].merchant_reference);
+      EXPECT_EQ(records[i].refund_reference, whole.value().records[i].refund_reference);
+      EXPECT_EQ(records[i].amount_minor, whole.value().records[i].amount_minor);
+      EXPECT_EQ(records[i].fee_minor, whole.value().records[i].fee_minor);
+      EXPECT_EQ(records[i].occurred_at, whole.value().records[i].occurred_at);
+    }
+    EXPECT_EQ(totals.value().payment_amount_minor, whole.value().totals.payment_amount_minor);
+    EXPECT_EQ(totals.value().fee_amount_minor, whole.value().totals.fee_amount_minor);
+    EXPECT_LE(stream.held_bytes_max(), 608u);  // one line and its CR
+  }
+  InnStream bad_date("2026-11-26", [](bill::Record&&) -> Result<void, std::string> {
+    return outcome::success();
+  });
+  EXPECT_FALSE(bad_date.Feed(inn));
+  InnStream short_line("20261126", [](bill::Record&&) -> Result<void, std::string> {
+    return outcome::success();
+  });
+  ASSERT_TRUE(short_line.Feed("too short"));
+  EXPECT_FALSE(short_line.Finish());
+}
+
 }  // namespace paygate::adapters::unionpay
