@@ -6,8 +6,8 @@
 //
 // One import is one PostgreSQL transaction: our items around the bill day come out by one binary
 // COPY into a compact in-memory index (ledger/recon/items.h, about 200 bytes an item), then the
-// bill's lines go in by binary COPY as they are parsed (the WeChat trade bill is read a record at
-// a time; only lines no item matched are held until the end), each with its match result;
+// bill's lines go in by binary COPY as they are parsed (bills are read a record at a time; only
+// lines no item matched are held until the end), each with its match result;
 // what did not agree becomes a named exception; fees, the settlement to the bank and tolerated
 // differences are posted to the ledger; the clearing account's balance is reconciled against the
 // bill's day-end figures and the drift recorded. Either all of it commits or none of it.
@@ -140,8 +140,10 @@ class Reconciler {
   boost::asio::awaitable<RResult<Report>> Import(ImportRequest request, std::string_view bytes,
                                                  Deadline deadline);
   // The same, streaming: `sha256_hex` is the file's hash (the caller reads the file twice rather
-  // than hold it), `read` yields its bytes. WeChat bills stream record by record; the other
-  // formats are whole archives and are read whole (bounded by their 256 MiB limit).
+  // than hold it), `read` yields its bytes. WeChat bills stream record by record; Alipay's and
+  // UnionPay's (zip archives, whose directory is at their end) are spooled to an unlinked
+  // temporary file in TMPDIR and then inflated and parsed a piece at a time; only a gzip WeChat
+  // download is read whole (bounded by its 256 MiB limit).
   boost::asio::awaitable<RResult<Report>> ImportStream(ImportRequest request,
                                                        std::string sha256_hex, ChunkReader read,
                                                        Progress progress, Deadline deadline);
