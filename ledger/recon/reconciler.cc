@@ -264,13 +264,16 @@ std::string SqlLiteral(std::string_view text) {
 // Items of the account that changed in [from, to) and no current bill has taken, in binary COPY
 // (streamed: a million rows never sit in one result). Attempt ids are built by the client. The
 // values are literals rather than current_setting() so the planner sees them (a hash join, not
-// a nested loop) and the scan compares constants.
+// a nested loop) and the scan compares constants. Attempts carry their order's amount and
+// currency (0012): no join of the orders, except by primary key for attempts older than that.
 std::string CopyItemsSql(std::string_view provider, std::string_view account, std::int64_t from,
                          std::int64_t to) {
   return fmt::format(
       "COPY (SELECT false, a.order_id, a.seq, a.provider_reference, a.provider_transaction_id, "
-      "o.amount_minor, o.currency, a.status = 'succeeded', a.updated_at "
-      "FROM payment_attempts a JOIN payment_orders o ON o.id = a.order_id "
+      "coalesce(a.amount_minor, (SELECT o.amount_minor FROM payment_orders o "
+      "WHERE o.id = a.order_id)), coalesce(a.currency, (SELECT o.currency FROM payment_orders o "
+      "WHERE o.id = a.order_id)), a.status = 'succeeded', a.updated_at "
+      "FROM payment_attempts a "
       "WHERE a.provider = {0} AND a.merchant_account = {1} "
       "AND a.updated_at >= to_timestamp({2}) AND a.updated_at < to_timestamp({3}) "
       "AND NOT EXISTS (SELECT 1 FROM recon_bill_items b WHERE b.our_kind = 'attempt' "

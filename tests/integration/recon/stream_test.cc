@@ -224,6 +224,23 @@ class ReconStreamTest : public ::testing::Test {
   std::unique_ptr<Reconciler> reconciler_;
 };
 
+// Attempts made before 0012 carry no amount of their own: the import reads their order's.
+TEST_F(ReconStreamTest, AttemptsWithoutTheirOwnAmountUseTheOrders) {
+  AddAttempts(3);
+  ASSERT_TRUE(Sql("UPDATE payment_attempts SET amount_minor = NULL, currency = NULL"));
+  const std::string zip = BillZip(3);
+  ImportRequest request{.provider = "alipay",
+                        .merchant_account = "m1",
+                        .bill_date = kDay,
+                        .file_name = "alipay_bill.zip",
+                        .principal = "finance-1"};
+  auto report = RunUntilDone(io_, reconciler_->Import(request, zip, In(60s)));
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report.value().classes["matched"].count, 3);
+  EXPECT_EQ(report.value().classes["matched"].our_amount_minor, Amount(0) + Amount(1) + Amount(2));
+  EXPECT_EQ(report.value().classes.count("amount_mismatch"), 0u);
+}
+
 // A 20,000-line Alipay zip streamed in 64 KiB pieces: every line matches its attempt, the totals
 // are the file's, and one attempt the bill lacks is missing_provider, as for WeChat bills.
 TEST_F(ReconStreamTest, AlipayZipStreamsAndReconciles) {
@@ -252,6 +269,14 @@ TEST_F(ReconStreamTest, AlipayZipStreamsAndReconciles) {
   std::int64_t sum = 0;
   for (std::int64_t i = 0; i < kLines; ++i) sum += Amount(i);
   EXPECT_EQ(report.value().payment_amount_minor, sum);
+
+  // Attempts carry their order's amount and currency from the insert on (0012).
+  EXPECT_EQ(Sql(fmt::format("SELECT count(*) FROM payment_attempts WHERE amount_minor = 100 + "
+                            "substr(order_id, 5)::bigint % 9000 AND currency = 'CNY'"))
+                .value()
+                .GetInt64(0, 0)
+                .value(),
+            kLines + 1);
 
   // The same bytes in one piece (an API upload) are the same file: already imported.
   auto again = RunUntilDone(io_, reconciler_->Import(request, zip, In(120s)));
