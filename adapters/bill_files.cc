@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
