@@ -1,8 +1,8 @@
-// Alipay bills stream (issue 8: "Large files stream with bounded memory"): the zip Alipay serves,
-// GBK CSV inside, is spooled to disk and inflated and parsed a piece at a time. A large generated
-// bill is read holding one line at a time (the reader's high-water mark, and the process's peak
-// RSS where Linux lets a test reset it), and a bill imported by streaming reconciles against our
-// attempts in a real PostgreSQL exactly as the whole-file path did.
+// Bills stream (issue 8: "Large files stream with bounded memory"): Alipay's zip of GBK CSVs and
+// UnionPay's zip of its INN file are spooled to disk, then inflated and parsed a piece at a time.
+// A large generated Alipay bill is read holding one line at a time (the reader's high-water mark,
+// and the process's peak RSS where Linux lets a test reset it); an INN zip yields its records; and
+// an Alipay bill imported by streaming reconciles against our attempts in a real PostgreSQL.
 #include <utility>  // Before Asio (DESIGN.md §2).
 
 #include <fcntl.h>
@@ -24,6 +24,7 @@
 #include "adapters/bill_files.h"
 #include "adapters/common/archive.h"
 #include "adapters/common/money.h"
+#include "adapters/unionpay/bill.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/chart.h"
@@ -170,6 +171,81 @@ TEST(AlipayBillStream, LargeBillIsReadInBoundedMemory) {
     EXPECT_LT(grown_kib, 16 * 1024) << "peak RSS grew by " << grown_kib << " KiB reading "
                                     << (inflated >> 20) << "+ MiB";
   }
+}
+
+// An open file holding `bytes` (unlinked); -1 on failure.
+int TempFileWith(const std::string& bytes) {
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string path = fmt::format("{}/paygate-bill-XXXXXX", tmpdir ? tmpdir : "/tmp");
+  const int fd = mkstemp(path.data());
+  if (fd < 0) return -1;
+  unlink(path.c_str());
+  if (write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// UnionPay's zip of its INN file streams too: the settle date comes from the entry's name, and a
+// zip without an INN entry, or a bare INN file under another name, is refused as the whole-file
+// parser refuses them.
+TEST(UnionPayBillStream, InnZipStreamsRecordByRecord) {
+  std::string inn;
+  std::int64_t sum = 0;
+  for (int i = 0; i < 500; ++i) {
+    auto line = adapters::unionpay::FormatInnRecord(
+        {{"txnTime", "1126093015"},
+         {"txnAmt", std::to_string(100 + i)},
+         {"queryId", fmt::format("Q{:020}", i)},
+         {"orderId", fmt::format("payZ{:08}Z1", i)},
+         {"merCharge", "D1"},
+         {"txnType", "01"},
+         {"merId", "777290058165621"}},
+        true);
+    ASSERT_TRUE(line);
+    inn += *line + "\r\n";
+    sum += 100 + i;
+  }
+  auto zip = adapters::archive::WriteZip({{"INN26112688ZM_777290058165621", inn}});
+  ASSERT_TRUE(zip);
+  const int fd = TempFileWith(zip.value());
+  ASSERT_GE(fd, 0);
+  std::vector<adapters::bill::Record> records;
+  auto stream = adapters::BillFileStream::Open(
+      "unionpay", "download.zip", fd, [&](adapters::bill::Record&& r) -> Result<void, std::string> {
+        records.push_back(std::move(r));
+        return outcome::success();
+      });
+  ASSERT_TRUE(stream) << stream.error();
+  for (;;) {
+    auto more = stream.value()->Next();
+    ASSERT_TRUE(more) << more.error();
+    if (!more.value()) break;
+  }
+  close(fd);
+  ASSERT_EQ(records.size(), 500u);
+  EXPECT_EQ(records[7].merchant_reference, "pay_00000007_1");
+  EXPECT_EQ(records[7].occurred_at, "2026-11-26T09:30:15+08:00");
+  EXPECT_EQ(stream.value()->totals().payment_amount_minor, sum);
+  EXPECT_EQ(stream.value()->totals().fee_amount_minor, 500);
+
+  auto other = adapters::archive::WriteZip({{"README.txt", "x"}});
+  ASSERT_TRUE(other);
+  const int other_fd = TempFileWith(other.value());
+  auto refused = adapters::BillFileStream::Open(
+      "unionpay", "download.zip", other_fd,
+      [](adapters::bill::Record&&) -> Result<void, std::string> { return outcome::success(); });
+  close(other_fd);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), "the archive holds no INN file");
+  const int bare_fd = TempFileWith(inn);
+  auto unnamed = adapters::BillFileStream::Open(
+      "unionpay", "bill.txt", bare_fd,
+      [](adapters::bill::Record&&) -> Result<void, std::string> { return outcome::success(); });
+  close(bare_fd);
+  ASSERT_FALSE(unnamed);
+  EXPECT_NE(unnamed.error().find("not an INN file name"), std::string::npos);
 }
 
 class ReconStreamTest : public ::testing::Test {
