@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
@@ -82,6 +83,70 @@ TEST(MigrationsTest, ApplyOnceThenIdempotentAndSchemaCheckFollows) {
   auto instance = Query(io, pool, "SELECT count(*) FROM paygate_instance");
   ASSERT_TRUE(instance);
   EXPECT_EQ(instance.value().GetInt64(0, 0).value(), 1);
+}
+
+TEST(MigrationsTest, IdentifierChecksAcceptExactlyWhatTheirRegexesDid) {
+  // Proves 0013_cheaper_checks.sql changed only the cost of the identifier CHECK constraints: for
+  // each one, the installed expression and the bounded-repeat regex it replaced agree on every
+  // candidate: random strings over an alphabet with valid, invalid and multi-byte characters,
+  // valid bodies behind each prefix, and each length bound, one under and one over.
+  struct Replaced {
+    const char* table;
+    const char* constraint;
+    const char* column;
+    const char* old_regex;
+    const char* prefix;  // candidates are also built behind this prefix
+  };
+  const std::vector<Replaced> replaced = {
+      {"ledger_transfers", "ledger_transfers_id_check", "id", "^[A-Za-z0-9_.:@/-]{1,128}$", ""},
+      {"payment_orders", "payment_orders_id_check", "id", "^pay_[a-z0-9]{20,40}$", "pay_"},
+      {"payment_refunds", "payment_refunds_id_check", "id", "^re_[a-z0-9]{20,40}$", "re_"},
+      {"outbox_events", "outbox_events_id_check", "id", "^evt_[a-z0-9]{20,40}$", "evt_"},
+      {"payouts", "payouts_id_check", "id", "^po_[a-z0-9]{20,40}$", "po_"},
+      {"idempotency_keys", "idempotency_keys_key_check", "key", "^[!-~]{1,255}$", ""},
+      {"api_nonces", "api_nonces_key_id_check", "key_id", "^[A-Za-z0-9_.-]{1,64}$", ""},
+      {"api_nonces", "api_nonces_nonce_check", "nonce", "^[A-Za-z0-9_-]{16,64}$", ""},
+  };
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
+  ASSERT_TRUE(RunAsync(io, ApplyMigrations(pool, In(30s))));
+  // Deterministic candidates (setseed) in a temporary table on the pool's one connection.
+  ASSERT_TRUE(Query(io, pool,
+                    "SELECT setseed(0.42); CREATE TABLE candidates AS "
+                    "SELECT string_agg(substr(a, 1 + floor(random() * length(a))::int, 1), '') "
+                    "AS v FROM (VALUES ('abcz09AZ_.:@/-!~ é' || E'\\n\\t\"')) x(a), "
+                    "generate_series(1, 6000) s, generate_series(1, 1 + s % 300) n GROUP BY s"));
+  for (const auto& r : replaced) {
+    SCOPED_TRACE(r.constraint);
+    auto def = Query(io, pool,
+                     fmt::format("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                 "WHERE conname = '{}' AND conrelid = '{}'::regclass",
+                                 r.constraint, r.table));
+    ASSERT_TRUE(def);
+    ASSERT_EQ(def.value().rows(), 1);
+    std::string expression(def.value().GetText(0, 0).value());
+    ASSERT_EQ(expression.rfind("CHECK ", 0), 0u) << expression;
+    expression = expression.substr(6);
+    EXPECT_EQ(expression.find('{'), std::string::npos) << "still a bounded repeat: " << expression;
+    // Valid bodies of every length from 0 to 300 behind the prefix, some with one bad character.
+    const std::string query = fmt::format(
+        "WITH c(v) AS (SELECT v FROM candidates UNION ALL "
+        "  SELECT '{0}' || repeat('a1', n / 2) || repeat('z', n % 2) FROM generate_series(0, 300) n "
+        "  UNION ALL SELECT '{0}' || repeat('b', n) || '-' FROM generate_series(0, 300) n "
+        "  UNION ALL SELECT '{0}' || repeat('9', n) || E'\\n' FROM generate_series(0, 300) n "
+        "  UNION ALL SELECT '{0}' || repeat('Q', n) FROM generate_series(0, 300) n "
+        "  UNION ALL SELECT '' UNION ALL SELECT 'é') "
+        "SELECT count(*), count(*) FILTER (WHERE ok), "
+        "  min(quote_literal({1})) FILTER (WHERE ok IS DISTINCT FROM old) "
+        "FROM (SELECT v AS {1} FROM c) t, LATERAL (SELECT {2} AS ok, {1} ~ '{3}' AS old) x",
+        r.prefix, r.column, expression, r.old_regex);
+    auto compared = Query(io, pool, query);
+    ASSERT_TRUE(compared) << compared.error().message();
+    EXPECT_GT(compared.value().GetInt64(0, 0).value(), 6000);
+    EXPECT_GE(compared.value().GetInt64(0, 1).value(), 21) << "too few valid candidates";
+    EXPECT_TRUE(compared.value().IsNull(0, 2))
+        << "disagrees on " << compared.value().GetText(0, 2).value();
+  }
 }
 
 TEST(MigrationsTest, ConcurrentRunnersApplyEachMigrationOnce) {
