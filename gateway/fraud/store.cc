@@ -109,15 +109,6 @@ asio::awaitable<Result<std::int64_t>> ScalarInt(db::PgPool& pool, std::string_vi
   co_return r.GetInt64(0, 0);
 }
 
-std::string IntArrayLiteral(const std::vector<std::int64_t>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += std::to_string(values[i]);
-  }
-  return out + "}";
-}
-
 // The audit record's picture of an item (never personal data in plain text: items of personal
 // kinds are hashes).
 std::string ItemJson(const ItemRow& item) {
@@ -140,20 +131,6 @@ std::string ItemJson(const ItemRow& item) {
 }
 
 }  // namespace
-
-std::string TextArrayLiteral(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 asio::awaitable<Result<RecordedDecision>> RecordDecisionTx(PgConnection& conn,
                                                            const DecisionRecord& d,
@@ -182,7 +159,7 @@ asio::awaitable<Result<RecordedDecision>> RecordDecisionTx(PgConnection& conn,
                                                          .Add(d.lists_version)
                                                          .Add(d.eval_ns)
                                                          .Add(d.timed_out)
-                                                         .Add(TextArrayLiteral(d.reason_codes))
+                                                         .Add(db::ArrayLiteral(d.reason_codes))
                                                          .Add(d.decision_json),
                                                      deadline));
   LEDGER_CO_TRY(out.decision_id, decision.GetInt64(0, 0));
@@ -206,7 +183,7 @@ asio::awaitable<Result<std::vector<StoredEvent>>> ReadEventsAfter(
   LEDGER_CO_TRY(auto lease, co_await pool.Acquire(deadline));
   LEDGER_CO_TRY(auto r, co_await lease->Execute(
                             kEventsAfter,
-                            Params().Add(after).Add(IntArrayLiteral(also)).Add(limit), deadline));
+                            Params().Add(after).Add(db::ArrayLiteral(also)).Add(limit), deadline));
   co_return ParseAll<StoredEvent>(r, ParseEvent);
 }
 
@@ -465,8 +442,8 @@ asio::awaitable<Result<void>> InsertShadowDiff(db::PgPool& pool, const ShadowDif
           .Add(d.shadow_ruleset_version)
           .Add(d.live_score)
           .Add(d.shadow_score)
-          .Add(TextArrayLiteral(d.fired_only_live))
-          .Add(TextArrayLiteral(d.fired_only_shadow))
+          .Add(db::ArrayLiteral(d.fired_only_live))
+          .Add(db::ArrayLiteral(d.fired_only_shadow))
           .Add(d.shadow_decision_json),
       deadline));
   co_return outcome::success();

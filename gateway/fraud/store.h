@@ -200,7 +200,5 @@ boost::asio::awaitable<Result<std::vector<EventWithDecision>>> ReadEventsWithDec
     db::PgPool& pool, std::int64_t from_s, std::int64_t to_s, std::int64_t after,
     std::int32_t limit, db::Deadline deadline);
 
-// A PostgreSQL array literal of text values ("{\"a\",\"b\"}").
-std::string TextArrayLiteral(const std::vector<std::string>& values);
 
 }  // namespace paygate::fraud::store

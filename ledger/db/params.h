@@ -75,4 +75,10 @@ class Params {
   bool valid_ = true;
 };
 
+// PostgreSQL array literals, for a parameter the statement casts (`$1::text[]`, `$2::bigint[]`):
+// one parameter for any number of values. Text elements are quoted and escaped, so any text
+// (commas, braces, quotes, "NULL") arrives as itself.
+std::string ArrayLiteral(const std::vector<std::string>& values);
+std::string ArrayLiteral(const std::vector<std::int64_t>& values);
+
 }  // namespace paygate::db

@@ -29,6 +29,7 @@ namespace {
 
 namespace asio = boost::asio;
 using adapters::bill::Record;
+using db::ArrayLiteral;
 using db::Params;
 using db::PgConnection;
 using db::PgResult;
@@ -201,26 +202,6 @@ class CopyRow {
   std::string& out_;
   bool first_ = true;
 };
-
-// A PostgreSQL array literal of text or integers.
-std::string ArrayLiteral(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i != 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string ArrayLiteral(const std::vector<std::int64_t>& values) {
-  return fmt::format("{{{}}}", fmt::join(values, ","));
-}
 
 // Whether a refund line says the money moved (WeChat writes PROCESSING, ABNORMAL or CLOSED for
 // refunds that have not).

@@ -16,6 +16,7 @@ namespace paygate::recon {
 namespace {
 
 namespace asio = boost::asio;
+using db::ArrayLiteral;
 using db::Params;
 using db::PgConnection;
 
@@ -54,21 +55,6 @@ std::string Covered(bool named) {
       named ? "cardinality($4::text[]) > 0 AND ((b.kind = 'payment' AND b.merchant_reference = "
               "ANY($4::text[])) OR (b.kind = 'refund' AND b.refund_reference = ANY($4::text[])))"
             : fmt::format("cardinality($4::text[]) = 0 AND {}", kUnsettled));
-}
-
-std::string ArrayLiteral(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i != 0) out += ',';
-    out += '"';
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
 }
 
 bool ValidDate(std::string_view text) {

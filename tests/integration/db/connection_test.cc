@@ -30,6 +30,43 @@ namespace asio = boost::asio;
 using namespace test;
 using testing::RunAsync;
 
+TEST(PgConnectionTest, ArrayLiteralsArriveElementForElement) {
+  // Proves ArrayLiteral's text arrays reach the server as exactly the elements given, whatever
+  // they contain (separators, braces, quotes, backslashes, the word NULL, empty, unicode), and
+  // integer arrays keep their extremes: the server unnests and compares each element.
+  asio::io_context io;
+  PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase()));
+  const std::vector<std::string> texts = {"a,b", "{x}", "q\"uote", "back\\slash", "NULL", "",
+                                          " padded ", "ünï 💳"};
+  const std::vector<std::int64_t> ints = {std::numeric_limits<std::int64_t>::min(), -1, 0,
+                                          std::numeric_limits<std::int64_t>::max()};
+  RunAsync(io, [&]() -> asio::awaitable<void> {
+    auto lease = co_await pool.Acquire(In(5s));
+    CO_ASSERT_OK(lease);
+    auto result = co_await lease.value()->Execute(
+        "SELECT t.v, t.n, (SELECT array_agg(i ORDER BY o) FROM unnest($2::bigint[]) "
+        "WITH ORDINALITY u(i, o))::text FROM unnest($1::text[]) WITH ORDINALITY t(v, n) ORDER BY n",
+        Params().AddUntyped(ArrayLiteral(texts)).AddUntyped(ArrayLiteral(ints)), In(5s));
+    CO_ASSERT_OK(result);
+    const PgResult& rows = result.value();
+    CO_ASSERT_TRUE(rows.rows() == static_cast<int>(texts.size()));
+    for (int i = 0; i < rows.rows(); ++i) {
+      EXPECT_FALSE(rows.IsNull(i, 0)) << i;
+      EXPECT_EQ(rows.GetText(i, 0).value(), texts[static_cast<std::size_t>(i)]);
+    }
+    EXPECT_EQ(rows.GetText(0, 2).value(),
+              "{-9223372036854775808,-1,0,9223372036854775807}");
+    auto empty = co_await lease.value()->Execute(
+        "SELECT cardinality($1::text[]), cardinality($2::bigint[])",
+        Params().AddUntyped(ArrayLiteral(std::vector<std::string>{}))
+            .AddUntyped(ArrayLiteral(std::vector<std::int64_t>{})),
+        In(5s));
+    CO_ASSERT_OK(empty);
+    EXPECT_EQ(empty.value().GetInt64(0, 0).value(), 0);
+    EXPECT_EQ(empty.value().GetInt64(0, 1).value(), 0);
+  }());
+}
+
 TEST(PgConnectionTest, TypedParamsRoundTripWithTheirTypes) {
   // Proves parameters reach the server with their declared types and come back unchanged: int64
   // extremes, text with quotes/backslash/unicode, NULL, both booleans, bytea with NUL and 0xff
