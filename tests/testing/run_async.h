@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 
 namespace paygate::testing {
 
@@ -40,6 +41,35 @@ inline void RunAsync(boost::asio::io_context& io, boost::asio::awaitable<void> t
   io.restart();
   io.run();
   if (error) std::rethrow_exception(error);
+}
+
+// Like RunAsync, but returns as soon as `task` completes instead of waiting for `io` to run out of
+// work: for fixtures whose io_context always has something armed (the ledger batcher's timer).
+template <class T>
+T RunUntilDone(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
+  std::optional<T> result;
+  std::exception_ptr error;
+  bool done = false;
+  boost::asio::co_spawn(io, detail::StoreResult(std::move(task), &result),
+                        [&](std::exception_ptr e) {
+                          error = e;
+                          done = true;
+                        });
+  io.restart();
+  while (!done) io.run_one();
+  if (error) std::rethrow_exception(error);
+  return std::move(*result);
+}
+
+// Spawns `task` on `io`, which other threads are running, and blocks until it completes: for
+// fixtures that run their io_context on threads of their own.
+template <class T>
+T RunOnThreads(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
+  std::optional<T> result;
+  boost::asio::co_spawn(io, detail::StoreResult(std::move(task), &result),
+                        boost::asio::use_future)
+      .get();
+  return std::move(*result);
 }
 
 }  // namespace paygate::testing

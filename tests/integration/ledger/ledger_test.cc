@@ -90,23 +90,7 @@ Transfer Resolve(std::string id, std::string pending, K kind, std::int64_t amoun
   return paygate::testing::ResolveOf(std::move(id), std::move(pending), kind, amount);
 }
 
-// Runs `task` on `io` until it completes. Unlike testing::RunAsync it does not wait for `io` to run
-// out of work: the batcher's worker always has a timer armed.
-template <class T>
-T RunUntilDone(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, testing::detail::StoreResult(std::move(task), &result),
-                 [&](std::exception_ptr e) {
-                   error = e;
-                   done = true;
-                 });
-  io.restart();
-  while (!done) io.run_one();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
+using testing::RunUntilDone;
 
 void RunUntilDone(asio::io_context& io, asio::awaitable<void> task) {
   std::exception_ptr error;

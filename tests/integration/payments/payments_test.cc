@@ -29,6 +29,7 @@
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/run_async.h"
 
 namespace paygate::payments {
 namespace {
@@ -130,23 +131,12 @@ class ScriptedAdapter final : public adapters::Adapter {
   std::map<std::string, int> calls_;
 };
 
-template <class T>
-T Await(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(task)); },
-      [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-      });
-  io.restart();
-  while (!result) io.run_one();
-  return std::move(*result);
-}
+using testing::RunUntilDone;
 
 class PaymentsTest : public ::testing::Test {
  public:
   PaymentsTest() : pool_(io_.get_executor(), MakePoolOptions(FreshDatabase(), 8)) {
-    auto applied = Await(io_, db::ApplyMigrations(pool_, In(30s)));
+    auto applied = RunUntilDone(io_, db::ApplyMigrations(pool_, In(30s)));
     EXPECT_TRUE(applied) << applied.error().message;
     ledger_ = std::make_unique<ledger::PostgresLedger>(pool_, io_.get_executor(),
                                                        ledger::PostgresLedgerOptions{});
@@ -160,11 +150,11 @@ class PaymentsTest : public ::testing::Test {
     options.routes["sandbox"] = {"sandbox", "m1"};
     options.event_retry_window = std::chrono::hours(1);
     service_ = std::make_shared<PaymentService>(pool_, *ledger_, registry, options);
-    auto chart = Await(io_, service_->EnsureChartOfAccounts());
+    auto chart = RunUntilDone(io_, service_->EnsureChartOfAccounts());
     EXPECT_TRUE(chart) << chart.error().message();
   }
   ~PaymentsTest() override {
-    Await(io_, [this]() -> asio::awaitable<bool> {
+    RunUntilDone(io_, [this]() -> asio::awaitable<bool> {
       co_await ledger_->Stop();
       co_return true;
     }());
@@ -182,13 +172,13 @@ class PaymentsTest : public ::testing::Test {
 
   api::v1::Payment Create(std::string key, api::v1::CreatePaymentRequest request,
                           std::string principal = "sales-platform") {
-    auto created = Await(io_, service_->CreatePayment(principal, key, std::move(request)));
+    auto created = RunUntilDone(io_, service_->CreatePayment(principal, key, std::move(request)));
     EXPECT_TRUE(created) << (created ? "" : created.error().code);
     return created ? created.value() : api::v1::Payment{};
   }
 
   api::v1::Payment Get(const std::string& id) {
-    auto p = Await(io_, service_->GetPayment("sales-platform", id));
+    auto p = RunUntilDone(io_, service_->GetPayment("sales-platform", id));
     EXPECT_TRUE(p);
     return p ? p.value() : api::v1::Payment{};
   }
@@ -198,16 +188,16 @@ class PaymentsTest : public ::testing::Test {
     request.merchant_account = "m1";
     request.headers = {{"x-sig", sig}};
     request.body = body;
-    auto reply = Await(io_, service_->ReceiveCallback("sandbox", request));
+    auto reply = RunUntilDone(io_, service_->ReceiveCallback("sandbox", request));
     if (reply.callback_id > 0) {
-      auto applied = Await(io_, service_->ApplyCallback(reply.callback_id));
+      auto applied = RunUntilDone(io_, service_->ApplyCallback(reply.callback_id));
       EXPECT_TRUE(applied) << applied.error().message();
     }
     return reply;
   }
 
   std::int64_t SqlInt(const std::string& sql) {
-    auto r = Await(io_, [&]() -> asio::awaitable<Result<std::int64_t>> {
+    auto r = RunUntilDone(io_, [&]() -> asio::awaitable<Result<std::int64_t>> {
       auto lease = co_await pool_.Acquire(In(10s));
       if (!lease) co_return lease.error();
       auto rows = co_await lease.value()->ExecuteSimple(sql, In(10s));
@@ -220,7 +210,7 @@ class PaymentsTest : public ::testing::Test {
 
   ledger::Balance BalanceOf(const std::string& name) {
     auto b =
-        Await(io_, ledger_->GetBalance(ledger::AccountIdFor("CNY", name), std::nullopt, In(10s)));
+        RunUntilDone(io_, ledger_->GetBalance(ledger::AccountIdFor("CNY", name), std::nullopt, In(10s)));
     EXPECT_TRUE(b);
     return b ? b.value() : ledger::Balance{};
   }
@@ -232,7 +222,7 @@ class PaymentsTest : public ::testing::Test {
            (expiries ? "" : " AND kind <> 'expire_order'") +
            " RETURNING 1) SELECT count(*) FROM u");
     Janitor janitor(io_.get_executor(), service_, JanitorOptions{});
-    return Await(io_, janitor.RunOnce());
+    return RunUntilDone(io_, janitor.RunOnce());
   }
 
   asio::io_context io_;
@@ -332,7 +322,7 @@ TEST_F(PaymentsTest, AttemptLeftSendingByACrashIsResolvedByTheJanitor) {
   order.merchant_account = "m1";
   order.routing_reason = "test";
   order.expires_at_us = (std::chrono::system_clock::now() + 1h).time_since_epoch() / 1us;
-  auto inserted = Await(io_, store::InsertOrder(pool_, order, In(10s)));
+  auto inserted = RunUntilDone(io_, store::InsertOrder(pool_, order, In(10s)));
   ASSERT_TRUE(inserted);
   EXPECT_EQ(Get(order.id).status(), "processing");
 
@@ -370,7 +360,7 @@ TEST_F(PaymentsTest, RetriedCreateAnswersTheSameOrderAndAChangedBodyIsRefused) {
   const api::v1::Payment second = Create("k1", Request());
   EXPECT_EQ(first.id(), second.id());
   EXPECT_EQ(adapter_->Calls("create"), 1);
-  auto changed = Await(io_, service_->CreatePayment("sales-platform", "k1", Request(999)));
+  auto changed = RunUntilDone(io_, service_->CreatePayment("sales-platform", "k1", Request(999)));
   ASSERT_FALSE(changed);
   EXPECT_EQ(changed.error().status, 422u);
   // The same key from another client is another order.
@@ -396,7 +386,7 @@ TEST_F(PaymentsTest, ValidationNamesTheField) {
   for (const Case& c : cases) {
     auto request = Request();
     c.mutate(&request);
-    auto result = Await(io_, service_->CreatePayment("sales-platform", "k", request));
+    auto result = RunUntilDone(io_, service_->CreatePayment("sales-platform", "k", request));
     ASSERT_FALSE(result) << c.param;
     EXPECT_EQ(result.error().status, 400u) << c.param;
     EXPECT_EQ(result.error().param, c.param);
@@ -408,21 +398,21 @@ TEST_F(PaymentsTest, ValidationNamesTheField) {
 
 TEST_F(PaymentsTest, AnotherClientsPaymentIsNotFound) {
   const api::v1::Payment mine = Create("k1", Request());
-  auto theirs = Await(io_, service_->GetPayment("claims-system", mine.id()));
+  auto theirs = RunUntilDone(io_, service_->GetPayment("claims-system", mine.id()));
   ASSERT_FALSE(theirs);
   EXPECT_EQ(theirs.error().status, 404u);
-  auto close = Await(io_, service_->ClosePayment("claims-system", mine.id()));
+  auto close = RunUntilDone(io_, service_->ClosePayment("claims-system", mine.id()));
   ASSERT_FALSE(close);
   EXPECT_EQ(close.error().status, 404u);
   api::v1::CreateRefundRequest refund;
-  auto refunded = Await(io_, service_->CreateRefund("claims-system", "r1", mine.id(), refund));
+  auto refunded = RunUntilDone(io_, service_->CreateRefund("claims-system", "r1", mine.id(), refund));
   ASSERT_FALSE(refunded);
   EXPECT_EQ(refunded.error().status, 404u);
 }
 
 TEST_F(PaymentsTest, CloseAndExpiry) {
   const api::v1::Payment a = Create("k1", Request());
-  auto closed = Await(io_, service_->ClosePayment("sales-platform", a.id()));
+  auto closed = RunUntilDone(io_, service_->ClosePayment("sales-platform", a.id()));
   ASSERT_TRUE(closed);
   EXPECT_EQ(closed.value().status(), "closed");
 
@@ -437,7 +427,7 @@ TEST_F(PaymentsTest, CloseAndExpiry) {
   // A paid order cannot be closed.
   const api::v1::Payment c = Create("k3", Request());
   Callback(c.id() + "_1|succeeded|n1");
-  auto refused = Await(io_, service_->ClosePayment("sales-platform", c.id()));
+  auto refused = RunUntilDone(io_, service_->ClosePayment("sales-platform", c.id()));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().status, 409u);
 }
@@ -448,31 +438,31 @@ TEST_F(PaymentsTest, RefundsPostOnceAndADeclineReleasesTheAmount) {
 
   api::v1::CreateRefundRequest partial;
   partial.set_amount_minor(300);
-  auto r1 = Await(io_, service_->CreateRefund("sales-platform", "r1", p.id(), partial));
+  auto r1 = RunUntilDone(io_, service_->CreateRefund("sales-platform", "r1", p.id(), partial));
   ASSERT_TRUE(r1);
   EXPECT_EQ(r1.value().status(), "succeeded");
   // A retry with the same key is the same refund, not a second one.
-  auto r1_again = Await(io_, service_->CreateRefund("sales-platform", "r1", p.id(), partial));
+  auto r1_again = RunUntilDone(io_, service_->CreateRefund("sales-platform", "r1", p.id(), partial));
   ASSERT_TRUE(r1_again);
   EXPECT_EQ(r1_again.value().id(), r1.value().id());
   EXPECT_EQ(adapter_->Calls("refund"), 1);
 
   adapter_->Queue("refund", Answer(Outcome::kDeclined));
-  auto r2 = Await(io_, service_->CreateRefund("sales-platform", "r2", p.id(), partial));
+  auto r2 = RunUntilDone(io_, service_->CreateRefund("sales-platform", "r2", p.id(), partial));
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2.value().status(), "failed");
   EXPECT_EQ(Get(p.id()).refundable_minor(), 700);
 
   adapter_->Queue("refund", Answer(Outcome::kUnknown));
   api::v1::CreateRefundRequest rest;  // 0: everything refundable
-  auto r3 = Await(io_, service_->CreateRefund("sales-platform", "r3", p.id(), rest));
+  auto r3 = RunUntilDone(io_, service_->CreateRefund("sales-platform", "r3", p.id(), rest));
   ASSERT_TRUE(r3);
   EXPECT_EQ(r3.value().status(), "processing");
   EXPECT_EQ(r3.value().amount_minor(), 700);
   EXPECT_EQ(Get(p.id()).refundable_minor(), 0);
   adapter_->Queue("query_refund", Answer(Outcome::kSucceeded));
   JanitorRound();
-  EXPECT_EQ(Await(io_, service_->GetRefund("sales-platform", r3.value().id())).value().status(),
+  EXPECT_EQ(RunUntilDone(io_, service_->GetRefund("sales-platform", r3.value().id())).value().status(),
             "succeeded");
   const api::v1::Payment after = Get(p.id());
   EXPECT_EQ(after.refunded_minor(), 1000);
@@ -487,14 +477,14 @@ TEST_F(PaymentsTest, RefundTheProviderNeverSawIsSentAgainUnderTheSameReference) 
   adapter_->Queue("refund", Answer(Outcome::kUnknown));  // e.g. a 5xx: maybe never executed
   api::v1::CreateRefundRequest request;
   request.set_amount_minor(400);
-  auto refund = Await(io_, service_->CreateRefund("sales-platform", "r1", p.id(), request));
+  auto refund = RunUntilDone(io_, service_->CreateRefund("sales-platform", "r1", p.id(), request));
   ASSERT_TRUE(refund);
   EXPECT_EQ(refund.value().status(), "processing");
   // The provider does not know it: the janitor sends the same refund again, and it succeeds.
   adapter_->Queue("query_refund", Answer(Outcome::kUnknown));
   JanitorRound();
   EXPECT_EQ(adapter_->Calls("refund"), 2);
-  EXPECT_EQ(Await(io_, service_->GetRefund("sales-platform", refund.value().id())).value().status(),
+  EXPECT_EQ(RunUntilDone(io_, service_->GetRefund("sales-platform", refund.value().id())).value().status(),
             "succeeded");
   EXPECT_EQ(Get(p.id()).refunded_minor(), 400);
   EXPECT_EQ(BalanceOf("premiums_received").debits_posted, 400);
@@ -536,7 +526,7 @@ TEST_F(PaymentsTest, FiftyParallelRefundsNeverExceedTheCapturedAmount) {
   EXPECT_EQ(after.refunded_minor(), 990);
   EXPECT_EQ(after.refundable_minor(), 10);
   EXPECT_EQ(BalanceOf("premiums_received").debits_posted, 990);
-  auto verify = Await(io_, ledger_->Verify(In(30s)));
+  auto verify = RunUntilDone(io_, ledger_->Verify(In(30s)));
   ASSERT_TRUE(verify);
   EXPECT_TRUE(verify.value().ok());
 }
@@ -548,7 +538,7 @@ TEST_F(PaymentsTest, StoredButUnappliedCallbackIsAppliedByTheJanitor) {
   request.headers = {{"x-sig", "good"}};
   request.body = p.id() + "_1|succeeded|n1";
   // Stored and acknowledged; the daemon dies before applying it.
-  auto reply = Await(io_, service_->ReceiveCallback("sandbox", request));
+  auto reply = RunUntilDone(io_, service_->ReceiveCallback("sandbox", request));
   ASSERT_GT(reply.callback_id, 0);
   EXPECT_EQ(Get(p.id()).status(), "pending");
   JanitorRound();
@@ -566,19 +556,19 @@ TEST_F(PaymentsTest, ListFiltersAndPages) {
   ListFilter filter;
   filter.policy_number = "POL-EVEN";
   filter.limit = 2;
-  auto page1 = Await(io_, service_->ListPayments("sales-platform", filter));
+  auto page1 = RunUntilDone(io_, service_->ListPayments("sales-platform", filter));
   ASSERT_TRUE(page1);
   ASSERT_EQ(page1.value().payments_size(), 2);
   EXPECT_FALSE(page1.value().next_cursor().empty());
   filter.cursor = page1.value().next_cursor();
-  auto page2 = Await(io_, service_->ListPayments("sales-platform", filter));
+  auto page2 = RunUntilDone(io_, service_->ListPayments("sales-platform", filter));
   ASSERT_TRUE(page2);
   ASSERT_EQ(page2.value().payments_size(), 1);
   EXPECT_TRUE(page2.value().next_cursor().empty());
   EXPECT_EQ(page2.value().payments(0).amount_minor(), 100);  // Oldest last.
   ListFilter failed;
   failed.status = OrderStatus::kFailed;
-  EXPECT_EQ(Await(io_, service_->ListPayments("sales-platform", failed)).value().payments_size(),
+  EXPECT_EQ(RunUntilDone(io_, service_->ListPayments("sales-platform", failed)).value().payments_size(),
             0);
 }
 

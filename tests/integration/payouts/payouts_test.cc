@@ -41,6 +41,7 @@
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/run_async.h"
 
 namespace paygate::payouts {
 namespace {
@@ -270,23 +271,12 @@ class TransferProvider final : public adapters::Adapter {
   int inquiries_ = 0;
 };
 
-template <class T>
-T Await(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(task)); },
-      [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-      });
-  io.restart();
-  while (!result) io.run_one();
-  return std::move(*result);
-}
+using testing::RunUntilDone;
 
 class PayoutsTest : public ::testing::Test {
  public:
   PayoutsTest() : url_(FreshDatabase()), pool_(io_.get_executor(), MakePoolOptions(url_, 8)) {
-    auto applied = Await(io_, db::ApplyMigrations(pool_, In(30s)));
+    auto applied = RunUntilDone(io_, db::ApplyMigrations(pool_, In(30s)));
     EXPECT_TRUE(applied) << applied.error().message;
     ledger_ = std::make_unique<ledger::PostgresLedger>(pool_, io_.get_executor(),
                                                        ledger::PostgresLedgerOptions{});
@@ -322,15 +312,15 @@ class PayoutsTest : public ::testing::Test {
     cipher_ = std::move(cipher).value();
     service_ = std::make_shared<PayoutService>(pool_, *ledger_, registry, cipher_, options);
     payments_->AttachPayouts(service_->Hooks());
-    auto chart = Await(io_, payments_->EnsureChartOfAccounts());
+    auto chart = RunUntilDone(io_, payments_->EnsureChartOfAccounts());
     EXPECT_TRUE(chart) << chart.error().message();
-    auto payout_chart = Await(io_, service_->EnsureChartOfAccounts());
+    auto payout_chart = RunUntilDone(io_, service_->EnsureChartOfAccounts());
     EXPECT_TRUE(payout_chart) << payout_chart.error().message();
     Fund("p1", 5000000);
     Fund("p2", 5000000);
   }
   ~PayoutsTest() override {
-    Await(io_, [this]() -> asio::awaitable<bool> {
+    RunUntilDone(io_, [this]() -> asio::awaitable<bool> {
       co_await ledger_->Stop();
       co_return true;
     }());
@@ -346,7 +336,7 @@ class PayoutsTest : public ::testing::Test {
     t.currency = "CNY";
     t.reason_code = 1;
     std::vector<ledger::Transfer> transfers{t};
-    auto posted = Await(io_, ledger_->PostTransfers(std::move(transfers), In(10s)));
+    auto posted = RunUntilDone(io_, ledger_->PostTransfers(std::move(transfers), In(10s)));
     ASSERT_TRUE(posted);
     ASSERT_EQ(posted.value().at(0), ledger::TransferResult::kOk);
   }
@@ -370,7 +360,7 @@ class PayoutsTest : public ::testing::Test {
 
   ApiResult<api::v1::Payout> TryCreate(std::string key, api::v1::CreatePayoutRequest request,
                                        std::string principal = "claims-system") {
-    return Await(io_, service_->CreatePayout(principal, key, std::move(request)));
+    return RunUntilDone(io_, service_->CreatePayout(principal, key, std::move(request)));
   }
   api::v1::Payout Create(std::string key, api::v1::CreatePayoutRequest request) {
     auto created = TryCreate(std::move(key), std::move(request));
@@ -378,12 +368,12 @@ class PayoutsTest : public ::testing::Test {
     return created ? created.value() : api::v1::Payout{};
   }
   api::v1::Payout Get(const std::string& id) {
-    auto p = Await(io_, service_->GetPayout("claims-system", id));
+    auto p = RunUntilDone(io_, service_->GetPayout("claims-system", id));
     EXPECT_TRUE(p);
     return p ? p.value() : api::v1::Payout{};
   }
   ApiResult<api::v1::Payout> Decide(const std::string& who, const std::string& id, bool approve) {
-    return Await(io_, service_->DecidePayout(who, id, approve, "checked"));
+    return RunUntilDone(io_, service_->DecidePayout(who, id, approve, "checked"));
   }
 
   payments::CallbackReply Callback(const std::string& merchant, const std::string& body) {
@@ -391,16 +381,16 @@ class PayoutsTest : public ::testing::Test {
     request.merchant_account = merchant;
     request.headers = {{"x-sig", "good"}};
     request.body = body;
-    auto reply = Await(io_, payments_->ReceiveCallback("sandbox", request));
+    auto reply = RunUntilDone(io_, payments_->ReceiveCallback("sandbox", request));
     if (reply.callback_id > 0) {
-      auto applied = Await(io_, payments_->ApplyCallback(reply.callback_id));
+      auto applied = RunUntilDone(io_, payments_->ApplyCallback(reply.callback_id));
       EXPECT_TRUE(applied) << applied.error().message();
     }
     return reply;
   }
 
   std::int64_t SqlInt(const std::string& sql) {
-    auto r = Await(io_, [&]() -> asio::awaitable<Result<std::int64_t>> {
+    auto r = RunUntilDone(io_, [&]() -> asio::awaitable<Result<std::int64_t>> {
       auto lease = co_await pool_.Acquire(In(10s));
       if (!lease) co_return lease.error();
       auto rows = co_await lease.value()->ExecuteSimple(sql, In(10s));
@@ -412,7 +402,7 @@ class PayoutsTest : public ::testing::Test {
   }
   // An SQL statement that must fail; returns the server's message.
   std::string SqlError(const std::string& sql) {
-    auto r = Await(io_, [&]() -> asio::awaitable<Result<std::int64_t>> {
+    auto r = RunUntilDone(io_, [&]() -> asio::awaitable<Result<std::int64_t>> {
       auto lease = co_await pool_.Acquire(In(10s));
       if (!lease) co_return lease.error();
       auto rows = co_await lease.value()->ExecuteSimple(sql, In(10s));
@@ -424,7 +414,7 @@ class PayoutsTest : public ::testing::Test {
 
   ledger::Balance BalanceOf(const std::string& name) {
     auto b =
-        Await(io_, ledger_->GetBalance(ledger::AccountIdFor("CNY", name), std::nullopt, In(10s)));
+        RunUntilDone(io_, ledger_->GetBalance(ledger::AccountIdFor("CNY", name), std::nullopt, In(10s)));
     EXPECT_TRUE(b);
     return b ? b.value() : ledger::Balance{};
   }
@@ -435,7 +425,7 @@ class PayoutsTest : public ::testing::Test {
         "WITH u AS (UPDATE janitor_tasks SET due_at = now() - interval '1 second' WHERE NOT "
         "manual RETURNING 1) SELECT count(*) FROM u");
     payments::Janitor janitor(io_.get_executor(), payments_, payments::JanitorOptions{});
-    return Await(io_, janitor.RunOnce());
+    return RunUntilDone(io_, janitor.RunOnce());
   }
 
   std::string url_;
@@ -560,17 +550,17 @@ TEST_F(PayoutsTest, RejectAndCancelEndUnpaidAndReverseTheBooks) {
   EXPECT_EQ(rejected.value().failure().code(), "rejected");
 
   const api::v1::Payout b = Create("k2", Request(200000, "CLM-2"));
-  auto cancelled = Await(io_, service_->CancelPayout("claims-system", b.id()));
+  auto cancelled = RunUntilDone(io_, service_->CancelPayout("claims-system", b.id()));
   ASSERT_TRUE(cancelled);
   EXPECT_EQ(cancelled.value().status(), "cancelled");
   // Another client cannot even see it; the approvers cannot approve it any more.
-  EXPECT_EQ(Await(io_, service_->CancelPayout("other-client", b.id())).error().status, 404u);
+  EXPECT_EQ(RunUntilDone(io_, service_->CancelPayout("other-client", b.id())).error().status, 404u);
   EXPECT_EQ(Decide("approver-a", b.id(), true).error().status, 409u);
 
   // Sent payouts are past cancelling.
   const api::v1::Payout c = Create("k3", Request(500, "CLM-3"));
   EXPECT_EQ(c.status(), "succeeded");
-  EXPECT_EQ(Await(io_, service_->CancelPayout("claims-system", c.id())).error().status, 409u);
+  EXPECT_EQ(RunUntilDone(io_, service_->CancelPayout("claims-system", c.id())).error().status, 409u);
 
   EXPECT_EQ(p1_->Creates(), 1);
   // Two reversed, one paid: claims_expense nets to the paid amount.
@@ -631,7 +621,7 @@ TEST_F(PayoutsTest, StillUnknownAfterTheScheduleGoesToTheManualQueueWithEvidence
   ASSERT_EQ(manual.attempts_size(), 1);
   EXPECT_EQ(manual.attempts(0).status(), "unknown");
   EXPECT_EQ(manual.attempts(0).inquiries(), 3);
-  auto queue = Await(io_, service_->ListManual(ListFilter{}));
+  auto queue = RunUntilDone(io_, service_->ListManual(ListFilter{}));
   ASSERT_TRUE(queue);
   ASSERT_EQ(queue.value().payouts_size(), 1);
   EXPECT_EQ(queue.value().payouts(0).id(), created.id());
@@ -790,7 +780,7 @@ TEST_F(PayoutsTest, RandomFaultsNeverPayTwiceAndTheLedgerMatchesTheProvidersReco
           cipher_->Encrypt(kAccount, BeneficiaryAad("beneficiary_account_enc", p.id)).value();
       store::Policy policy;
       policy.routes = {{"sandbox", "p1"}, {"sandbox", "p2"}};
-      auto inserted = Await(io_, store::InsertPayout(pool_, books, p, sealed, policy, In(10s)));
+      auto inserted = RunUntilDone(io_, store::InsertPayout(pool_, books, p, sealed, policy, In(10s)));
       ASSERT_TRUE(inserted);
       ASSERT_TRUE(inserted.value().send.has_value());
       if (fault == 9) p1_->ExecuteAsSent(p.id + "_1", amount);
@@ -915,7 +905,7 @@ class PayoutsRiskTest : public PayoutsTest {
         pool_, io_.get_executor(), options,
         keys::Secret(std::string_view("payouts-test-hash-key-0123456789abcdef")),
         compiled ? std::move(compiled).assume_value() : nullptr, nullptr);
-    auto started = Await(io_, risk_->Start(false));
+    auto started = RunUntilDone(io_, risk_->Start(false));
     EXPECT_TRUE(started) << (started ? "" : started.error().message());
     service_->AttachRisk(risk_);
   }

@@ -44,21 +44,7 @@ constexpr const char* kDay = "2026-03-10";
 constexpr const char* kNextDay = "2026-03-11";
 constexpr const char* kMchid = "1900000109";
 
-template <class T>
-T RunUntilDone(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, testing::detail::StoreResult(std::move(task), &result),
-                 [&](std::exception_ptr e) {
-                   error = e;
-                   done = true;
-                 });
-  io.restart();
-  while (!done) io.run_one();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
+using testing::RunUntilDone;
 
 void RunUntilDone(asio::io_context& io, asio::awaitable<void> task) {
   bool done = false;

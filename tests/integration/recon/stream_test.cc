@@ -44,21 +44,7 @@ using db::test::MakePoolOptions;
 
 constexpr const char* kDay = "2026-03-10";
 
-template <class T>
-T RunUntilDone(asio::io_context& io, asio::awaitable<T> task) {
-  std::optional<T> result;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(io, testing::detail::StoreResult(std::move(task), &result),
-                 [&](std::exception_ptr e) {
-                   error = e;
-                   done = true;
-                 });
-  io.restart();
-  while (!done) io.run_one();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
+using testing::RunUntilDone;
 
 std::string OrderId(std::int64_t i) { return fmt::format("pay_{:024}", i); }
 std::int64_t Amount(std::int64_t i) { return 100 + i % 9000; }

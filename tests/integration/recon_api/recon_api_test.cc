@@ -36,6 +36,7 @@
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/integration/edge/edge_fixture.h"
+#include "tests/testing/run_async.h"
 
 namespace paygate::gateway::recon {
 namespace {
@@ -159,12 +160,7 @@ class ReconApiTest : public ::testing::Test {
 
   template <class T>
   T Run(asio::awaitable<T> task) {
-    std::optional<T> result;
-    asio::co_spawn(
-        io_, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(task)); },
-        asio::use_future)
-        .get();
-    return std::move(*result);
+    return testing::RunOnThreads(io_, std::move(task));
   }
 
   db::PgResult Sql(const std::string& sql) {

@@ -27,6 +27,7 @@
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/wechatpay_sim.h"
+#include "tests/testing/run_async.h"
 
 namespace paygate::gateway::recon {
 namespace {
@@ -96,12 +97,7 @@ class ScheduleTest : public ::testing::Test {
 
   template <class T>
   T Run(asio::awaitable<T> task) {
-    std::optional<T> result;
-    asio::co_spawn(
-        io_, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(task)); },
-        asio::use_future)
-        .get();
-    return std::move(*result);
+    return testing::RunOnThreads(io_, std::move(task));
   }
 
   std::int64_t SqlInt(const std::string& sql) {

@@ -33,6 +33,7 @@
 #include "ledger/recon/settlement.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/wechatpay_sim.h"
+#include "tests/testing/run_async.h"
 
 namespace paygate::recon {
 namespace {
@@ -119,12 +120,7 @@ class ReconE2eTest : public ::testing::Test {
 
   template <class T>
   T Run(asio::awaitable<T> task) {
-    std::optional<T> result;
-    asio::co_spawn(
-        io_, [&]() -> asio::awaitable<void> { result.emplace(co_await std::move(task)); },
-        asio::use_future)
-        .get();
-    return std::move(*result);
+    return testing::RunOnThreads(io_, std::move(task));
   }
 
   Result<db::PgResult> Query(const std::string& sql) {
