@@ -396,8 +396,11 @@ struct Reconciler::Run {
     }
     const bool refund = r.kind == Record::Kind::kRefund;
     if (!refund) paid += r.amount_minor;
-    if (refund && RefundDone(r.status)) refunded += r.amount_minor;
-    fees += r.fee_minor;
+    // A refund that has not gone through moves neither its amount nor its returned fee: both
+    // count on the bill where it did.
+    const bool moved = !refund || RefundDone(r.status);
+    if (refund && moved) refunded += r.amount_minor;
+    if (moved) fees += r.fee_minor;
     return true;
   }
 

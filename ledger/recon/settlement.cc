@@ -25,13 +25,13 @@ constexpr std::int32_t kReasonSettlement = 41;
 constexpr std::size_t kReferencesMax = 100000;
 constexpr int kLookbackDays = 31;
 
-// A line's net, what the provider owes for it. A refund counts only when the money moved, as the
-// import's totals count it (reconciler.cc RefundDone: WeChat writes these for refunds that have
-// not).
+// A line's net, what the provider owes for it. A refund, and the fee it returns, count only when
+// the money moved, as the import's totals count them (reconciler.cc RefundDone: WeChat writes
+// these statuses for refunds that have not).
 constexpr std::string_view kNet =
-    "(CASE WHEN b.kind = 'payment' THEN b.amount_minor "
+    "(CASE WHEN b.kind = 'payment' THEN b.amount_minor - b.fee_minor "
     "WHEN b.status IN ('PROCESSING', 'ABNORMAL', 'CLOSED', 'FAILED') THEN 0 "
-    "ELSE -b.amount_minor END - b.fee_minor)";
+    "ELSE -b.amount_minor - b.fee_minor END)";
 
 // A line of a current bill no settlement has taken yet: its import left it waiting, no settlement
 // line holds it, and none holds its item (through another version's line).

@@ -11,10 +11,10 @@
 // settlement_mismatch exception when the received amount is not the covered lines' net; resolving
 // it with an adjustment (Reconciler::Resolve) brings the clearing account back to zero.
 //
-// A line's net is what the provider owes for it: its amount for a payment, minus its amount for a
-// refund that went through (as the import counts it), minus its fee. Every class counts, not only
-// matched lines: the provider settles its own bill, and the exceptions of the other classes hold
-// the difference to our side.
+// A line's net is what the provider owes for it: its amount minus its fee for a payment; for a
+// refund that went through (as the import counts it), minus its amount and its (returned) fee; 0
+// for a refund that has not. Every class counts, not only matched lines: the provider settles its
+// own bill, and the exceptions of the other classes hold the difference to our side.
 //
 // Each bill line and each of our items is settled at most once, enforced by the database's unique
 // constraints (a concurrent second settlement fails with Errc::already_settled). The same

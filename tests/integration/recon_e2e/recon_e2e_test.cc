@@ -349,10 +349,12 @@ TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZe
                                a.reference)),
             123);
 
-  // Fees: the simulator's 0.6% of each line (a's changed to 1.23, the refund's returned),
-  // Dr provider_fees / Cr clearing; the settlement, paid minus refunded minus fees, Dr bank /
-  // Cr clearing. What stays in clearing is exactly what the open exceptions explain.
-  const std::int64_t day_fees = 123 + 180 + 240 - 90 + 300 + 42;
+  // Fees: the simulator's 0.6% of each line (a's changed to 1.23), Dr provider_fees / Cr
+  // clearing; the refund's returned fee (-90) does not count while its line says PROCESSING, as
+  // its amount does not: it counts on the bill where the refund went through. The settlement, paid
+  // minus refunded minus fees, Dr bank / Cr clearing. What stays in clearing is exactly what the
+  // open exceptions explain.
+  const std::int64_t day_fees = 123 + 180 + 240 + 300 + 42;
   const std::int64_t day_paid = 10000 + 29000 + 40000 + 50000 + 7000;
   EXPECT_EQ(first.fee_amount_minor, day_fees);
   EXPECT_EQ(Balance(kFees), day_fees);
