@@ -23,6 +23,8 @@
 
 #include <libpq-fe.h>
 
+#include "tests/testing/ports.h"
+
 namespace paygate::testing {
 namespace {
 
@@ -55,23 +57,6 @@ std::filesystem::path BinDir() {
   if (const char* dir = std::getenv("PAYGATE_PG_BINDIR"); dir != nullptr && *dir != '\0')
     return dir;
   return "/usr/lib/postgresql/15/bin";
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
 }
 
 // Everything a child needs is prepared before fork(): between fork and exec only async-signal-safe

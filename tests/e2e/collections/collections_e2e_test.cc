@@ -38,6 +38,7 @@
 #include "tests/e2e/collections/providers.h"
 #include "tests/integration/edge/edge_fixture.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/ports.h"
 
 namespace paygate::testing::e2e {
 namespace {
@@ -106,8 +107,8 @@ class CollectionsE2eTest : public ::testing::TestWithParam<std::string> {
     e.driver = MakeDriver(provider);
     e.driver->Start(DriverContext{e.dir / "provider", e.pki});
 
-    e.api_port = FreePort();
-    e.admin_port = FreePort();
+    e.api_port = FreeLoopbackPort();
+    e.admin_port = FreeLoopbackPort();
     e.config = WriteConfig(e);
     auto migrate = RunCtl({"migrate"}, "migrate.log");
     ASSERT_EQ(migrate->Wait(60s), 0) << migrate->Output();

@@ -69,12 +69,6 @@ std::string ChildProcess::Output() const {
   return text.str();
 }
 
-std::uint16_t FreePort() {
-  edge::asio::io_context ioc;
-  edge::tcp::acceptor acceptor(ioc, {edge::asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
-}
-
 void WriteFile0600(const fs::path& path, const std::string& content) {
   {
     std::ofstream out(path, std::ios::trunc);

@@ -41,9 +41,6 @@ class ChildProcess {
   std::filesystem::path output_;
 };
 
-// A TCP port nothing listens on right now (bound and released).
-std::uint16_t FreePort();
-
 // Writes `content` to `path` with mode 0600.
 void WriteFile0600(const std::filesystem::path& path, const std::string& content);
 

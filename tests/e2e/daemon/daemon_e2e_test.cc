@@ -17,6 +17,7 @@
 
 #include "tests/integration/edge/edge_fixture.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/ports.h"
 
 namespace paygate::testing {
 namespace {
@@ -39,12 +40,6 @@ std::string ReadFile(const fs::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::uint16_t FreePort() {
-  edge::asio::io_context ioc;
-  edge::tcp::acceptor acceptor(ioc, {edge::asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
 }
 
 // A child process with its stdout and stderr in one file.
@@ -110,8 +105,8 @@ class DaemonTest : public ::testing::Test {
 
   // A configuration like config/examples/local.yaml, on free ports, with the test PKI.
   fs::path WriteConfig() {
-    api_port_ = FreePort();
-    admin_port_ = FreePort();
+    api_port_ = FreeLoopbackPort();
+    admin_port_ = FreeLoopbackPort();
     const fs::path pki = *dir_ / "pki";
     const std::string yaml = fmt::format(R"(
 api:

@@ -21,6 +21,7 @@
 #include "tests/e2e/collections/harness.h"
 #include "tests/integration/edge/edge_fixture.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/ports.h"
 
 namespace paygate::testing::e2e {
 namespace {
@@ -80,7 +81,7 @@ keys:
   entries:
     - {{id: webhook.sales, file: {dir}/webhook-v1}}
 )",
-        fmt::arg("api", FreePort()), fmt::arg("admin", FreePort()), fmt::arg("pki", pki),
+        fmt::arg("api", FreeLoopbackPort()), fmt::arg("admin", FreeLoopbackPort()), fmt::arg("pki", pki),
         fmt::arg("dir", dir_.string()));
     const fs::path path = dir_ / name;
     std::ofstream(path) << yaml;

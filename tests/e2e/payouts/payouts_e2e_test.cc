@@ -48,6 +48,7 @@
 #include "tests/e2e/collections/providers.h"
 #include "tests/integration/edge/edge_fixture.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/ports.h"
 
 namespace paygate::testing::e2e {
 namespace {
@@ -141,8 +142,8 @@ class PayoutsE2eTest : public ::testing::Test {
     WriteFile0600(dir_ / "m1.secret", "payouts-e2e-merchant-secret-0123456789abcdef");
     WriteFile0600(dir_ / "control.token", token_);
     StartSandbox();
-    api_port_ = FreePort();
-    admin_port_ = FreePort();
+    api_port_ = FreeLoopbackPort();
+    admin_port_ = FreeLoopbackPort();
     kill_config_ = WriteConfig("kill-phase.yaml", kKillPhaseTimeoutMs, kKillPhaseFirstInquiryS);
     config_ = WriteConfig("paygated.yaml", kTimeoutMs, 1);
     auto migrate = std::make_unique<ChildProcess>(

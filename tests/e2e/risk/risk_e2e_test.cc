@@ -31,6 +31,7 @@
 #include "tests/integration/edge/edge_fixture.h"
 #include "tests/integration/sandbox/sandbox_fixture.h"
 #include "tests/testing/pg_cluster.h"
+#include "tests/testing/ports.h"
 
 namespace paygate::testing::e2e {
 namespace {
@@ -105,8 +106,8 @@ class RiskE2eTest : public ::testing::Test {
         "--callback-ca", (e.pki / "ca.crt").string(), "--merchant",
         "m1=" + (e.dir / "m1.secret").string(), "--control-token-file",
         (e.dir / "control.token").string(), "--listen", "127.0.0.1", "--port", "0"});
-    e.api_port = FreePort();
-    e.admin_port = FreePort();
+    e.api_port = FreeLoopbackPort();
+    e.admin_port = FreeLoopbackPort();
     e.config = WriteConfig(e.dir / "paygated.yaml", e.rules);
     auto migrate = RunCtl({"migrate"}, "migrate.log");
     ASSERT_EQ(migrate->Wait(60s), 0) << migrate->Output();
@@ -464,8 +465,8 @@ TEST_F(RiskE2eTest, TheDaemonRefusesToStartOnARulesetThatDoesNotCompile) {
   const fs::path config = env_->dir / "broken.yaml";
   const std::uint16_t saved_api = env_->api_port;
   const std::uint16_t saved_admin = env_->admin_port;
-  env_->api_port = FreePort();
-  env_->admin_port = FreePort();
+  env_->api_port = FreeLoopbackPort();
+  env_->admin_port = FreeLoopbackPort();
   WriteConfig(config, rules);
   env_->api_port = saved_api;
   env_->admin_port = saved_admin;
