@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -282,41 +283,123 @@ std::string ScopeNote(const Options& options) {
   return fmt::format("cut-off window {} s", options.cutoff_window.count());
 }
 
-// An unlinked temporary file (TMPDIR, else /tmp) holding `head` and then every piece `next`
-// yields; closed when the last copy of the pointer goes.
-template <class Next>
-RResult<std::shared_ptr<int>> SpoolToTempFile(std::string_view head, Next& next) {
+// An unlinked temporary file (TMPDIR, else /tmp), closed when the last copy of the pointer goes;
+// nullptr (errno set) when none can be made.
+std::shared_ptr<int> OpenUnlinkedTempFile() {
   const char* dir = std::getenv("TMPDIR");
   std::string path = fmt::format("{}/paygate-recon-XXXXXX", dir != nullptr && *dir ? dir : "/tmp");
+  const int raw = mkstemp(path.data());
+  if (raw < 0) return nullptr;
+  unlink(path.c_str());
+  return std::shared_ptr<int>(new int(raw), [](int* f) {
+    close(*f);
+    delete f;
+  });
+}
+
+bool WriteAll(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// The file holding `head` and then every piece `next` yields.
+template <class Next>
+RResult<std::shared_ptr<int>> SpoolToTempFile(std::string_view head, Next& next) {
   auto failed = []() {
     const int e = errno;
     return Error(std::error_code(e, std::generic_category()),
                  fmt::format("cannot spool the bill to a temporary file: errno {}", e));
   };
-  const int raw = mkstemp(path.data());
-  if (raw < 0) return failed();
-  unlink(path.c_str());
-  auto fd = std::shared_ptr<int>(new int(raw), [](int* f) {
-    close(*f);
-    delete f;
-  });
-  auto write_all = [&](std::string_view bytes) -> bool {
-    while (!bytes.empty()) {
-      const ssize_t n = write(*fd, bytes.data(), bytes.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  };
-  if (!write_all(head)) return failed();
+  auto fd = OpenUnlinkedTempFile();
+  if (fd == nullptr || !WriteAll(*fd, head)) return failed();
   for (;;) {
     auto more = next();
     if (!more) return more.error();
     if (more.value().empty()) break;
-    if (!write_all(more.value())) return failed();
+    if (!WriteAll(*fd, more.value())) return failed();
   }
   return fd;
+}
+
+// What would otherwise pile up in memory as a bill streams, however long it is (lines nothing has
+// matched yet, exception rows): appended to an unlinked temporary file, read back in pieces.
+class SpillFile {
+ public:
+  // Appends `bytes`, making the file on first use; false (errno set) when the disk refuses.
+  bool Append(std::string_view bytes) {
+    if (fd_ == nullptr && (fd_ = OpenUnlinkedTempFile()) == nullptr) return false;
+    if (!WriteAll(*fd_, bytes)) return false;
+    size_ += bytes.size();
+    return true;
+  }
+  std::uint64_t size() const { return size_; }
+  // The `n` bytes at `offset` into `out`; false (errno set) when they cannot be read back.
+  bool ReadAt(std::uint64_t offset, std::size_t n, std::string& out) const {
+    out.resize(n);
+    std::size_t got = 0;
+    while (got < n) {
+      const ssize_t r = pread(*fd_, out.data() + got, n - got, static_cast<off_t>(offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      got += static_cast<std::size_t>(r);
+    }
+    return true;
+  }
+
+ private:
+  std::shared_ptr<int> fd_;
+  std::uint64_t size_ = 0;
+};
+
+// A held line in the spill file's form: fixed fields, then each string with its 32-bit length.
+void PutHeld(std::string& out, const Held& h) {
+  auto put = [&out](const auto& value) {
+    out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+  };
+  const Record& r = h.record;
+  put(h.line_no);
+  put(h.at);
+  put(static_cast<std::uint8_t>(r.kind));
+  put(r.amount_minor);
+  put(r.fee_minor);
+  for (const std::string* text :
+       {&r.provider, &r.merchant_id, &r.provider_transaction_id, &r.merchant_reference,
+        &r.provider_refund_id, &r.refund_reference, &r.currency, &r.occurred_at, &r.status}) {
+    put(static_cast<std::uint32_t>(text->size()));
+    out.append(*text);
+  }
+}
+
+// The next held line of `in` (PutHeld's form), consumed; false when `in` is cut short.
+bool TakeHeld(std::string_view& in, Held& h) {
+  auto take = [&in](auto& value) {
+    if (in.size() < sizeof(value)) return false;
+    std::memcpy(&value, in.data(), sizeof(value));
+    in.remove_prefix(sizeof(value));
+    return true;
+  };
+  Record& r = h.record;
+  std::uint8_t kind = 0;
+  if (!take(h.line_no) || !take(h.at) || !take(kind) || !take(r.amount_minor) ||
+      !take(r.fee_minor)) {
+    return false;
+  }
+  r.kind = kind == static_cast<std::uint8_t>(Record::Kind::kRefund) ? Record::Kind::kRefund
+                                                                    : Record::Kind::kPayment;
+  for (std::string* text :
+       {&r.provider, &r.merchant_id, &r.provider_transaction_id, &r.merchant_reference,
+        &r.provider_refund_id, &r.refund_reference, &r.currency, &r.occurred_at, &r.status}) {
+    std::uint32_t size = 0;
+    if (!take(size) || in.size() < size) return false;
+    text->assign(in.substr(0, size));
+    in.remove_prefix(size);
+  }
+  return true;
 }
 
 }  // namespace
@@ -341,7 +424,15 @@ struct Reconciler::Run {
 
   Items items;
   std::string copy;         // binary COPY data of recon_bill_items not sent yet
-  std::vector<Held> held;   // lines matched by nothing while streaming
+  // Lines matched by nothing while streaming, until every item is known: the newest up to
+  // kHeldInMemory here, the older ones in held_spill, kHeldInMemory at a time (held_chunks: each
+  // one's offset and size), so a bill of any length holds a bounded number in memory.
+  static constexpr std::size_t kHeldInMemory = 32768;
+  std::vector<Held> held;
+  SpillFile held_spill;
+  std::vector<std::pair<std::uint64_t, std::size_t>> held_chunks;
+  // Exception rows past kCopyFlushBytes wait in exceptions_spill for their COPY.
+  SpillFile exceptions_spill;
   std::vector<std::string> inquire_attempts, inquire_refunds;
   std::string exceptions;   // COPY text of recon_exceptions
   // Open timing exceptions of earlier bills, by "<our kind>:<our id>": a line of this bill that
@@ -355,6 +446,14 @@ struct Reconciler::Run {
   std::int64_t paid = 0, refunded = 0, fees = 0, tolerated = 0;
   adapters::bill::Totals totals;
   std::string error;  // why the file was refused
+  // Set when a spill file fails (the disk, not the bill): the import fails with spill_code.
+  std::string spill_error;
+  std::error_code spill_code;
+
+  void SpillFailed(std::string message, std::error_code code) {
+    spill_error = std::move(message);
+    spill_code = code;
+  }
   std::string scratch;  // builds attempt ids without an allocation each
   // Milliseconds per phase ("items=.. lines=.."), logged with the import: where a slow one went.
   std::string phases;
@@ -545,6 +644,61 @@ struct Reconciler::Run {
       row.Null();
     }
     row.Int(delta).Text(cur).Text(detail);
+    if (exceptions.size() >= kCopyFlushBytes && spill_error.empty()) {
+      if (exceptions_spill.Append(exceptions)) {
+        exceptions.clear();
+      } else {
+        const int e = errno;
+        SpillFailed(fmt::format("cannot spill exception rows to a temporary file: errno {}", e),
+                    std::error_code(e, std::generic_category()));
+      }
+    }
+  }
+
+  // Moves the held lines to the spill file, as one chunk.
+  bool SpillHeld() {
+    std::string bytes;
+    for (const Held& h : held) PutHeld(bytes, h);
+    const std::uint64_t offset = held_spill.size();
+    if (!held_spill.Append(bytes)) {
+      const int e = errno;
+      SpillFailed(fmt::format("cannot spill held lines to a temporary file: errno {}", e),
+                  std::error_code(e, std::generic_category()));
+      error = spill_error;
+      return false;
+    }
+    held_chunks.emplace_back(offset, bytes.size());
+    held.clear();
+    return true;
+  }
+
+  // The next chunk of held lines to settle, oldest first, into `chunk`: false when none is left.
+  bool NextHeldChunk(std::vector<Held>& chunk) {
+    chunk.clear();
+    if (held_chunks.empty()) {
+      chunk.swap(held);
+      return !chunk.empty();
+    }
+    const auto [offset, size] = held_chunks.front();
+    held_chunks.erase(held_chunks.begin());
+    std::string bytes;
+    if (!held_spill.ReadAt(offset, size, bytes)) {
+      const int e = errno;
+      SpillFailed(fmt::format("cannot read held lines back from their file: errno {}", e),
+                  std::error_code(e, std::generic_category()));
+      return false;
+    }
+    std::string_view in = bytes;
+    while (!in.empty()) {
+      Held h;
+      if (!TakeHeld(in, h)) {
+        SpillFailed("held lines came back from their file cut short",
+                    std::make_error_code(std::errc::io_error));
+        return false;
+      }
+      chunk.push_back(std::move(h));
+    }
+    return true;
   }
 
   // Called by the parsers for every line, in order.
@@ -560,6 +714,7 @@ struct Reconciler::Run {
     Item* item = Find(r, &rule);
     if (item == nullptr) {
       held.push_back(Held{.line_no = line_no, .at = *at, .record = std::move(r)});
+      if (held.size() >= kHeldInMemory) return SpillHeld();
       return true;
     }
     Decide(line_no, *at, r, item, rule);
@@ -890,6 +1045,7 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
       if (!more) {
         failure = more.error().message;
         co_await conn.CopyEnd(deadline, "bill refused");
+        if (!run.spill_error.empty()) co_return run.spill_code;
         co_return make_error_code(Errc::bad_file);
       }
       if (!more.value()) BinaryCopyWriter(run.copy).Trailer();
@@ -902,10 +1058,15 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
     LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
     run.Lap("lines");
 
-    // Lines no item matched while streaming: items outside the loaded days, by reference or id.
-    if (!run.held.empty()) {
+    // Lines no item matched while streaming: items outside the loaded days, by reference or id,
+    // then by rule. A chunk at a time (Run::held_chunks), oldest first, each with its own look-up
+    // and COPY, so memory stays bounded however many lines wait.
+    std::multimap<std::int64_t, Item*> candidates;  // unclaimed succeeded items by amount
+    bool candidates_built = false;
+    std::vector<Held> chunk;
+    while (run.NextHeldChunk(chunk)) {
       std::vector<std::string> refs, txids;
-      for (const Held& h : run.held) {
+      for (const Held& h : chunk) {
         const bool refund = h.record.kind == Record::Kind::kRefund;
         refs.push_back(refund ? h.record.refund_reference : h.record.merchant_reference);
         txids.push_back(refund ? h.record.provider_refund_id : h.record.provider_transaction_id);
@@ -936,13 +1097,14 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
                                                          .Add(run.day_end + 86400),
                                                      deadline));
       // Found this way they are matched if a line names them, but never expected by this bill.
+      const std::size_t known = run.items.size();
       LEDGER_CO_TRYV(run.AddItems(rows, 0, 0));
 
       // Then by reference or id again, then by rule: same kind and currency, amount within the
       // tolerance, time within the window, closest time first; what is left has no counterpart.
       BinaryCopyWriter(run.copy).Header();
       std::vector<Held*> unmatched;
-      for (Held& h : run.held) {
+      for (Held& h : chunk) {
         Rule rule = Rule::kNone;
         if (Item* item = run.Find(h.record, &rule)) {
           run.Decide(h.line_no, h.at, h.record, item, rule);
@@ -950,11 +1112,14 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
           unmatched.push_back(&h);
         }
       }
-      std::multimap<std::int64_t, Item*> candidates;
       if (options_.rule_window.count() > 0 && !unmatched.empty()) {
-        for (Item& item : run.items) {
-          if (!item.claimed && item.succeeded) candidates.emplace(item.amount, &item);
+        // Every item once, when first needed; then the ones each chunk's look-up adds.
+        for (auto it = candidates_built ? run.items.begin() + static_cast<std::ptrdiff_t>(known)
+                                        : run.items.begin();
+             it != run.items.end(); ++it) {
+          if (!it->claimed && it->succeeded) candidates.emplace(it->amount, &*it);
         }
+        candidates_built = true;
       }
       for (Held* h : unmatched) {
         Item* best = nullptr;
@@ -972,12 +1137,15 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
         }
         run.Decide(h->line_no, h->at, r, best, best ? Rule::kRule : Rule::kNone);
       }
-      run.held.clear();
       BinaryCopyWriter(run.copy).Trailer();
       LEDGER_CO_TRYV(co_await conn.CopyBegin(kCopyBillItems, deadline));
       LEDGER_CO_TRYV(co_await conn.CopyData(run.copy, deadline));
       LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
       run.copy.clear();
+    }
+    if (!run.spill_error.empty()) {
+      failure = run.spill_error;
+      co_return run.spill_code;
     }
 
     run.Lap("held");
@@ -990,12 +1158,30 @@ asio::awaitable<RResult<Report>> Reconciler::ImportRecords(
                 item.reference, item.amount, std::nullopt, sign * item.amount,
                 item.currency_code(), timing ? ScopeNote(options_) : "");
     }
-    if (!run.exceptions.empty()) {
+    if (!run.spill_error.empty()) {
+      failure = run.spill_error;
+      co_return run.spill_code;
+    }
+    if (!run.exceptions.empty() || run.exceptions_spill.size() > 0) {
       LEDGER_CO_TRYV(co_await conn.CopyBegin(
           "COPY recon_exceptions (import_id, class, status, priority, provider, merchant_account, "
           "bill_date, line_no, our_kind, our_id, reference, our_amount_minor, their_amount_minor, "
           "delta_minor, currency, detail) FROM STDIN",
           deadline));
+      // The spilled rows first, a piece at a time (COPY text rows end with their newline, so
+      // the pieces may cut them anywhere), then the rest.
+      std::string piece;
+      for (std::uint64_t at = 0; at < run.exceptions_spill.size(); at += piece.size()) {
+        const auto n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(kCopyFlushBytes, run.exceptions_spill.size() - at));
+        if (!run.exceptions_spill.ReadAt(at, n, piece)) {
+          const int e = errno;
+          failure = fmt::format("cannot read exception rows back from their file: errno {}", e);
+          co_await conn.CopyEnd(deadline, "spill file unreadable");
+          co_return std::error_code(e, std::generic_category());
+        }
+        LEDGER_CO_TRYV(co_await conn.CopyData(piece, deadline));
+      }
       LEDGER_CO_TRYV(co_await conn.CopyData(run.exceptions, deadline));
       LEDGER_CO_TRYV(co_await conn.CopyEnd(deadline));
     }

@@ -354,5 +354,49 @@ TEST_F(ReconStreamTest, AlipayZipStreamsAndReconciles) {
   EXPECT_EQ(refused.error().code, make_error_code(Errc::bad_file));
 }
 
+// Lines that match nothing while streaming wait until every item is known, then are looked up and
+// matched by rule. A bill of 300,000 such lines (another account's bill, or a day our side lost)
+// waits on disk, not in memory: the process's peak RSS grows by far less than the lines and
+// their exception rows would take, and every line is still a missing_ours exception.
+TEST_F(ReconStreamTest, UnmatchedLinesWaitOnDiskNotInMemory) {
+  constexpr std::int64_t kLines = 300000;
+  AddAttempts(1);  // one attempt of ours, which the bill's first line names
+  std::string zip = BillZip(kLines);
+  ASSERT_FALSE(zip.empty());
+  ASSERT_TRUE(Sql("UPDATE payment_attempts SET provider_reference = 'elsewhere', "
+                  "provider_transaction_id = ''"));
+  ImportRequest request{.provider = "alipay",
+                        .merchant_account = "m1",
+                        .bill_date = kDay,
+                        .file_name = "alipay_bill.zip",
+                        .principal = "finance-1"};
+  const bool can_measure = ResetPeakRss();
+  const long rss_before = PeakRssKib();
+  auto report = RunUntilDone(io_, reconciler_->Import(request, zip, In(300s)));
+  const long grown_kib = PeakRssKib() - rss_before;
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report.value().lines, kLines);
+  // The attempt matches its line by rule (same amount, time within the window); the rest are ours
+  // to find.
+  EXPECT_EQ(report.value().classes["matched"].count, 1);
+  EXPECT_EQ(report.value().classes["missing_ours"].count, kLines - 1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM recon_exceptions WHERE class = 'missing_ours'")
+                .value()
+                .GetInt64(0, 0)
+                .value(),
+            kLines - 1);
+  EXPECT_EQ(Sql("SELECT count(*), count(DISTINCT line_no), min(line_no), max(line_no) FROM "
+                "recon_bill_items")
+                .value()
+                .GetInt64(0, 1)
+                .value(),
+            kLines);
+  if (can_measure && rss_before > 0) {
+    RecordProperty("peak_rss_growth_kib", std::to_string(grown_kib));
+    // Held in memory, the lines alone took about 150 MB and their exception rows 60 MB more.
+    EXPECT_LT(grown_kib, 80 * 1024) << "peak RSS grew by " << grown_kib << " KiB";
+  }
+}
+
 }  // namespace
 }  // namespace paygate::recon
