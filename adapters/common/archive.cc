@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -15,36 +16,6 @@ namespace {
 // windowBits for zlib's inflateInit2/deflateInit2: 15 + 16 selects the gzip wrapper, 15 zlib's.
 constexpr int kGzipBits = 15 + 16;
 constexpr int kZlibBits = 15;
-
-ArchiveResult<std::string> Inflate(std::string_view in, int window_bits, std::size_t size_max) {
-  z_stream stream{};
-  if (inflateInit2(&stream, window_bits) != Z_OK) return Error{"inflate: init failed"};
-  std::string out;
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  stream.avail_in = static_cast<uInt>(in.size());
-  int status = Z_OK;
-  char buffer[64 * 1024];
-  while (status != Z_STREAM_END) {
-    stream.next_out = reinterpret_cast<Bytef*>(buffer);
-    stream.avail_out = sizeof buffer;
-    status = inflate(&stream, Z_NO_FLUSH);
-    if (status != Z_OK && status != Z_STREAM_END) {
-      inflateEnd(&stream);
-      return Error{status == Z_BUF_ERROR ? "inflate: truncated input"
-                                         : std::string("inflate: ") +
-                                               (stream.msg != nullptr ? stream.msg : "corrupt")};
-    }
-    out.append(buffer, sizeof buffer - stream.avail_out);
-    if (out.size() > size_max) {
-      inflateEnd(&stream);
-      return Error{"inflate: output exceeds the size bound"};
-    }
-  }
-  const bool trailing = stream.avail_in != 0;
-  inflateEnd(&stream);
-  if (trailing) return Error{"inflate: bytes after the end of the stream"};
-  return out;
-}
 
 std::string Deflate(std::string_view in, int window_bits) {
   z_stream stream{};
@@ -76,14 +47,91 @@ std::string ZipErrorText(zip_error_t* error) {
   return text;
 }
 
+ArchiveResult<std::string> Inflate(std::string_view in, InflateStream::Wrapper wrapper,
+                                   std::size_t size_max);
+
+}  // namespace
+
+struct InflateStream::State {
+  z_stream z{};
+  bool ended = false;
+  std::size_t total = 0;
+  std::size_t size_max = 0;
+  std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kPiece);
+
+  static constexpr std::size_t kPiece = 64 * 1024;
+};
+
+InflateStream::InflateStream(Wrapper wrapper, std::size_t size_max)
+    : state_(std::make_unique<State>()) {
+  state_->size_max = size_max;
+  // Only allocation failure makes init fail; abort like Deflate rather than half-construct.
+  if (inflateInit2(&state_->z, wrapper == Wrapper::kGzip ? kGzipBits : kZlibBits) != Z_OK) {
+    std::abort();
+  }
+}
+
+InflateStream::~InflateStream() { inflateEnd(&state_->z); }
+
+ArchiveResult<void> InflateStream::Feed(std::string_view in,
+                                        const std::function<bool(std::string_view)>& out) {
+  State& st = *state_;
+  if (st.ended) {
+    if (in.empty()) return outcome::success();
+    return Error{"inflate: bytes after the end of the stream"};
+  }
+  st.z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  st.z.avail_in = static_cast<uInt>(in.size());
+  std::size_t produced = 0;
+  do {
+    st.z.next_out = reinterpret_cast<Bytef*>(st.buffer.get());
+    st.z.avail_out = static_cast<uInt>(State::kPiece);
+    const int status = inflate(&st.z, Z_NO_FLUSH);
+    // Z_BUF_ERROR: no progress possible until more input arrives (Finish tells truncation).
+    if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
+      return Error{std::string("inflate: ") + (st.z.msg != nullptr ? st.z.msg : "corrupt")};
+    }
+    produced = State::kPiece - st.z.avail_out;
+    st.total += produced;
+    if (st.total > st.size_max) return Error{"inflate: output exceeds the size bound"};
+    if (produced > 0 && !out(std::string_view(st.buffer.get(), produced))) return Error{""};
+    if (status == Z_STREAM_END) {
+      st.ended = true;
+      if (st.z.avail_in != 0) return Error{"inflate: bytes after the end of the stream"};
+    }
+    if (status == Z_BUF_ERROR) break;
+  } while (!st.ended && (st.z.avail_in > 0 || produced == State::kPiece));
+  return outcome::success();
+}
+
+ArchiveResult<void> InflateStream::Finish() {
+  if (!state_->ended) return Error{"inflate: truncated input"};
+  return outcome::success();
+}
+
+namespace {
+
+ArchiveResult<std::string> Inflate(std::string_view in, InflateStream::Wrapper wrapper,
+                                   std::size_t size_max) {
+  InflateStream stream(wrapper, size_max);
+  std::string out;
+  auto fed = stream.Feed(in, [&out](std::string_view piece) {
+    out.append(piece);
+    return true;
+  });
+  if (!fed) return fed.error();
+  if (auto done = stream.Finish(); !done) return done.error();
+  return out;
+}
+
 }  // namespace
 
 ArchiveResult<std::string> Gunzip(std::string_view compressed, std::size_t size_max) {
-  return Inflate(compressed, kGzipBits, size_max);
+  return Inflate(compressed, InflateStream::Wrapper::kGzip, size_max);
 }
 std::string Gzip(std::string_view data) { return Deflate(data, kGzipBits); }
 ArchiveResult<std::string> ZlibInflate(std::string_view compressed, std::size_t size_max) {
-  return Inflate(compressed, kZlibBits, size_max);
+  return Inflate(compressed, InflateStream::Wrapper::kZlib, size_max);
 }
 std::string ZlibDeflate(std::string_view data) { return Deflate(data, kZlibBits); }
 

@@ -32,6 +32,29 @@ ArchiveResult<std::string> ZlibInflate(std::string_view compressed,
                                        std::size_t size_max = kInflatedMax);
 std::string ZlibDeflate(std::string_view data);
 
+// A gzip or zlib stream inflated as its compressed bytes arrive, for files too large to hold
+// inflated: WeChat Pay's GZIP bill is checked against its SHA-1 and parsed a piece at a time. The
+// same checks as Gunzip: corruption, bytes after the end, more than `size_max` inflated bytes (a
+// bound on work here rather than memory) and, in Finish, truncation.
+class InflateStream {
+ public:
+  enum class Wrapper { kGzip, kZlib };
+  explicit InflateStream(Wrapper wrapper, std::size_t size_max = kInflatedMax);
+  ~InflateStream();
+  InflateStream(const InflateStream&) = delete;
+  InflateStream& operator=(const InflateStream&) = delete;
+
+  // Inflates `in`, handing each inflated piece (at most 64 KiB) to `out` as it comes. When `out`
+  // returns false the stream stops with an error whose message is empty: the caller has its own.
+  ArchiveResult<void> Feed(std::string_view in, const std::function<bool(std::string_view)>& out);
+  // After the last Feed: an error when the stream has not reached its end.
+  ArchiveResult<void> Finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 struct ZipEntry {
   std::string name;  // as stored; providers store GBK names without the UTF-8 flag, bytes kept as is
   std::string data;

@@ -189,6 +189,30 @@ std::string DigestBytes(Digest digest, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(out), size);
 }
 
+struct DigestStream::Context {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
+
+DigestStream::DigestStream(Digest digest) : context_(std::make_unique<Context>()) {
+  // Only allocation failure makes these fail, like EVP_Digest in DigestBytes.
+  if (!context_->ctx || EVP_DigestInit_ex(context_->ctx.get(), Md(digest), nullptr) != 1) {
+    std::abort();
+  }
+}
+
+DigestStream::~DigestStream() = default;
+
+void DigestStream::Update(std::string_view data) {
+  if (EVP_DigestUpdate(context_->ctx.get(), data.data(), data.size()) != 1) std::abort();
+}
+
+std::string DigestStream::Final() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(context_->ctx.get(), out, &size) != 1) std::abort();
+  return std::string(reinterpret_cast<const char*>(out), size);
+}
+
 std::string Md5Bytes(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int size = 0;

@@ -27,6 +27,22 @@ using CryptoResult = outcome::result<T, Error, outcome::policy::terminate>;
 
 // Digests of raw bytes, as raw bytes (hex them with codec::HexLower).
 std::string DigestBytes(Digest digest, std::string_view data);
+
+// The same digest over bytes that arrive in pieces (a bill inflated a piece at a time).
+class DigestStream {
+ public:
+  explicit DigestStream(Digest digest);
+  ~DigestStream();
+  DigestStream(const DigestStream&) = delete;
+  DigestStream& operator=(const DigestStream&) = delete;
+  void Update(std::string_view data);
+  // The digest of everything given so far, as raw bytes; the stream is spent afterwards.
+  std::string Final();
+
+ private:
+  struct Context;
+  std::unique_ptr<Context> context_;
+};
 std::string Md5Bytes(std::string_view data);
 
 class PublicKey;

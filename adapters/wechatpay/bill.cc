@@ -347,8 +347,13 @@ WxResult<bill::File> ParseTradeBill(std::string_view file) {
 
 WxResult<void> CheckBillHash(std::string_view hash_type, std::string_view hash_value,
                              std::string_view file) {
+  return CheckBillDigest(hash_type, hash_value, crypto::DigestBytes(crypto::Digest::kSha1, file));
+}
+
+WxResult<void> CheckBillDigest(std::string_view hash_type, std::string_view hash_value,
+                               std::string_view sha1) {
   if (hash_type != "SHA1") return Fail(fmt::format("unsupported bill hash_type '{}'", hash_type));
-  const std::string actual = codec::HexLower(crypto::DigestBytes(crypto::Digest::kSha1, file));
+  const std::string actual = codec::HexLower(sha1);
   if (hash_value.size() != actual.size()) return Fail("bill hash_value malformed");
   for (std::size_t i = 0; i < actual.size(); ++i) {
     char c = hash_value[i];

@@ -70,6 +70,10 @@ class TradeBillReader {
 // Checks the SHA-1 (hex, any case) that /v3/bill/tradebill announced against the decompressed file.
 WxResult<void> CheckBillHash(std::string_view hash_type, std::string_view hash_value,
                              std::string_view file);
+// The same check against the raw digest of a file hashed a piece at a time
+// (crypto::DigestStream(kSha1)).
+WxResult<void> CheckBillDigest(std::string_view hash_type, std::string_view hash_value,
+                               std::string_view sha1);
 
 // One detail row, for writing bills (the simulator).
 struct TradeBillRow {

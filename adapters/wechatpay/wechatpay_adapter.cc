@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "adapters/common/archive.h"
+#include "adapters/common/crypto.h"
 #include "adapters/wechatpay/bill.h"
 
 namespace paygate::adapters::wechatpay {
@@ -320,8 +321,8 @@ Result<TransferEvent, std::string> WechatPayAdapter::VerifyTransferCallback(
                               Now());
 }
 
-boost::asio::awaitable<Result<BillDownload, std::string>> WechatPayAdapter::DownloadTradeBill(
-    std::string bill_date, std::string bill_type, bool gzip) {
+boost::asio::awaitable<Result<WechatPayAdapter::FetchedBill, std::string>>
+WechatPayAdapter::FetchTradeBill(std::string bill_date, std::string bill_type, bool gzip) {
   auto handle_reply = co_await Call("GET", TradeBillTarget(bill_date, bill_type, gzip), "");
   if (!handle_reply) co_return "tradebill: " + handle_reply.assume_error().detail;
   auto handle = ReadBillReply(handle_reply.assume_value());
@@ -340,8 +341,17 @@ boost::asio::awaitable<Result<BillDownload, std::string>> WechatPayAdapter::Down
   if (file_reply.assume_value().status != 200) {
     co_return fmt::format("bill download: http {}", file_reply.assume_value().status);
   }
+  co_return FetchedBill{.hash_type = std::move(handle.value().hash_type),
+                        .hash_value = std::move(handle.value().hash_value),
+                        .raw = std::move(file_reply.assume_value().body)};
+}
+
+boost::asio::awaitable<Result<BillDownload, std::string>> WechatPayAdapter::DownloadTradeBill(
+    std::string bill_date, std::string bill_type, bool gzip) {
+  auto fetched = co_await FetchTradeBill(std::move(bill_date), std::move(bill_type), gzip);
+  if (!fetched) co_return fetched.error();
   BillDownload out;
-  out.raw = std::move(file_reply.assume_value().body);
+  out.raw = std::move(fetched.value().raw);
   if (gzip) {
     auto inflated = archive::Gunzip(out.raw, options_.bill_max_bytes);
     if (!inflated) co_return "bill download: " + inflated.error().message;
@@ -349,12 +359,36 @@ boost::asio::awaitable<Result<BillDownload, std::string>> WechatPayAdapter::Down
   } else {
     out.file = out.raw;
   }
-  if (auto ok = CheckBillHash(handle.value().hash_type, handle.value().hash_value, out.file); !ok) {
+  if (auto ok = CheckBillHash(fetched.value().hash_type, fetched.value().hash_value, out.file);
+      !ok) {
     co_return "bill download: " + ok.error().message;
   }
   auto parsed = ParseTradeBill(out.file);
   if (!parsed) co_return "bill download: " + parsed.error().message;
   out.parsed = std::move(parsed).value();
+  co_return out;
+}
+
+boost::asio::awaitable<Result<BillDownload, std::string>> WechatPayAdapter::DownloadTradeBillGzip(
+    std::string bill_date, std::string bill_type) {
+  auto fetched = co_await FetchTradeBill(std::move(bill_date), std::move(bill_type), true);
+  if (!fetched) co_return fetched.error();
+  // WeChat's SHA-1 is of the decompressed file: inflate a piece at a time into the digest only.
+  archive::InflateStream inflater(archive::InflateStream::Wrapper::kGzip, kInflatedBillMax);
+  crypto::DigestStream sha1(crypto::Digest::kSha1);
+  auto inflated = inflater.Feed(fetched.value().raw, [&sha1](std::string_view piece) {
+    sha1.Update(piece);
+    return true;
+  });
+  if (inflated) inflated = inflater.Finish();
+  if (!inflated) co_return "bill download: " + inflated.error().message;
+  if (auto ok = CheckBillDigest(fetched.value().hash_type, fetched.value().hash_value,
+                                sha1.Final());
+      !ok) {
+    co_return "bill download: " + ok.error().message;
+  }
+  BillDownload out;
+  out.raw = std::move(fetched.value().raw);
   co_return out;
 }
 

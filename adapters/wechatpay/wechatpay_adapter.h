@@ -111,10 +111,17 @@ class WechatPayAdapter final : public Adapter {
   Result<TransferEvent, std::string> VerifyTransferCallback(const CallbackRequest& request) const;
 
   // The trade bill of `bill_date` ("YYYY-MM-DD"), type ALL, SUCCESS or REFUND, optionally gzip'd in
-  // transit: downloaded, decompressed, SHA-1 checked and parsed.
+  // transit: downloaded, decompressed, SHA-1 checked and parsed, all held in memory (bounded by
+  // options.bill_max_bytes).
   boost::asio::awaitable<Result<BillDownload, std::string>> DownloadTradeBill(std::string bill_date,
                                                                               std::string bill_type,
                                                                               bool gzip);
+  // The same bill as reconciliation takes it: downloaded gzip'd and returned so (`raw`; `file` and
+  // `parsed` stay empty), after its SHA-1 was checked by inflating it a piece at a time into the
+  // digest. The inflated file (about 200 MiB for a million lines) is never held; the import
+  // inflates and parses it as it streams.
+  boost::asio::awaitable<Result<BillDownload, std::string>> DownloadTradeBillGzip(
+      std::string bill_date, std::string bill_type);
 
   // GET /v3/certificates: decrypts WeChat Pay's platform certificates, checks the reply's signature
   // (with a known key or one of the downloaded certificates) and adds them to the verification
@@ -130,6 +137,18 @@ class WechatPayAdapter final : public Adapter {
                    std::shared_ptr<http::HttpsClient> client);
 
   std::chrono::system_clock::time_point Now() const;
+
+  // A bill's inflated bytes checked by DownloadTradeBillGzip: a bound on the work a small download
+  // can cause, not on memory.
+  static constexpr std::size_t kInflatedBillMax = std::size_t{4} << 30;
+  struct FetchedBill {
+    std::string hash_type, hash_value;  // from the signed /v3/bill/tradebill reply
+    std::string raw;                    // the download as it came
+  };
+  // The signed handle request, then the download from the API host it names.
+  boost::asio::awaitable<Result<FetchedBill, std::string>> FetchTradeBill(std::string bill_date,
+                                                                         std::string bill_type,
+                                                                         bool gzip);
 
   // Signs and sends one request (path + query `target`); a transport failure or an untrusted reply
   // comes back as the ProviderResult to report.

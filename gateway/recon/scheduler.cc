@@ -79,10 +79,11 @@ asio::awaitable<Result<FetchedBill, std::string>> FetchFromAdapter(
   adapters::Adapter* adapter = adapters->Find(provider, merchant_account);
   if (adapter == nullptr) co_return std::string("no adapter for the account");
   if (auto* wx = dynamic_cast<adapters::wechatpay::WechatPayAdapter*>(adapter)) {
-    auto bill = co_await wx->DownloadTradeBill(bill_date, "ALL", true);
+    // Gzip'd, as the import streams it: the inflated file is never held (ledger/recon).
+    auto bill = co_await wx->DownloadTradeBillGzip(bill_date, "ALL");
     if (!bill) co_return bill.error();
-    co_return FetchedBill{fmt::format("wechatpay-tradebill-{}.csv", bill_date),
-                          std::move(bill.value().file)};
+    co_return FetchedBill{fmt::format("wechatpay-tradebill-{}.csv.gz", bill_date),
+                          std::move(bill.value().raw)};
   }
   if (auto* ali = dynamic_cast<adapters::alipay::AlipayAdapter*>(adapter)) {
     auto bill = co_await ali->DownloadBill(bill_date);

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "adapters/bill_files.h"
+#include "adapters/common/archive.h"
 #include "adapters/wechatpay/bill.h"
 #include "config/logging.h"
 #include "ledger/db/params.h"
@@ -43,6 +44,9 @@ constexpr std::int32_t kReasonAdjustment = 42;
 
 // Bytes of COPY data buffered before they are sent: bounds memory whatever the file size.
 constexpr std::size_t kCopyFlushBytes = 1 << 20;
+// Inflated bytes of a gzip bill streamed in: a bound on the work a small file can cause (a million
+// WeChat lines are about 200 MiB), not on memory, which holds a piece at a time.
+constexpr std::size_t kStreamedBillMax = std::size_t{4} << 30;
 
 enum class Class : std::uint8_t {
   kMatched,
@@ -793,9 +797,8 @@ asio::awaitable<RResult<Report>> Reconciler::Import(ImportRequest request, std::
 asio::awaitable<RResult<Report>> Reconciler::ImportStream(ImportRequest request,
                                                           std::string sha256_hex, ChunkReader read,
                                                           Progress progress, Deadline deadline) {
-  // WeChat trade bills (plain text) stream record by record, and so do Alipay's and UnionPay's
-  // files once spooled to disk; a gzip WeChat download is read whole (bounded by ParseBillFile's
-  // 256 MiB) and parsed by its real-format parser, then handed over the same way.
+  // WeChat trade bills stream record by record, plain or gzip (inflated as it arrives), and so do
+  // Alipay's and UnionPay's files once spooled to disk.
   std::uint64_t bytes_read = 0;
   auto next = [&]() -> Result<std::string_view, Error> {
     auto piece = read();
@@ -805,15 +808,21 @@ asio::awaitable<RResult<Report>> Reconciler::ImportStream(ImportRequest request,
   auto first = next();
   if (!first) co_return first.error();
   std::string_view head = first.value();
-  const bool streamable = request.provider == "wechatpay" &&
-                          !(head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b');
+  const bool streamable = request.provider == "wechatpay";
+  const bool gzip = head.size() >= 2 && head[0] == '\x1f' && head[1] == '\x8b';
 
   std::function<Result<bool, Error>(Run&)> feed;
   if (streamable) {
     auto reader = std::make_shared<std::unique_ptr<adapters::wechatpay::TradeBillReader>>();
     auto pending = std::make_shared<std::string_view>(head);
     auto finished = std::make_shared<bool>(false);
-    feed = [reader, pending, finished, next](Run& run) mutable -> Result<bool, Error> {
+    // A gzip bill is inflated a piece at a time; its bound limits the work, not memory.
+    std::shared_ptr<adapters::archive::InflateStream> inflater;
+    if (gzip) {
+      inflater = std::make_shared<adapters::archive::InflateStream>(
+          adapters::archive::InflateStream::Wrapper::kGzip, kStreamedBillMax);
+    }
+    feed = [reader, pending, finished, inflater, next](Run& run) mutable -> Result<bool, Error> {
       if (!*reader) {
         *reader = std::make_unique<adapters::wechatpay::TradeBillReader>(
             [&run](Record&& r) -> adapters::wechatpay::WxResult<void> {
@@ -831,13 +840,29 @@ asio::awaitable<RResult<Report>> Reconciler::ImportStream(ImportRequest request,
       *pending = {};
       if (piece.empty()) {
         *finished = true;
+        if (inflater) {
+          if (auto ended = inflater->Finish(); !ended) {
+            return Error(Errc::bad_file, ended.error().message);
+          }
+        }
         auto totals = (*reader)->Finish();
         if (!totals) return Error(Errc::bad_file, totals.error().message);
         run.totals = totals.value();
         return false;
       }
-      if (auto fed = (*reader)->Feed(piece); !fed) {
-        return Error(Errc::bad_file, run.error.empty() ? fed.error().message : run.error);
+      std::string refused;  // why the reader refused an inflated piece
+      auto parse = [&](std::string_view text) {
+        auto fed = (*reader)->Feed(text);
+        if (!fed) refused = run.error.empty() ? fed.error().message : run.error;
+        return static_cast<bool>(fed);
+      };
+      if (inflater) {
+        auto inflated = inflater->Feed(piece, parse);
+        if (!inflated) {
+          return Error(Errc::bad_file, refused.empty() ? inflated.error().message : refused);
+        }
+      } else if (!parse(piece)) {
+        return Error(Errc::bad_file, refused);
       }
       return true;
     };

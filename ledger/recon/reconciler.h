@@ -140,10 +140,10 @@ class Reconciler {
   boost::asio::awaitable<RResult<Report>> Import(ImportRequest request, std::string_view bytes,
                                                  Deadline deadline);
   // The same, streaming: `sha256_hex` is the file's hash (the caller reads the file twice rather
-  // than hold it), `read` yields its bytes. WeChat bills stream record by record; Alipay's and
-  // UnionPay's (zip archives, whose directory is at their end) are spooled to an unlinked
-  // temporary file in TMPDIR and then inflated and parsed a piece at a time; only a gzip WeChat
-  // download is read whole (bounded by its 256 MiB limit).
+  // than hold it), `read` yields its bytes. WeChat bills stream record by record, a gzip one
+  // inflated as it arrives; Alipay's and UnionPay's (zip archives, whose directory is at their end)
+  // are spooled to an unlinked temporary file in TMPDIR and then inflated and parsed a piece at a
+  // time. Lines nothing matched while streaming, and exception rows, wait in temporary files too.
   boost::asio::awaitable<RResult<Report>> ImportStream(ImportRequest request,
                                                        std::string sha256_hex, ChunkReader read,
                                                        Progress progress, Deadline deadline);

@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "adapters/common/archive.h"
 #include "adapters/common/codec.h"
 #include "adapters/http/https_client.h"
 #include "adapters/wechatpay/simulator/simulator.h"
@@ -564,8 +565,21 @@ TEST_F(WechatPayTest, TradeBillDownloadsGzipAndPlainWithCheckedTotals) {
     EXPECT_TRUE(found_refund);
     EXPECT_GE(bill.value().parsed.totals.payment_count, 2);
   }
+  // The form reconciliation takes: downloaded gzip'd, SHA-1 checked while inflating a piece at a
+  // time, returned compressed; it inflates to exactly the file the whole download checked.
+  auto whole = RunAsync(io_, adapter_->DownloadTradeBill(today, "ALL", true));
+  auto gz = RunAsync(io_, adapter_->DownloadTradeBillGzip(today, "ALL"));
+  ASSERT_TRUE(whole && gz) << (gz ? whole.error() : gz.error());
+  EXPECT_TRUE(gz.value().file.empty());
+  EXPECT_EQ(archive::Gunzip(gz.value().raw).value(), whole.value().file);
+  // A download cut short in transit does not inflate to its end, and is refused.
+  Fault(R"({"kind":"FAULT_KIND_MALFORMED_REPLY","operation":"download_bill","count":1})");
+  auto cut = RunAsync(io_, adapter_->DownloadTradeBillGzip(today, "ALL"));
+  ASSERT_FALSE(cut);
+  EXPECT_NE(cut.error().find("inflate"), std::string::npos) << cut.error();
   // A day without business: WeChat answers NO_STATEMENT_EXIST.
   EXPECT_FALSE(RunAsync(io_, adapter_->DownloadTradeBill("2001-01-01", "ALL", false)));
+  EXPECT_FALSE(RunAsync(io_, adapter_->DownloadTradeBillGzip("2001-01-01", "ALL")));
   // A bill whose download is tampered in transit fails the SHA-1 (bad signature on the handle).
   Fault(R"({"kind":"FAULT_KIND_BAD_SIGNATURE_REPLY","operation":"trade_bill","count":1})");
   EXPECT_FALSE(RunAsync(io_, adapter_->DownloadTradeBill(today, "ALL", true)));

@@ -1,7 +1,9 @@
 // The shared provider primitives against published vectors (tests/vectors/providers): Base64 and
 // forms, exact decimals, RSA signatures, certificates, PKCS#12 and AES-GCM.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -204,6 +206,76 @@ TEST(Archive, GzipAndZlibRoundTripWithinTheirBound) {
   EXPECT_LT(bomb.size(), 20'000u);
   EXPECT_FALSE(archive::Gunzip(bomb, 1'000'000));
   EXPECT_EQ(archive::Gunzip(bomb).value().size(), 10'000'000u);
+}
+
+// Inflated as the compressed bytes arrive, in pieces of any size, a gzip stream gives exactly what
+// Gunzip gives, each piece at most 64 KiB; truncation shows at Finish, trailing bytes, corruption
+// and the bound at Feed, and a consumer that stops stops the stream.
+TEST(Archive, InflateStreamMatchesGunzipWhateverThePieces) {
+  std::string bill;
+  for (int i = 0; i < 20000; ++i) bill += fmt::format("`2026-03-10 00:00:{:02},`wx{},`{}\r\n", i % 60, i, i * 7);
+  const std::string gz = archive::Gzip(bill);
+  ASSERT_GT(bill.size(), 3u * 64 * 1024);
+  for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{4096}, gz.size()}) {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip);
+    std::string out;
+    std::size_t largest = 0;
+    for (std::size_t at = 0; at < gz.size(); at += piece) {
+      auto fed = stream.Feed(std::string_view(gz).substr(at, piece), [&](std::string_view p) {
+        largest = std::max(largest, p.size());
+        out.append(p);
+        return true;
+      });
+      ASSERT_TRUE(fed) << fed.error().message << " at " << at << " in pieces of " << piece;
+    }
+    EXPECT_TRUE(stream.Finish());
+    EXPECT_EQ(out, bill) << "pieces of " << piece;
+    EXPECT_LE(largest, 64u * 1024);
+  }
+  auto keep = [](std::string_view) { return true; };
+  {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip);
+    ASSERT_TRUE(stream.Feed(std::string_view(gz).substr(0, gz.size() - 3), keep));
+    EXPECT_FALSE(stream.Finish());  // truncated
+  }
+  {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip);
+    EXPECT_FALSE(stream.Feed(gz + "x", keep));  // trailing bytes in the same piece
+  }
+  {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip);
+    ASSERT_TRUE(stream.Feed(gz, keep));
+    EXPECT_FALSE(stream.Feed("x", keep));  // trailing bytes in a later piece
+  }
+  {
+    std::string corrupt = gz;
+    corrupt[gz.size() / 2] = static_cast<char>(corrupt[gz.size() / 2] ^ 0x55);
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip);
+    auto fed = stream.Feed(corrupt, keep);
+    EXPECT_TRUE(!fed || !stream.Finish());
+  }
+  {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip, 100'000);
+    EXPECT_FALSE(stream.Feed(gz, keep));  // past the bound
+  }
+  {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kGzip);
+    int calls = 0;
+    auto fed = stream.Feed(gz, [&](std::string_view) { return ++calls < 2; });
+    ASSERT_FALSE(fed);
+    EXPECT_EQ(fed.error().message, "");
+    EXPECT_EQ(calls, 2);
+  }
+  {
+    archive::InflateStream stream(archive::InflateStream::Wrapper::kZlib);
+    std::string out;
+    ASSERT_TRUE(stream.Feed(archive::ZlibDeflate(bill), [&](std::string_view p) {
+      out.append(p);
+      return true;
+    }));
+    EXPECT_TRUE(stream.Finish());
+    EXPECT_EQ(out, bill);
+  }
 }
 
 TEST(Archive, ZipRoundTripsRawNamesAndRefusesCorruption) {
