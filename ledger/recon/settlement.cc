@@ -33,28 +33,68 @@ constexpr std::string_view kNet =
     "WHEN b.status IN ('PROCESSING', 'ABNORMAL', 'CLOSED', 'FAILED') THEN 0 "
     "ELSE -b.amount_minor - b.fee_minor END)";
 
-// A line of a current bill no settlement has taken yet: its import left it waiting, no settlement
-// line holds it, and none holds its item (through another version's line).
-constexpr std::string_view kUnsettled =
-    "NOT i.settled_on_import AND NOT EXISTS (SELECT 1 FROM recon_settlement_items s "
-    "WHERE s.import_id = b.import_id AND s.line_no = b.line_no) AND (b.our_id IS NULL OR NOT "
-    "EXISTS (SELECT 1 FROM recon_settlement_items s WHERE s.our_kind = b.our_kind AND "
-    "s.our_id = b.our_id))";
-
-// The lines a request covers. $1 provider, $2 account, $3 bill date ('' any), $4 references, $5
-// value date. Without a bill date, named references are looked for in the bills of the
-// kLookbackDays before the value date: a provider settles days, not months, after the trade, and
-// no index on the references slows the million-line imports down.
-std::string Covered(bool named) {
+// The bill lines a query reads, as relation b: the lines of recon_bill_items with their import's
+// provider, merchant_account and settled_on_import, and their occurrence, the rank of the line
+// among its bill's lines of the same provider transaction (1 unless the bill repeats the line).
+// With the transaction, the occurrence is the line's settlement identity, which every version of
+// the bill shares (migration 0015): it is counted over the whole bill, so `where` must select
+// whole imports. A million-line bill costs one sort here.
+std::string Lines(std::string_view where) {
   return fmt::format(
-      "FROM recon_bill_items b JOIN recon_imports i ON i.id = b.import_id "
-      "WHERE i.provider = $1 AND i.merchant_account = $2 AND i.state = 'current' AND NOT "
+      "(SELECT b.*, i.provider, i.merchant_account, i.settled_on_import, row_number() OVER "
+      "(PARTITION BY b.import_id, b.kind, b.provider_transaction_id, b.provider_refund_id "
+      "ORDER BY b.line_no) AS occurrence FROM recon_bill_items b JOIN recon_imports i ON i.id = "
+      "b.import_id WHERE {}) b",
+      where);
+}
+
+// A line no settlement has taken yet: its import left it waiting, no settlement holds its
+// provider transaction (through this line or the same transaction's line of another version of
+// the bill: the renumbered lines of a corrected bill are settled already), and none holds its
+// item (through another line).
+constexpr std::string_view kUnsettled =
+    "NOT b.settled_on_import AND NOT EXISTS (SELECT 1 FROM recon_settlement_items s WHERE "
+    "s.provider = b.provider AND s.merchant_account = b.merchant_account AND s.kind = b.kind AND "
+    "s.provider_transaction_id = b.provider_transaction_id AND s.provider_refund_id = "
+    "b.provider_refund_id AND s.occurrence = b.occurrence) AND (b.our_id IS NULL OR NOT EXISTS "
+    "(SELECT 1 FROM recon_settlement_items s WHERE s.our_kind = b.our_kind AND s.our_id = "
+    "b.our_id))";
+
+// A line named by the request's references ($4): payments by merchant reference, refunds by
+// refund reference.
+std::string Named(std::string_view b) {
+  return fmt::format(
+      "(({0}.kind = 'payment' AND {0}.merchant_reference = ANY($4::text[])) OR ({0}.kind = "
+      "'refund' AND {0}.refund_reference = ANY($4::text[])))",
+      b);
+}
+
+// The lines a request covers, as "FROM ... WHERE ..." over relation b (Lines). $1 provider, $2
+// account, $3 bill date ('' any), $4 references, $5 value date. Without a bill date, named
+// references are looked for in the bills of the kLookbackDays before the value date: a provider
+// settles days, not months, after the trade, and no index on the references slows the
+// million-line imports down. Named lines take their occurrence from the lines of their bill with
+// the same transaction only (found by a second pass over just the bills they are in), not from a
+// sort of a month of bills.
+std::string Covered(bool named) {
+  const std::string bills = fmt::format(
+      "i.provider = $1 AND i.merchant_account = $2 AND i.state = 'current' AND NOT "
       "b.superseded AND ($3 = '' OR i.bill_date = NULLIF($3, '')::date) AND ($3 <> '' OR "
-      "i.bill_date BETWEEN $5::date - {} AND $5::date) AND {}",
-      kLookbackDays,
-      named ? "cardinality($4::text[]) > 0 AND ((b.kind = 'payment' AND b.merchant_reference = "
-              "ANY($4::text[])) OR (b.kind = 'refund' AND b.refund_reference = ANY($4::text[])))"
-            : fmt::format("cardinality($4::text[]) = 0 AND {}", kUnsettled));
+      "i.bill_date BETWEEN $5::date - {} AND $5::date)",
+      kLookbackDays);
+  if (!named) {
+    return fmt::format("FROM {} WHERE cardinality($4::text[]) = 0 AND {}", Lines(bills),
+                       kUnsettled);
+  }
+  const std::string same_transaction =
+      "b.import_id = ANY(ARRAY(SELECT DISTINCT import_id FROM named)) AND (b.import_id, b.kind, "
+      "b.provider_transaction_id, b.provider_refund_id) IN (SELECT import_id, kind, "
+      "provider_transaction_id, provider_refund_id FROM named)";
+  return fmt::format(
+      "FROM (WITH named AS MATERIALIZED (SELECT b.import_id, b.kind, b.provider_transaction_id, "
+      "b.provider_refund_id FROM recon_bill_items b JOIN recon_imports i ON i.id = b.import_id "
+      "WHERE cardinality($4::text[]) > 0 AND {} AND {}) SELECT * FROM {}) b WHERE {}",
+      bills, Named("b"), Lines(same_transaction), Named("b"));
 }
 
 bool ValidDate(std::string_view text) {
@@ -208,7 +248,7 @@ asio::awaitable<RResult<Settlement>> SettleNet(db::PgPool& pool, ledger::Postgre
     // The covered lines' figures, one row; in named mode followed by one row per reference found
     // (the same scan: a settlement's references are many, the lines they name unindexed).
     const std::string summary_sql = fmt::format(
-        "WITH c AS (SELECT {} AS net, b.import_id, b.currency, i.settled_on_import, CASE WHEN "
+        "WITH c AS (SELECT {} AS net, b.import_id, b.currency, b.settled_on_import, CASE WHEN "
         "b.kind = 'payment' THEN b.merchant_reference ELSE b.refund_reference END AS ref {}) "
         "SELECT count(*), coalesce(sum(net), 0)::bigint, coalesce(max(import_id), 0), "
         "count(DISTINCT currency), coalesce(min(currency), '')::text, "
@@ -283,12 +323,16 @@ asio::awaitable<RResult<Settlement>> SettleNet(db::PgPool& pool, ledger::Postgre
     s.lines = lines;
 
     // The database, not this code, decides whether a line or item was settled before: the
-    // primary key and unique constraint refuse it even from a concurrent settlement.
+    // unique constraints on the line's provider transaction (any version of its bill) and on its
+    // item refuse it even from a concurrent settlement.
     {
       const std::string take_sql =
           fmt::format("INSERT INTO recon_settlement_items (settlement_id, import_id, line_no, "
-                      "our_kind, our_id, net_minor) SELECT {}, b.import_id, b.line_no, "
-                      "b.our_kind, b.our_id, {} {}",
+                      "our_kind, our_id, net_minor, provider, merchant_account, kind, "
+                      "provider_transaction_id, provider_refund_id, occurrence) SELECT {}, "
+                      "b.import_id, b.line_no, b.our_kind, b.our_id, {}, b.provider, "
+                      "b.merchant_account, b.kind, b.provider_transaction_id, "
+                      "b.provider_refund_id, b.occurrence {}",
                       s.id, kNet, covered);
       auto taken = co_await conn.Execute(take_sql, selection(), deadline);
       if (!taken) {
@@ -375,12 +419,11 @@ asio::awaitable<Result<std::int64_t>> UnsettledNetMinor(PgConnection& conn,
                                                         std::string_view merchant_account,
                                                         std::string_view currency,
                                                         Deadline deadline) {
-  const std::string sql =
-      fmt::format("SELECT coalesce(sum({}), 0)::bigint FROM recon_bill_items b "
-                  "JOIN recon_imports i ON i.id = b.import_id WHERE i.provider = $1 "
-                  "AND i.merchant_account = $2 AND i.state = 'current' AND NOT "
-                  "i.settled_on_import AND NOT b.superseded AND b.currency = $3 AND {}",
-                  kNet, kUnsettled);
+  const std::string sql = fmt::format(
+      "SELECT coalesce(sum({}), 0)::bigint FROM {} WHERE b.currency = $3 AND {}", kNet,
+      Lines("i.provider = $1 AND i.merchant_account = $2 AND i.state = 'current' AND NOT "
+            "i.settled_on_import AND NOT b.superseded"),
+      kUnsettled);
   LEDGER_CO_TRY(auto rows, co_await conn.Execute(
                                sql, Params().Add(provider).Add(merchant_account).Add(currency),
                                deadline));

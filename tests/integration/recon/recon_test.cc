@@ -492,6 +492,17 @@ class SettlementTest : public ReconTest {
   // The bank's balance, debits minus credits.
   std::int64_t Bank() { return -CreditsOf("bank:settlement"); }
 
+  // What the import's balance reconciliation counts as waiting for a settlement line.
+  std::int64_t Unsettled() {
+    auto net = RunUntilDone(io_, [this]() -> asio::awaitable<Result<std::int64_t>> {
+      auto lease = co_await pool_.Acquire(In(10s));
+      if (!lease) co_return lease.error();
+      co_return co_await UnsettledNetMinor(*lease.value(), "wechatpay", "m1", "CNY", In(10s));
+    }());
+    EXPECT_TRUE(net);
+    return net ? net.value() : -999999;
+  }
+
   std::unique_ptr<Reconciler> later_;
 };
 
@@ -681,6 +692,246 @@ TEST_F(SettlementTest, SettlingALineOrItemTwiceIsRefusedByTheDatabase) {
   auto by_import = Settle("SETTLE-C", 700, {c.reference()});
   ASSERT_FALSE(by_import);
   EXPECT_EQ(by_import.error().code, make_error_code(Errc::already_settled));
+}
+
+// A NetDay's bill lines, b's with the given amount and fee; a corrected bill changes them.
+std::vector<TradeBillRow> NetDayRows(const NetDay& d, std::int64_t b_amount = 5000,
+                                     std::int64_t b_fee = 30) {
+  TradeBillRow refund = ReconTest::Line(d.a, 0, -12);
+  refund.time = std::string(kDay) + " 12:00:05";
+  refund.trade_state = "REFUND";
+  refund.refund_id = "50300000000009";
+  refund.out_refund_no = d.refund_id;
+  refund.refund_fen = 2000;
+  refund.refund_status = "SUCCESS";
+  return {ReconTest::Line(d.a, 10000, 60), ReconTest::Line(d.b, b_amount, b_fee), refund};
+}
+
+// Lines the provider has and we do not (missing_ours): nothing of ours to settle them by, only
+// the provider's transaction. 7000 - 42 = 6958 and 3000 - 18 = 2982 net.
+const Payment kTheirs{"pay_xxxxxxxxxxxxxxxxxxxx01", 7000, "16:00:00"};
+constexpr std::int64_t kTheirsNet = 6958;
+const Payment kNewTheirs{"pay_yyyyyyyyyyyyyyyyyyyy01", 3000, "17:00:00"};
+constexpr std::int64_t kNewTheirsNet = 2982;
+
+// Issue 8: a corrected bill of a day already settled renumbers its lines (a new import_id); the
+// provider transactions it carries over are the ones settled before, and none is settled twice,
+// counted as waiting, or hidden from the balance reconciliation.
+TEST_F(SettlementTest, CorrectedBillDoesNotSettleCarriedOverLinesAgain) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  std::vector<TradeBillRow> rows = NetDayRows(d);
+  rows.push_back(Line(kTheirs, 7000, 42));
+  auto first = ImportLater(adapters::wechatpay::FormatTradeBill(rows));
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first.value().classes["missing_ours"].count, 1);
+  EXPECT_EQ(Unsettled(), NetDay::kNet + kTheirsNet);
+  EXPECT_EQ(first.value().drift_minor, 0);
+
+  auto day = Settle("SETTLE-DAY", NetDay::kNet + kTheirsNet);
+  ASSERT_TRUE(day) << day.error().message;
+  EXPECT_EQ(day.value().lines, 4);
+  EXPECT_EQ(day.value().delta_minor, 0);
+  EXPECT_EQ(Bank(), NetDay::kNet + kTheirsNet);
+  EXPECT_EQ(Unsettled(), 0);
+  // Premiums 13000, fees 120, settled 19880: the 7000 the provider had and we did not, which
+  // its missing_ours exception explains.
+  EXPECT_EQ(ClearingBalance(), -7000);
+
+  // The provider corrects b (4900, fee 29); every line is carried over under a new import_id.
+  rows = NetDayRows(d, 4900, 29);
+  rows.push_back(Line(kTheirs, 7000, 42));
+  auto corrected = ImportLater(adapters::wechatpay::FormatTradeBill(rows));
+  ASSERT_TRUE(corrected) << corrected.error().message;
+  EXPECT_EQ(corrected.value().version, 2);
+  EXPECT_EQ(Unsettled(), 0);
+  // Clearing: -7000 and the fee returned (1). Explained: kTheirs's missing_ours (-7000) and b's
+  // amount_mismatch (100), nothing waiting. b was settled at its first line's net (4970) and its
+  // corrected line says 4871: those 99 are drift finance sees, not a line still waiting.
+  EXPECT_EQ(ClearingBalance(), -6999);
+  EXPECT_EQ(corrected.value().clearing_balance_minor, -6999);
+  EXPECT_EQ(corrected.value().explained_minor, -6900);
+  EXPECT_EQ(corrected.value().drift_minor, -99);
+
+  // The day again: nothing left, kTheirs's carried-over line included.
+  auto again = Settle("SETTLE-DAY-2", kTheirsNet);
+  ASSERT_FALSE(again) << again.value().lines << " lines settled twice";
+  EXPECT_EQ(again.error().code, make_error_code(Errc::already_settled));
+  // kTheirs by its reference: its transaction is settled.
+  auto named = Settle("SETTLE-X", kTheirsNet, {kTheirs.reference()});
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().code, make_error_code(Errc::already_settled));
+  EXPECT_EQ(Bank(), NetDay::kNet + kTheirsNet);
+  EXPECT_EQ(ClearingBalance(), -6999);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlements"), 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 4);
+}
+
+// The named path: kTheirs settled by its reference stays settled in the corrected version, and
+// a whole-day settlement afterwards takes the rest of the day without it.
+TEST_F(SettlementTest, NamedSettlementOfACarriedOverLineIsRefused) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  std::vector<TradeBillRow> rows = NetDayRows(d);
+  rows.push_back(Line(kTheirs, 7000, 42));
+  ASSERT_TRUE(ImportLater(adapters::wechatpay::FormatTradeBill(rows)));
+  auto x = Settle("SETTLE-X", kTheirsNet, {kTheirs.reference()});
+  ASSERT_TRUE(x) << x.error().message;
+  EXPECT_EQ(x.value().lines, 1);
+
+  rows = NetDayRows(d, 4900, 29);
+  rows.push_back(Line(kTheirs, 7000, 42));
+  auto corrected = ImportLater(adapters::wechatpay::FormatTradeBill(rows));
+  ASSERT_TRUE(corrected) << corrected.error().message;
+  // a, the corrected b and the refund wait: 9940 + 4871 - 1988.
+  constexpr std::int64_t kRest = 12823;
+  EXPECT_EQ(Unsettled(), kRest);
+  EXPECT_EQ(corrected.value().drift_minor, 0);
+
+  auto twice = Settle("SETTLE-X2", kTheirsNet, {kTheirs.reference()});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, make_error_code(Errc::already_settled));
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlements"), 1);
+
+  auto rest = Settle("SETTLE-REST", kRest);
+  ASSERT_TRUE(rest) << rest.error().message;
+  EXPECT_EQ(rest.value().lines, 3);
+  EXPECT_EQ(rest.value().expected_minor, kRest);
+  EXPECT_EQ(rest.value().delta_minor, 0);
+  EXPECT_EQ(Bank(), kTheirsNet + kRest);
+  EXPECT_EQ(Unsettled(), 0);
+  // kTheirs's missing_ours (-7000) and b's amount_mismatch (100) are all the clearing holds.
+  EXPECT_EQ(ClearingBalance(), -6900);
+}
+
+// A bill repeating a line settles each copy once (the occurrence within the bill); a corrected
+// version that adds a copy and a new line leaves exactly those two to settle.
+TEST_F(SettlementTest, CorrectedBillSettlesOnlyItsGenuinelyNewLines) {
+  const NetDay d;
+  AddPayment(d.a);
+  AddPayment(d.b);
+  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  std::vector<TradeBillRow> rows = NetDayRows(d);
+  rows.push_back(Line(kTheirs, 7000, 42));
+  rows.push_back(Line(kTheirs, 7000, 42));
+  ASSERT_TRUE(ImportLater(adapters::wechatpay::FormatTradeBill(rows)));
+  auto day = Settle("SETTLE-DAY", NetDay::kNet + 2 * kTheirsNet);
+  ASSERT_TRUE(day) << day.error().message;
+  EXPECT_EQ(day.value().lines, 5);
+  EXPECT_EQ(day.value().delta_minor, 0);
+
+  rows.push_back(Line(kTheirs, 7000, 42));
+  rows.push_back(Line(kNewTheirs, 3000, 18));
+  auto corrected = ImportLater(adapters::wechatpay::FormatTradeBill(rows));
+  ASSERT_TRUE(corrected) << corrected.error().message;
+  EXPECT_EQ(corrected.value().version, 2);
+  EXPECT_EQ(Unsettled(), kTheirsNet + kNewTheirsNet);
+  EXPECT_EQ(corrected.value().drift_minor, 0);
+
+  auto added = Settle("SETTLE-NEW", kTheirsNet + kNewTheirsNet);
+  ASSERT_TRUE(added) << added.error().message;
+  EXPECT_EQ(added.value().lines, 2);
+  EXPECT_EQ(added.value().expected_minor, kTheirsNet + kNewTheirsNet);
+  EXPECT_EQ(added.value().delta_minor, 0);
+  EXPECT_EQ(Unsettled(), 0);
+  auto again = Settle("SETTLE-NEW-2", 0);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, make_error_code(Errc::already_settled));
+  EXPECT_EQ(Bank(), NetDay::kNet + 3 * kTheirsNet + kNewTheirsNet);
+  // What is left is the four lines the provider has and we do not.
+  EXPECT_EQ(ClearingBalance(), -(3 * 7000 + 3000));
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 7);
+
+  // The constraint itself, as a concurrent settlement would meet it: the first copy of kTheirs,
+  // through the current version's line, is refused, and so is a row that names no transaction.
+  auto claim = Sql(fmt::format(
+      "INSERT INTO recon_settlement_items (settlement_id, import_id, line_no, net_minor, "
+      "provider, merchant_account, kind, provider_transaction_id, provider_refund_id, "
+      "occurrence) SELECT {}, b.import_id, b.line_no, 0, 'wechatpay', 'm1', b.kind, "
+      "b.provider_transaction_id, b.provider_refund_id, 1 FROM recon_bill_items b WHERE NOT "
+      "b.superseded AND b.merchant_reference = '{}' ORDER BY b.line_no LIMIT 1",
+      added.value().id, kTheirs.reference()));
+  EXPECT_FALSE(claim);
+  auto anonymous = Sql(fmt::format(
+      "INSERT INTO recon_settlement_items (settlement_id, import_id, line_no, net_minor) "
+      "VALUES ({}, {}, 99, 0)",
+      added.value().id, corrected.value().import_id));
+  EXPECT_FALSE(anonymous);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM recon_settlement_items"), 7);
+}
+
+// Migration 0015 gives the lines settled before it their provider transaction; a transaction the
+// old identity let two settlements take keeps it on the first one only, so the migration runs
+// on such a database and the constraint holds from then on.
+TEST(SettlementMigrationTest, BackfillsTheTransactionOfEverySettledLine) {
+  asio::io_context io;
+  db::PgPool pool(io.get_executor(), MakePoolOptions(FreshDatabase(), 2));
+  const auto all = db::EmbeddedMigrations();
+  ASSERT_GE(all.size(), 15u);
+  ASSERT_EQ(all[14].name, "recon_settle_line_once");
+  auto before = RunUntilDone(io, db::ApplyMigrations(pool, In(30s), all.first(14)));
+  ASSERT_TRUE(before) << before.error().message;
+  auto sql = [&](std::string text) {
+    return RunUntilDone(io, [&pool, text]() -> asio::awaitable<Result<db::PgResult>> {
+      auto lease = co_await pool.Acquire(In(10s));
+      if (!lease) co_return lease.error();
+      co_return co_await lease.value()->ExecuteSimple(text, In(10s));
+    }());
+  };
+  // Version 1 (superseded) and 2 of a day: T1 once, T2 twice (a repeated line), a refund of T1;
+  // version 2 adds T3. The first settlement took version 1's lines; the second, under 0011,
+  // took version 2's second T2 again and T3.
+  auto setup = sql(
+      "INSERT INTO recon_imports (id, provider, merchant_account, bill_date, file_sha256, "
+      "version, state, principal, settled_on_import) VALUES "
+      "(1, 'wechatpay', 'm1', '2026-03-10', repeat('a', 64), 1, 'superseded', 'f', false), "
+      "(2, 'wechatpay', 'm1', '2026-03-10', repeat('b', 64), 2, 'current', 'f', false); "
+      "INSERT INTO recon_bill_items (import_id, line_no, kind, provider_transaction_id, "
+      "merchant_reference, provider_refund_id, refund_reference, amount_minor, fee_minor, "
+      "currency, occurred_at, status, class, match_rule, superseded) "
+      "SELECT i, l, k, t, 'ref_' || t, r, CASE WHEN r = '' THEN '' ELSE 're_' || r END, 100, 0, "
+      "'CNY', now(), 'SUCCESS', 'missing_ours', '', i = 1 FROM (VALUES "
+      "(1, 1, 'payment', 'T1', ''), (1, 2, 'payment', 'T2', ''), (1, 3, 'payment', 'T2', ''), "
+      "(1, 4, 'refund', 'T1', 'R1'), "
+      "(2, 1, 'payment', 'T2', ''), (2, 2, 'payment', 'T1', ''), (2, 3, 'payment', 'T2', ''), "
+      "(2, 4, 'refund', 'T1', 'R1'), (2, 5, 'payment', 'T3', '')) AS v (i, l, k, t, r); "
+      "INSERT INTO recon_settlements (id, provider, merchant_account, provider_reference, "
+      "value_date, currency, amount_minor, expected_minor, line_count, principal) VALUES "
+      "(1, 'wechatpay', 'm1', 'S1', '2026-03-11', 'CNY', 400, 400, 4, 'f'), "
+      "(2, 'wechatpay', 'm1', 'S2', '2026-03-12', 'CNY', 200, 200, 2, 'f'); "
+      "INSERT INTO recon_settlement_items (settlement_id, import_id, line_no, net_minor) VALUES "
+      "(1, 1, 1, 100), (1, 1, 2, 100), (1, 1, 3, 100), (1, 1, 4, -100), (2, 2, 3, 100), "
+      "(2, 2, 5, 100)");
+  ASSERT_TRUE(setup) << setup.error().message();
+
+  auto after = RunUntilDone(io, db::ApplyMigrations(pool, In(30s)));
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after.value().applied, static_cast<std::int32_t>(all.size() - 14));
+  auto rows = sql(
+      "SELECT import_id || ':' || line_no || '=' || coalesce(provider || '/' || "
+      "merchant_account || '/' || kind || '/' || provider_transaction_id || '/' || "
+      "provider_refund_id || '/' || occurrence, 'none') FROM recon_settlement_items "
+      "ORDER BY import_id, line_no");
+  ASSERT_TRUE(rows) << rows.error().message();
+  std::vector<std::string> got;
+  for (int i = 0; i < rows.value().rows(); ++i) {
+    got.emplace_back(rows.value().GetText(i, 0).value());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "1:1=wechatpay/m1/payment/T1//1", "1:2=wechatpay/m1/payment/T2//1",
+                     "1:3=wechatpay/m1/payment/T2//2", "1:4=wechatpay/m1/refund/T1/R1/1",
+                     "2:3=none", "2:5=wechatpay/m1/payment/T3//1"}));
+  // From now on the transaction settles once: version 2's first T2 is version 1's first.
+  auto again = sql(
+      "INSERT INTO recon_settlement_items (settlement_id, import_id, line_no, net_minor, "
+      "provider, merchant_account, kind, provider_transaction_id, provider_refund_id, "
+      "occurrence) VALUES (2, 2, 1, 100, 'wechatpay', 'm1', 'payment', 'T2', '', 1)");
+  EXPECT_FALSE(again);
+  pool.Close();
 }
 
 }  // namespace
