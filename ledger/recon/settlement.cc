@@ -419,11 +419,19 @@ asio::awaitable<Result<std::int64_t>> UnsettledNetMinor(PgConnection& conn,
                                                         std::string_view merchant_account,
                                                         std::string_view currency,
                                                         Deadline deadline) {
+  // Every import runs this over all the account's current bills. Only a bill with a line that
+  // neither its own settlement row nor its item's settles (one still waiting, or carried over
+  // from an earlier version) needs its lines' occurrences: the first pass finds those bills
+  // without a sort, and only they are ranked, not the account's whole history.
   const std::string sql = fmt::format(
-      "SELECT coalesce(sum({}), 0)::bigint FROM {} WHERE b.currency = $3 AND {}", kNet,
-      Lines("i.provider = $1 AND i.merchant_account = $2 AND i.state = 'current' AND NOT "
-            "i.settled_on_import AND NOT b.superseded"),
-      kUnsettled);
+      "WITH waiting AS MATERIALIZED (SELECT DISTINCT b.import_id FROM recon_bill_items b JOIN "
+      "recon_imports i ON i.id = b.import_id WHERE i.provider = $1 AND i.merchant_account = $2 "
+      "AND i.state = 'current' AND NOT i.settled_on_import AND NOT b.superseded AND b.currency = "
+      "$3 AND NOT EXISTS (SELECT 1 FROM recon_settlement_items s WHERE s.import_id = b.import_id "
+      "AND s.line_no = b.line_no) AND (b.our_id IS NULL OR NOT EXISTS (SELECT 1 FROM "
+      "recon_settlement_items s WHERE s.our_kind = b.our_kind AND s.our_id = b.our_id))) "
+      "SELECT coalesce(sum({}), 0)::bigint FROM {} WHERE b.currency = $3 AND {}",
+      kNet, Lines("b.import_id = ANY(ARRAY(SELECT import_id FROM waiting))"), kUnsettled);
   LEDGER_CO_TRY(auto rows, co_await conn.Execute(
                                sql, Params().Add(provider).Add(merchant_account).Add(currency),
                                deadline));

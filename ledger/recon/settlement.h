@@ -17,8 +17,17 @@
 // own bill, and the exceptions of the other classes hold the difference to our side.
 //
 // Each bill line and each of our items is settled at most once, enforced by the database's unique
-// constraints (a concurrent second settlement fails with Errc::already_settled). The same
-// settlement line (provider reference) twice answers the first result and changes nothing.
+// constraints (a concurrent second settlement fails with Errc::already_settled). A line is settled
+// as the provider transaction it is (provider, merchant_account, kind, provider_transaction_id,
+// provider_refund_id, and its occurrence among its bill's lines of that transaction, so that each
+// copy of a repeated line settles once), not as its (import_id, line_no): a corrected version of
+// a day's bill renumbers the same transactions under a new import, and those already settled stay
+// settled, matched to one of our items or not (migration 0015). So a whole-day settlement after a
+// correction takes only its genuinely new lines, naming a carried-over line answers
+// already_settled, and UnsettledNetMinor counts none of them as waiting. A settled line whose
+// corrected version changed its amount or fee keeps the net it was settled at; the difference
+// shows as the import's drift. The same settlement line (provider reference) twice answers the
+// first result and changes nothing.
 #include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
 
 #include <cstdint>
