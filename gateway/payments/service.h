@@ -203,11 +203,13 @@ class PaymentService {
   boost::asio::awaitable<ApiResult<OrderRow>> LoadOrder(const std::string& principal,
                                                         const std::string& id);
   // Records a provider answer about attempt `seq` of `order_id` (transition tables, ledger,
-  // outbox, janitor schedule) in one transaction. `source` is for the attempt's detail.
+  // outbox, janitor schedule) in one transaction; `order_after`, when given, receives the order
+  // as that transaction committed it.
   boost::asio::awaitable<Result<void>> ApplyPaymentResult(const std::string& order_id,
                                                           std::int32_t seq,
                                                           const adapters::ProviderResult& result,
-                                                          bool closing);
+                                                          bool closing,
+                                                          store::Order* order_after = nullptr);
   boost::asio::awaitable<Result<void>> ApplyRefundResult(const std::string& refund_id,
                                                          const adapters::ProviderResult& result);
   boost::asio::awaitable<Result<bool>> InquireAttempt(const std::string& provider_reference);

@@ -833,10 +833,12 @@ asio::awaitable<Result<std::string>> ApplyPaymentResultTx(PgConnection& conn, co
                                                           const std::string& order_id,
                                                           std::int32_t seq,
                                                           const adapters::ProviderResult& result,
-                                                          bool closing, db::Deadline deadline) {
+                                                          bool closing, db::Deadline deadline,
+                                                          Order* order_after) {
   LEDGER_CO_TRY(auto locked, co_await conn.Execute(kLockOrder, Params().Add(order_id), deadline));
   if (locked.rows() != 1) co_return std::string("no such order");
   LEDGER_CO_TRY(Order order, ParseOrder(locked, 0));
+  if (order_after != nullptr) *order_after = order;
   LEDGER_CO_TRY(auto attempt_rows,
                 co_await conn.Execute(kLockAttempt, Params().Add(order_id).Add(seq), deadline));
   if (attempt_rows.rows() != 1) co_return std::string("no such attempt");
@@ -932,6 +934,7 @@ asio::awaitable<Result<std::string>> ApplyPaymentResultTx(PgConnection& conn, co
                                                     deadline));
   LEDGER_CO_TRY(Order after, ParseOrder(updated, 0));
   effect += fmt::format("; order {} -> {}", order.status, after.status);
+  if (order_after != nullptr) *order_after = after;
 
   if (order_to == OrderStatus::kSucceeded) {
     // Dr provider clearing / Cr premiums received (DESIGN.md §4), in this transaction.

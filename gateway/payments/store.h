@@ -232,10 +232,13 @@ boost::asio::awaitable<Result<std::optional<Order>>> LockOrderTx(db::PgConnectio
 // Inside a transaction: records a provider answer about an attempt (`closing`: the answer is to a
 // close request, whose success means closed). Applies the transition tables to the attempt and,
 // when it is the order's current attempt, to the order; posts the ledger entry of a success and
-// writes the outbox event. Returns what it did ("no effect" when the answer changed nothing).
+// writes the outbox event. Returns what it did ("no effect" when the answer changed nothing);
+// `order_after`, when given, receives the order as this transaction leaves it (the caller that
+// answers with it saves reading it again once committed).
 boost::asio::awaitable<Result<std::string>> ApplyPaymentResultTx(
     db::PgConnection& conn, const Books& books, const std::string& order_id, std::int32_t seq,
-    const adapters::ProviderResult& result, bool closing, db::Deadline deadline);
+    const adapters::ProviderResult& result, bool closing, db::Deadline deadline,
+    Order* order_after = nullptr);
 boost::asio::awaitable<Result<std::string>> ApplyRefundResultTx(
     db::PgConnection& conn, const Books& books, const std::string& refund_id,
     const adapters::ProviderResult& result, db::Deadline deadline);
