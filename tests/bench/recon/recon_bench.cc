@@ -31,6 +31,7 @@
 #include "ledger/db/pg_pool.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "ledger/recon/reconciler.h"
+#include "tests/testing/wechat_bill_rows.h"
 
 namespace {
 
@@ -73,20 +74,10 @@ int Generate(const std::string& dir, std::int64_t lines) {
     std::vector<paygate::adapters::wechatpay::TradeBillRow> rows;
     std::string tsv;
     for (std::int64_t i = start; i < std::min(lines, start + kBatch); ++i) {
-      paygate::adapters::wechatpay::TradeBillRow row;
       const std::int64_t s = Second(i);
-      row.time = fmt::format("{} {:02}:{:02}:{:02}", kDay, s / 3600, s / 60 % 60, s % 60);
-      row.appid = "wxd678efh567hg6787";
-      row.mchid = "1900000109";
-      row.transaction_id = Txid(i);
-      row.out_trade_no = Reference(i);
-      row.openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
-      row.trade_type = "NATIVE";
-      row.trade_state = "SUCCESS";
-      row.total_fen = Amount(i);
-      row.description = "premium";
-      row.fee_fen = Amount(i) * 6 / 1000;
-      row.fee_rate = "0.60%";
+      paygate::adapters::wechatpay::TradeBillRow row = paygate::testing::NativePaymentLine(
+          fmt::format("{} {:02}:{:02}:{:02}", kDay, s / 3600, s / 60 % 60, s % 60), Txid(i),
+          Reference(i), Amount(i), Amount(i) * 6 / 1000);
       sum += row.total_fen;
       fees += row.fee_fen;
       tsv += fmt::format("{}\tpayment\t{}\t{}\t{}\t{}\tCNY\t{}T{:02}:{:02}:{:02}+08:00\tSUCCESS\n",

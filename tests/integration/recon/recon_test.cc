@@ -29,6 +29,7 @@
 #include "ledger/recon/settlement.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/run_async.h"
+#include "tests/testing/wechat_bill_rows.h"
 
 namespace paygate::recon {
 namespace {
@@ -169,20 +170,8 @@ class ReconTest : public ::testing::Test {
 
   static TradeBillRow Line(const Payment& p, std::int64_t amount, std::int64_t fee,
                            const std::string& day = kDay) {
-    TradeBillRow row;
-    row.time = fmt::format("{} {}", day, p.at);
-    row.appid = "wxd678efh567hg6787";
-    row.mchid = kMchid;
-    row.transaction_id = p.txid();
-    row.out_trade_no = p.reference();
-    row.openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
-    row.trade_type = "NATIVE";
-    row.trade_state = "SUCCESS";
-    row.total_fen = amount;
-    row.description = "premium";
-    row.fee_fen = fee;
-    row.fee_rate = "0.60%";
-    return row;
+    return testing::NativePaymentLine(fmt::format("{} {}", day, p.at), p.txid(), p.reference(),
+                                      amount, fee, kMchid);
   }
 
   RResult<Report> Import(const std::string& day, const std::string& file) {
@@ -457,12 +446,29 @@ TEST_F(ReconTest, BadFileWritesNothing) {
 
 // Many-to-one net settlement (settlement.h): an account whose imports leave the day's net for the
 // provider's settlement line.
+
+// Two payments and a refund; the bill's lines, with fees. The net the provider owes: 10000 + 5000
+// - 2000 - (60 + 30 - 12) = 12922.
+struct NetDay {
+  Payment a{"pay_nnnnnnnnnnnnnnnnnnnn01", 10000, "10:00:00"};
+  Payment b{"pay_nnnnnnnnnnnnnnnnnnnn02", 5000, "11:00:00"};
+  std::string refund_id = "re_nnnnnnnnnnnnnnnnnnnn0001";
+  static constexpr std::int64_t kNet = 12922;
+};
+
 class SettlementTest : public ReconTest {
  public:
   SettlementTest() {
     Options options = reconciler_->options();
     options.settle_on_import = false;
     later_ = std::make_unique<Reconciler>(pool_, *ledger_, options);
+  }
+
+  // Our side of a NetDay: its two payments and the refund of a.
+  void AddNetDay(const NetDay& d) {
+    AddPayment(d.a);
+    AddPayment(d.b);
+    AddRefund(d.refund_id, d.a, 2000, "12:00:00");
   }
 
   RResult<Report> ImportLater(const std::string& file) {
@@ -506,34 +512,27 @@ class SettlementTest : public ReconTest {
   std::unique_ptr<Reconciler> later_;
 };
 
-// Two payments and a refund; the bill's lines, with fees. The net the provider owes: 10000 + 5000
-// - 2000 - (60 + 30 - 12) = 12922.
-struct NetDay {
-  Payment a{"pay_nnnnnnnnnnnnnnnnnnnn01", 10000, "10:00:00"};
-  Payment b{"pay_nnnnnnnnnnnnnnnnnnnn02", 5000, "11:00:00"};
-  std::string refund_id = "re_nnnnnnnnnnnnnnnnnnnn0001";
-  static constexpr std::int64_t kNet = 12922;
-};
-
-std::string NetDayBill(const NetDay& d, TradeBillRow (*line)(const Payment&, std::int64_t,
-                                                             std::int64_t, const std::string&)) {
-  TradeBillRow refund = line(d.a, 0, -12, kDay);
+// A NetDay's bill lines, b's with the given amount and fee; a corrected bill changes them.
+std::vector<TradeBillRow> NetDayRows(const NetDay& d, std::int64_t b_amount = 5000,
+                                     std::int64_t b_fee = 30) {
+  TradeBillRow refund = ReconTest::Line(d.a, 0, -12);
   refund.time = std::string(kDay) + " 12:00:05";
   refund.trade_state = "REFUND";
   refund.refund_id = "50300000000009";
   refund.out_refund_no = d.refund_id;
   refund.refund_fen = 2000;
   refund.refund_status = "SUCCESS";
-  return adapters::wechatpay::FormatTradeBill(
-      {line(d.a, 10000, 60, kDay), line(d.b, 5000, 30, kDay), refund});
+  return {ReconTest::Line(d.a, 10000, 60), ReconTest::Line(d.b, b_amount, b_fee), refund};
+}
+
+std::string NetDayBill(const NetDay& d) {
+  return adapters::wechatpay::FormatTradeBill(NetDayRows(d));
 }
 
 TEST_F(SettlementTest, ExactNetPostsBankAndEmptiesClearingOnceAndReplaysTheFirstAnswer) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
-  auto report = ImportLater(NetDayBill(d, &Line));
+  AddNetDay(d);
+  auto report = ImportLater(NetDayBill(d));
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report.value().classes["matched"].count, 3);
   // The import posted the fees, not the net: the clearing account holds the day's net, which
@@ -583,10 +582,8 @@ TEST_F(SettlementTest, ExactNetPostsBankAndEmptiesClearingOnceAndReplaysTheFirst
 
 TEST_F(SettlementTest, ShortAndLongSettlementsRaiseMismatchesThatAdjustmentsClear) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
-  ASSERT_TRUE(ImportLater(NetDayBill(d, &Line)));
+  AddNetDay(d);
+  ASSERT_TRUE(ImportLater(NetDayBill(d)));
   // a and its refund: 10000 - 2000 - (60 - 12) = 7952, received 7452 (short by 500); b: 5000 - 30
   // = 4970, received 5270 (long by 300).
   auto short_line = Settle("SETTLE-S", 7452, {d.a.reference(), d.refund_id});
@@ -621,10 +618,8 @@ TEST_F(SettlementTest, ShortAndLongSettlementsRaiseMismatchesThatAdjustmentsClea
 // supersede, and the corrected version's new line waits for its own settlement line.
 TEST_F(SettlementTest, CorrectedBillKeepsTheSettlementMismatchOpen) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
-  ASSERT_TRUE(ImportLater(NetDayBill(d, &Line)));
+  AddNetDay(d);
+  ASSERT_TRUE(ImportLater(NetDayBill(d)));
   auto settled = Settle("SETTLE-DAY", NetDay::kNet - 50);
   ASSERT_TRUE(settled) << settled.error().message;
   ASSERT_NE(settled.value().exception_id, 0);
@@ -658,10 +653,8 @@ TEST_F(SettlementTest, CorrectedBillKeepsTheSettlementMismatchOpen) {
 
 TEST_F(SettlementTest, SettlingALineOrItemTwiceIsRefusedByTheDatabase) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
-  ASSERT_TRUE(ImportLater(NetDayBill(d, &Line)));
+  AddNetDay(d);
+  ASSERT_TRUE(ImportLater(NetDayBill(d)));
   ASSERT_TRUE(Settle("SETTLE-A", 9940, {d.a.reference()}));
   const std::int64_t clearing = ClearingBalance();
 
@@ -694,19 +687,6 @@ TEST_F(SettlementTest, SettlingALineOrItemTwiceIsRefusedByTheDatabase) {
   EXPECT_EQ(by_import.error().code, make_error_code(Errc::already_settled));
 }
 
-// A NetDay's bill lines, b's with the given amount and fee; a corrected bill changes them.
-std::vector<TradeBillRow> NetDayRows(const NetDay& d, std::int64_t b_amount = 5000,
-                                     std::int64_t b_fee = 30) {
-  TradeBillRow refund = ReconTest::Line(d.a, 0, -12);
-  refund.time = std::string(kDay) + " 12:00:05";
-  refund.trade_state = "REFUND";
-  refund.refund_id = "50300000000009";
-  refund.out_refund_no = d.refund_id;
-  refund.refund_fen = 2000;
-  refund.refund_status = "SUCCESS";
-  return {ReconTest::Line(d.a, 10000, 60), ReconTest::Line(d.b, b_amount, b_fee), refund};
-}
-
 // Lines the provider has and we do not (missing_ours): nothing of ours to settle them by, only
 // the provider's transaction. 7000 - 42 = 6958 and 3000 - 18 = 2982 net.
 const Payment kTheirs{"pay_xxxxxxxxxxxxxxxxxxxx01", 7000, "16:00:00"};
@@ -719,9 +699,7 @@ constexpr std::int64_t kNewTheirsNet = 2982;
 // counted as waiting, or hidden from the balance reconciliation.
 TEST_F(SettlementTest, CorrectedBillDoesNotSettleCarriedOverLinesAgain) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  AddNetDay(d);
   std::vector<TradeBillRow> rows = NetDayRows(d);
   rows.push_back(Line(kTheirs, 7000, 42));
   auto first = ImportLater(adapters::wechatpay::FormatTradeBill(rows));
@@ -773,9 +751,7 @@ TEST_F(SettlementTest, CorrectedBillDoesNotSettleCarriedOverLinesAgain) {
 // a whole-day settlement afterwards takes the rest of the day without it.
 TEST_F(SettlementTest, NamedSettlementOfACarriedOverLineIsRefused) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  AddNetDay(d);
   std::vector<TradeBillRow> rows = NetDayRows(d);
   rows.push_back(Line(kTheirs, 7000, 42));
   ASSERT_TRUE(ImportLater(adapters::wechatpay::FormatTradeBill(rows)));
@@ -812,9 +788,7 @@ TEST_F(SettlementTest, NamedSettlementOfACarriedOverLineIsRefused) {
 // version that adds a copy and a new line leaves exactly those two to settle.
 TEST_F(SettlementTest, CorrectedBillSettlesOnlyItsGenuinelyNewLines) {
   const NetDay d;
-  AddPayment(d.a);
-  AddPayment(d.b);
-  AddRefund(d.refund_id, d.a, 2000, "12:00:00");
+  AddNetDay(d);
   std::vector<TradeBillRow> rows = NetDayRows(d);
   rows.push_back(Line(kTheirs, 7000, 42));
   rows.push_back(Line(kTheirs, 7000, 42));

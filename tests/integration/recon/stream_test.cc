@@ -33,6 +33,7 @@
 #include "ledger/recon/reconciler.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/testing/run_async.h"
+#include "tests/testing/wechat_bill_rows.h"
 
 namespace paygate::recon {
 namespace {
@@ -409,21 +410,10 @@ TEST_F(ReconStreamTest, GzipWechatBillInflatesAsItStreams) {
   std::vector<adapters::wechatpay::TradeBillRow> rows;
   std::int64_t sum = 0;
   for (std::int64_t i = 0; i < kLines; ++i) {
-    adapters::wechatpay::TradeBillRow row;
     const std::int64_t s = i % 80000;
-    row.time = fmt::format("{} {:02}:{:02}:{:02}", kDay, s / 3600, s / 60 % 60, s % 60);
-    row.appid = "wxd678efh567hg6787";
-    row.mchid = "1900000109";
-    row.transaction_id = fmt::format("4200{:024}", i);
-    row.out_trade_no = OrderId(i) + "_1";
-    row.openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
-    row.trade_type = "NATIVE";
-    row.trade_state = "SUCCESS";
-    row.total_fen = Amount(i);
-    row.description = "premium";
-    row.fee_fen = Amount(i) * 6 / 1000;
-    row.fee_rate = "0.60%";
-    rows.push_back(std::move(row));
+    rows.push_back(testing::NativePaymentLine(
+        fmt::format("{} {:02}:{:02}:{:02}", kDay, s / 3600, s / 60 % 60, s % 60),
+        fmt::format("4200{:024}", i), OrderId(i) + "_1", Amount(i), Amount(i) * 6 / 1000));
     sum += Amount(i);
   }
   const std::string gz = adapters::archive::Gzip(adapters::wechatpay::FormatTradeBill(rows));

@@ -36,6 +36,7 @@
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
 #include "tests/integration/edge/edge_fixture.h"
+#include "tests/testing/wechat_bill_rows.h"
 #include "tests/testing/run_async.h"
 
 namespace paygate::gateway::recon {
@@ -62,20 +63,8 @@ struct Payment {
 };
 
 TradeBillRow Line(const Payment& p, std::int64_t amount, std::int64_t fee) {
-  TradeBillRow row;
-  row.time = fmt::format("{} {}", kDay, p.at);
-  row.appid = "wxd678efh567hg6787";
-  row.mchid = "1900000109";
-  row.transaction_id = p.txid();
-  row.out_trade_no = p.reference();
-  row.openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o";
-  row.trade_type = "NATIVE";
-  row.trade_state = "SUCCESS";
-  row.total_fen = amount;
-  row.description = "premium";
-  row.fee_fen = fee;
-  row.fee_rate = "0.60%";
-  return row;
+  return testing::NativePaymentLine(fmt::format("{} {}", kDay, p.at), p.txid(), p.reference(),
+                                    amount, fee);
 }
 
 class ReconApiTest : public ::testing::Test {
