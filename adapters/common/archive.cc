@@ -47,9 +47,6 @@ std::string ZipErrorText(zip_error_t* error) {
   return text;
 }
 
-ArchiveResult<std::string> Inflate(std::string_view in, InflateStream::Wrapper wrapper,
-                                   std::size_t size_max);
-
 }  // namespace
 
 struct InflateStream::State {

@@ -23,6 +23,10 @@ using ArchiveResult = outcome::result<T, Error, outcome::policy::terminate>;
 
 // Default bound on inflated bytes: a day's bill of a large merchant is tens of MiB.
 inline constexpr std::size_t kInflatedMax = 512u << 20;
+// Bound on the inflated bytes of a bill streamed through InflateStream, which holds a piece at a
+// time: a bound on the work a small download can cause, not on memory (a million WeChat lines are
+// about 200 MiB).
+inline constexpr std::size_t kStreamedInflatedMax = std::size_t{4} << 30;
 
 // gzip (RFC 1952) and zlib (RFC 1950) streams. Decompression fails on corrupt or truncated input,
 // trailing garbage, and output beyond `size_max`.

@@ -374,7 +374,8 @@ boost::asio::awaitable<Result<BillDownload, std::string>> WechatPayAdapter::Down
   auto fetched = co_await FetchTradeBill(std::move(bill_date), std::move(bill_type), true);
   if (!fetched) co_return fetched.error();
   // WeChat's SHA-1 is of the decompressed file: inflate a piece at a time into the digest only.
-  archive::InflateStream inflater(archive::InflateStream::Wrapper::kGzip, kInflatedBillMax);
+  archive::InflateStream inflater(archive::InflateStream::Wrapper::kGzip,
+                                  archive::kStreamedInflatedMax);
   crypto::DigestStream sha1(crypto::Digest::kSha1);
   auto inflated = inflater.Feed(fetched.value().raw, [&sha1](std::string_view piece) {
     sha1.Update(piece);

@@ -138,9 +138,6 @@ class WechatPayAdapter final : public Adapter {
 
   std::chrono::system_clock::time_point Now() const;
 
-  // A bill's inflated bytes checked by DownloadTradeBillGzip: a bound on the work a small download
-  // can cause, not on memory.
-  static constexpr std::size_t kInflatedBillMax = std::size_t{4} << 30;
   struct FetchedBill {
     std::string hash_type, hash_value;  // from the signed /v3/bill/tradebill reply
     std::string raw;                    // the download as it came

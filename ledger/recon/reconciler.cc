@@ -44,9 +44,6 @@ constexpr std::int32_t kReasonAdjustment = 42;
 
 // Bytes of COPY data buffered before they are sent: bounds memory whatever the file size.
 constexpr std::size_t kCopyFlushBytes = 1 << 20;
-// Inflated bytes of a gzip bill streamed in: a bound on the work a small file can cause (a million
-// WeChat lines are about 200 MiB), not on memory, which holds a piece at a time.
-constexpr std::size_t kStreamedBillMax = std::size_t{4} << 30;
 
 enum class Class : std::uint8_t {
   kMatched,
@@ -820,7 +817,8 @@ asio::awaitable<RResult<Report>> Reconciler::ImportStream(ImportRequest request,
     std::shared_ptr<adapters::archive::InflateStream> inflater;
     if (gzip) {
       inflater = std::make_shared<adapters::archive::InflateStream>(
-          adapters::archive::InflateStream::Wrapper::kGzip, kStreamedBillMax);
+          adapters::archive::InflateStream::Wrapper::kGzip,
+          adapters::archive::kStreamedInflatedMax);
     }
     feed = [reader, pending, finished, inflater, next](Run& run) mutable -> Result<bool, Error> {
       if (!*reader) {
