@@ -184,6 +184,23 @@ class ReconE2eTest : public ::testing::Test {
     return paid;
   }
 
+  // A refund of `amount` of `payment` made through the service (client reference "r"); the
+  // provider completes it at the simulator. Its id and its out_refund_no.
+  Paid RefundAtProvider(const Paid& payment, std::int64_t amount) {
+    api::v1::CreateRefundRequest request;
+    request.set_amount_minor(amount);
+    auto refund = Run(service_->CreateRefund("sales", "r", payment.id, request));
+    EXPECT_TRUE(refund) << (refund ? "" : refund.error().message);
+    if (!refund) return {};
+    Paid made{refund.value().id(), ""};
+    made.reference = SqlText(
+        fmt::format("SELECT provider_reference FROM payment_refunds WHERE id = '{}'", made.id));
+    Control("refunds/complete",
+            fmt::format(R"({{"mchid":"{}","out_refund_no":"{}","status":"SUCCESS"}})",
+                        WechatPaySim::kMchid, made.reference));
+    return made;
+  }
+
   // Makes every open status inquiry due and runs one janitor round (a clock jump).
   void Inquire() {
     SqlInt("WITH u AS (UPDATE janitor_tasks SET due_at = now() - interval '1 second' "
@@ -258,16 +275,10 @@ TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZe
   const Paid g = Pay("g", 60000);  // booked by the provider after the cut-off
   Inquire();
   for (const Paid* p : {&a, &b, &c, &d, &g}) EXPECT_EQ(PaymentStatus(p->id), "succeeded");
-  api::v1::CreateRefundRequest refund_request;
-  refund_request.set_amount_minor(15000);
-  auto refund = Run(service_->CreateRefund("sales", "r", d.id, refund_request));
-  ASSERT_TRUE(refund) << refund.error().message;
-  const std::string refund_reference = SqlText(fmt::format(
-      "SELECT provider_reference FROM payment_refunds WHERE id = '{}'", refund.value().id()));
-  Control("refunds/complete", fmt::format(R"({{"mchid":"{}","out_refund_no":"{}","status":"SUCCESS"}})",
-                                          WechatPaySim::kMchid, refund_reference));
+  const Paid refund = RefundAtProvider(d, 15000);
+  ASSERT_FALSE(refund.id.empty());
   Inquire();
-  auto refunded = Run(service_->GetRefund("sales", refund.value().id()));
+  auto refunded = Run(service_->GetRefund("sales", refund.id));
   ASSERT_TRUE(refunded);
   EXPECT_EQ(refunded.value().status(), "succeeded");
   // Paid at the provider; we have not learnt it yet (its callback never arrived).
@@ -287,7 +298,7 @@ TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZe
                        extra, day));
   EditBill(fmt::format(R"("kind":"BILL_EDIT_AMOUNT","out_trade_no":"{}","amount":29000)", c.reference));
   EditBill(fmt::format(R"("kind":"BILL_EDIT_STATUS","out_refund_no":"{}","status":"PROCESSING")",
-                       refund_reference));
+                       refund.reference));
   EditBill(fmt::format(R"("kind":"BILL_EDIT_FEE","out_trade_no":"{}","fee":123)", a.reference));
   EditBill(fmt::format(R"("kind":"BILL_EDIT_MOVE","out_trade_no":"{}","time":"{} 00:00:30")",
                        g.reference, next_day));
@@ -314,7 +325,7 @@ TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZe
   for (Exception& x : Exceptions(day)) by_reference[x.reference] = x;
   ASSERT_EQ(by_reference.size(), 6u);
   ASSERT_TRUE(by_reference.count(b.reference) && by_reference.count(c.reference) &&
-              by_reference.count(refund_reference) && by_reference.count(e.reference) &&
+              by_reference.count(refund.reference) && by_reference.count(e.reference) &&
               by_reference.count(extra) && by_reference.count(g.reference));
   const Exception& missing_provider = by_reference[b.reference];
   EXPECT_EQ(missing_provider.klass, "missing_provider");
@@ -325,7 +336,7 @@ TEST_F(ReconE2eTest, EveryDisagreementClassifiedAndTheClearingAccountSettlesToZe
   EXPECT_EQ(amount.our_amount_minor, 30000);
   EXPECT_EQ(amount.their_amount_minor, 29000);
   EXPECT_EQ(amount.delta_minor, 1000);
-  const Exception& refund_status = by_reference[refund_reference];
+  const Exception& refund_status = by_reference[refund.reference];
   EXPECT_EQ(refund_status.klass, "status_mismatch");
   EXPECT_EQ(refund_status.our_kind, "refund");
   EXPECT_EQ(refund_status.delta_minor, -15000);  // our refund left; the provider's has not
@@ -409,14 +420,8 @@ TEST_F(ReconE2eTest, DaySettledByOneNetSettlementLine) {
   const Paid d = Pay("d", 40000);
   Inquire();
   for (const Paid* p : {&a, &b, &d}) EXPECT_EQ(PaymentStatus(p->id), "succeeded");
-  api::v1::CreateRefundRequest refund_request;
-  refund_request.set_amount_minor(15000);
-  auto refund = Run(service_->CreateRefund("sales", "r", d.id, refund_request));
-  ASSERT_TRUE(refund) << refund.error().message;
-  const std::string refund_reference = SqlText(fmt::format(
-      "SELECT provider_reference FROM payment_refunds WHERE id = '{}'", refund.value().id()));
-  Control("refunds/complete", fmt::format(R"({{"mchid":"{}","out_refund_no":"{}","status":"SUCCESS"}})",
-                                          WechatPaySim::kMchid, refund_reference));
+  const Paid refund = RefundAtProvider(d, 15000);
+  ASSERT_FALSE(refund.id.empty());
   Inquire();
   EXPECT_EQ(Balance(kClearing), 70000 - 15000);
 
