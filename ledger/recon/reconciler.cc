@@ -704,6 +704,11 @@ struct Reconciler::Run {
 
   // Called by the parsers for every line, in order.
   bool OnRecord(Record&& r) {
+    // A spill that failed stops the stream here: what it could not take would pile up in memory.
+    if (!spill_error.empty()) {
+      error = spill_error;
+      return false;
+    }
     ++line_no;
     if (!Account(r)) return false;
     auto at = ParseTime(r.occurred_at);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,37 @@ using testing::RunUntilDone;
 
 std::string OrderId(std::int64_t i) { return fmt::format("pay_{:024}", i); }
 std::int64_t Amount(std::int64_t i) { return 100 + i % 9000; }
+
+// The WeChat Pay bill line of OrderId(i)'s attempt at `amount` with `fee`, at second i of kDay.
+adapters::wechatpay::TradeBillRow WechatLine(std::int64_t i, std::int64_t amount,
+                                             std::int64_t fee) {
+  const std::int64_t s = i % 80000;
+  return testing::NativePaymentLine(
+      fmt::format("{} {:02}:{:02}:{:02}", kDay, s / 3600, s / 60 % 60, s % 60),
+      fmt::format("4200{:024}", i), OrderId(i) + "_1", amount, fee);
+}
+
+// TMPDIR set to `dir` while it lives (where the reconciler spills), then as it was.
+class ScopedTmpdir {
+ public:
+  explicit ScopedTmpdir(const char* dir) {
+    const char* was = std::getenv("TMPDIR");
+    if (was != nullptr) saved_ = was;
+    setenv("TMPDIR", dir, 1);
+  }
+  ~ScopedTmpdir() {
+    if (saved_) {
+      setenv("TMPDIR", saved_->c_str(), 1);
+    } else {
+      unsetenv("TMPDIR");
+    }
+  }
+  ScopedTmpdir(const ScopedTmpdir&) = delete;
+  ScopedTmpdir& operator=(const ScopedTmpdir&) = delete;
+
+ private:
+  std::optional<std::string> saved_;
+};
 
 // Alipay's detail CSV (UTF-8 here, GBK once converted) of `lines` payments of OrderId(i)'s
 // attempts, with the footer totals the parser checks.
@@ -411,10 +443,7 @@ TEST_F(ReconStreamTest, GzipWechatBillInflatesAsItStreams) {
   std::vector<adapters::wechatpay::TradeBillRow> rows;
   std::int64_t sum = 0;
   for (std::int64_t i = 0; i < kLines; ++i) {
-    const std::int64_t s = i % 80000;
-    rows.push_back(testing::NativePaymentLine(
-        fmt::format("{} {:02}:{:02}:{:02}", kDay, s / 3600, s / 60 % 60, s % 60),
-        fmt::format("4200{:024}", i), OrderId(i) + "_1", Amount(i), Amount(i) * 6 / 1000));
+    rows.push_back(WechatLine(i, Amount(i), Amount(i) * 6 / 1000));
     sum += Amount(i);
   }
   const std::string gz = adapters::archive::Gzip(adapters::wechatpay::FormatTradeBill(rows));
@@ -445,6 +474,62 @@ TEST_F(ReconStreamTest, GzipWechatBillInflatesAsItStreams) {
   EXPECT_EQ(report.value().classes["matched"].count, kLines);
   EXPECT_EQ(report.value().payment_amount_minor, sum);
   EXPECT_EQ(report.value().classes.count("missing_provider"), 0u);
+}
+
+// Held lines that cannot wait on disk (no temporary directory) fail the import with the disk's
+// error, not as a bad file, and nothing of it is written.
+TEST_F(ReconStreamTest, HeldLinesThatCannotSpillFailTheImportCleanly) {
+  constexpr std::int64_t kLines = 40000;  // more than one chunk of held lines
+  std::vector<adapters::wechatpay::TradeBillRow> rows;
+  for (std::int64_t i = 0; i < kLines; ++i) {
+    rows.push_back(WechatLine(i, Amount(i), Amount(i) * 6 / 1000));
+  }
+  const std::string bill = adapters::wechatpay::FormatTradeBill(rows);
+  ImportRequest request{.provider = "wechatpay",
+                        .merchant_account = "m1",
+                        .bill_date = kDay,
+                        .file_name = "tradebill.csv",
+                        .principal = "finance-1"};
+  std::optional<ScopedTmpdir> no_tmpdir(std::in_place, "/nonexistent/paygate-test");
+  auto refused = RunUntilDone(io_, reconciler_->Import(request, bill, In(120s)));
+  no_tmpdir.reset();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, std::error_code(ENOENT, std::generic_category()));
+  EXPECT_NE(refused.error().message.find("cannot spill held lines"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(Sql("SELECT count(*) FROM recon_imports").value().GetInt64(0, 0).value(), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM recon_bill_items").value().GetInt64(0, 0).value(), 0);
+
+  // With its temporary directory back, the same bill imports: every line is ours to find.
+  auto report = RunUntilDone(io_, reconciler_->Import(request, bill, In(120s)));
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report.value().classes["missing_ours"].count, kLines);
+}
+
+// Exception rows that cannot wait on disk fail the import the same way: 20,000 lines that match
+// our attempts at another amount, each an amount_mismatch exception, written nowhere.
+TEST_F(ReconStreamTest, ExceptionRowsThatCannotSpillFailTheImportCleanly) {
+  constexpr std::int64_t kLines = 20000;
+  AddAttempts(kLines, "wechatpay");
+  std::vector<adapters::wechatpay::TradeBillRow> rows;
+  for (std::int64_t i = 0; i < kLines; ++i) {
+    rows.push_back(WechatLine(i, Amount(i) + 1, 0));
+  }
+  ImportRequest request{.provider = "wechatpay",
+                        .merchant_account = "m1",
+                        .bill_date = kDay,
+                        .file_name = "tradebill.csv",
+                        .principal = "finance-1"};
+  std::optional<ScopedTmpdir> no_tmpdir(std::in_place, "/nonexistent/paygate-test");
+  auto refused = RunUntilDone(
+      io_, reconciler_->Import(request, adapters::wechatpay::FormatTradeBill(rows), In(120s)));
+  no_tmpdir.reset();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, std::error_code(ENOENT, std::generic_category()));
+  EXPECT_NE(refused.error().message.find("cannot spill exception rows"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(Sql("SELECT count(*) FROM recon_imports").value().GetInt64(0, 0).value(), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM recon_exceptions").value().GetInt64(0, 0).value(), 0);
 }
 
 }  // namespace
