@@ -315,6 +315,18 @@ class ReconStreamTest : public ::testing::Test {
     ASSERT_TRUE(r) << r.error().message();
   }
 
+  // Imports a WeChat Pay bill of kDay for account m1, spilling to `tmpdir` when given.
+  RResult<Report> ImportWechat(const std::string& bill, const char* tmpdir = nullptr) {
+    std::optional<ScopedTmpdir> spill_dir;
+    if (tmpdir != nullptr) spill_dir.emplace(tmpdir);
+    ImportRequest request{.provider = "wechatpay",
+                          .merchant_account = "m1",
+                          .bill_date = kDay,
+                          .file_name = "tradebill.csv",
+                          .principal = "finance-1"};
+    return RunUntilDone(io_, reconciler_->Import(request, bill, In(120s)));
+  }
+
  protected:
   asio::io_context io_;
   db::PgPool pool_;
@@ -485,14 +497,7 @@ TEST_F(ReconStreamTest, HeldLinesThatCannotSpillFailTheImportCleanly) {
     rows.push_back(WechatLine(i, Amount(i), Amount(i) * 6 / 1000));
   }
   const std::string bill = adapters::wechatpay::FormatTradeBill(rows);
-  ImportRequest request{.provider = "wechatpay",
-                        .merchant_account = "m1",
-                        .bill_date = kDay,
-                        .file_name = "tradebill.csv",
-                        .principal = "finance-1"};
-  std::optional<ScopedTmpdir> no_tmpdir(std::in_place, "/nonexistent/paygate-test");
-  auto refused = RunUntilDone(io_, reconciler_->Import(request, bill, In(120s)));
-  no_tmpdir.reset();
+  auto refused = ImportWechat(bill, "/nonexistent/paygate-test");
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, std::error_code(ENOENT, std::generic_category()));
   EXPECT_NE(refused.error().message.find("cannot spill held lines"), std::string::npos)
@@ -501,7 +506,7 @@ TEST_F(ReconStreamTest, HeldLinesThatCannotSpillFailTheImportCleanly) {
   EXPECT_EQ(Sql("SELECT count(*) FROM recon_bill_items").value().GetInt64(0, 0).value(), 0);
 
   // With its temporary directory back, the same bill imports: every line is ours to find.
-  auto report = RunUntilDone(io_, reconciler_->Import(request, bill, In(120s)));
+  auto report = ImportWechat(bill);
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report.value().classes["missing_ours"].count, kLines);
 }
@@ -515,15 +520,8 @@ TEST_F(ReconStreamTest, ExceptionRowsThatCannotSpillFailTheImportCleanly) {
   for (std::int64_t i = 0; i < kLines; ++i) {
     rows.push_back(WechatLine(i, Amount(i) + 1, 0));
   }
-  ImportRequest request{.provider = "wechatpay",
-                        .merchant_account = "m1",
-                        .bill_date = kDay,
-                        .file_name = "tradebill.csv",
-                        .principal = "finance-1"};
-  std::optional<ScopedTmpdir> no_tmpdir(std::in_place, "/nonexistent/paygate-test");
-  auto refused = RunUntilDone(
-      io_, reconciler_->Import(request, adapters::wechatpay::FormatTradeBill(rows), In(120s)));
-  no_tmpdir.reset();
+  auto refused = ImportWechat(adapters::wechatpay::FormatTradeBill(rows),
+                              "/nonexistent/paygate-test");
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, std::error_code(ENOENT, std::generic_category()));
   EXPECT_NE(refused.error().message.find("cannot spill exception rows"), std::string::npos)
