@@ -8,18 +8,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
 #include <span>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "config/result.h"
+#include "ledger/db/coalescer.h"
 #include "ledger/db/pg_connection.h"
 #include "ledger/ledger/types.h"
 
@@ -37,7 +34,8 @@ struct BatcherOptions {
 };
 
 // Thread-safety: Submit() may be called from any coroutine on any executor. Batches are committed
-// one at a time, in arrival order, by a worker coroutine on a strand of the constructor's executor.
+// one at a time, in arrival order, by the db::Coalescer's worker on a strand of the constructor's
+// executor.
 class Batcher {
  public:
   // Commits one batch: the transfers of the coalesced requests in order, the exclusive end index of
@@ -69,35 +67,8 @@ class Batcher {
   boost::asio::awaitable<Stats> GetStats();
 
  private:
-  struct Outcome {
-    std::error_code error;
-    std::vector<TransferResult> results;
-  };
-  struct Request {
-    std::vector<Transfer> transfers;
-    db::Deadline deadline;
-    std::function<void(Outcome)> complete;
-  };
-
-  void Enqueue(std::shared_ptr<Request> request);
-  // Whether a lingering batch has gathered enough to go.
-  bool LingerDone() const;
-  boost::asio::awaitable<void> Run();
-
-  BatcherOptions options_;
-  CommitFn commit_;
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
-  // Everything below is touched only on strand_.
-  boost::asio::steady_timer wakeup_;  // Wakes the worker when idle or lingering.
-  boost::asio::steady_timer exited_;  // Cancelled when the worker exits.
-  std::deque<std::shared_ptr<Request>> queue_;
-  std::size_t queued_transfers_ = 0;
-  std::size_t previous_batch_requests_ = 0;  // 0 before the first batch.
-  bool idle_ = false;
-  bool lingering_ = false;
-  bool stopping_ = false;
-  bool running_ = false;
-  Stats stats_;
+  // One request is one job, weighing its number of transfers.
+  db::Coalescer<std::vector<Transfer>, std::vector<TransferResult>> coalescer_;
 };
 
 }  // namespace paygate::ledger
