@@ -204,8 +204,8 @@ constexpr Statement kBalanceAtHistory{
     "  AND created_at <= timestamptz 'epoch' + $2::bigint * interval '1 microsecond' "
     "  ORDER BY created_at DESC, transfer_id DESC LIMIT 1) h ON true"};
 
-constexpr Statement kAccountHistoryFlag{
-    "ledger_account_history_flag", "SELECT history FROM ledger_accounts WHERE id = $1"};
+constexpr Statement kAccountHistoryFlag{"ledger_account_history_flag",
+                                        "SELECT history FROM ledger_accounts WHERE id = $1"};
 
 // A statement page of a history account: a range scan of its history rows (running counters
 // stored), each joined by primary key to its transfer for the deltas. Same columns as kStatement.
@@ -220,8 +220,8 @@ constexpr Statement kStatementFromHistory{
     "  (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text) "
     "ORDER BY h.created_at, h.transfer_id LIMIT $4"};
 
-constexpr Statement kSetClosed{
-    "ledger_set_closed", "UPDATE ledger_accounts SET closed = $2 WHERE id = $1 RETURNING id"};
+constexpr Statement kSetClosed{"ledger_set_closed",
+                               "UPDATE ledger_accounts SET closed = $2 WHERE id = $1 RETURNING id"};
 
 // Without the history flag: running counters recomputed over the account's whole journal.
 constexpr Statement kStatement{
@@ -705,7 +705,8 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
     if (commit) writes.push_back(db::PipelineStep{kCommit, Params()});
     auto done = co_await conn.ExecutePipeline(std::move(writes), deadline);
     if (!done) {
-      if (conn.last_error().sqlstate == "LG001") co_return make_error_code(Errc::inconsistent_state);
+      if (conn.last_error().sqlstate == "LG001")
+        co_return make_error_code(Errc::inconsistent_state);
       co_return done.error();
     }
     // After an error ignored inside the transaction PostgreSQL answers COMMIT with ROLLBACK.
@@ -751,8 +752,12 @@ asio::awaitable<Result<std::vector<TransferResult>>> PostgresLedger::WriteBatch(
 
 asio::awaitable<Result<std::vector<AccountResult>>> PostgresLedger::CreateAccounts(
     std::vector<Account> accounts, Deadline deadline) {
+  // Named, not a braced temporary in the co_await: GCC 12 may destroy that twice, and the retry
+  // policy holds a std::function.
+  db::TransactionOptions tx;
+  tx.retry = options_.retry;
   co_return co_await db::RunInTransaction(
-      pool_, deadline, db::TransactionOptions{.retry = options_.retry},
+      pool_, deadline, tx,
       [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<AccountResult>>> {
         std::vector<AccountResult> results;
         results.reserve(accounts.size());
@@ -828,9 +833,9 @@ asio::awaitable<Result<Balance>> PostgresLedger::GetBalance(AccountId account,
     LEDGER_CO_TRY(auto state, ParseAccount(r, 0));
     co_return state.balance;
   }
-  LEDGER_CO_TRY(auto h, co_await lease->Execute(kBalanceAtHistory,
-                                                Params().Add(account.value).Add(ToMicros(*at)),
-                                                deadline));
+  LEDGER_CO_TRY(auto h,
+                co_await lease->Execute(kBalanceAtHistory,
+                                        Params().Add(account.value).Add(ToMicros(*at)), deadline));
   if (h.rows() != 1) co_return make_error_code(Errc::inconsistent_state);
   LEDGER_CO_TRY(const bool exists, h.GetBool(0, 0));
   if (!exists) co_return make_error_code(Errc::not_found);
@@ -855,8 +860,8 @@ asio::awaitable<Result<StatementPage>> PostgresLedger::GetStatement(AccountId ac
       .Add(ToMicros(cursor.created_at))
       .Add(cursor.transfer_id.value)
       .Add(limit);
-  LEDGER_CO_TRY(auto flag, co_await lease->Execute(kAccountHistoryFlag,
-                                                   Params().Add(account.value), deadline));
+  LEDGER_CO_TRY(auto flag, co_await lease->Execute(kAccountHistoryFlag, Params().Add(account.value),
+                                                   deadline));
   if (flag.rows() != 1) co_return make_error_code(Errc::not_found);
   LEDGER_CO_TRY(const bool keeps_history, flag.GetBool(0, 0));
   const Statement& query = keeps_history ? kStatementFromHistory : kStatement;
