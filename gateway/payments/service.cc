@@ -16,6 +16,7 @@
 #include "gateway/fraud/store.h"
 #include "gateway/payments/store.h"
 #include "gateway/utc_time.h"
+#include "ledger/db/coalescer.h"
 #include "ledger/db/params.h"
 #include "ledger/db/transaction.h"
 #include "ledger/ledger/chart.h"
@@ -172,6 +173,24 @@ adapters::RefundRequest MakeRefundRequest(const store::Order& order, const store
 struct PaymentService::OrderRow : store::Order {};
 struct PaymentService::RefundRow : store::Refund {};
 
+struct PaymentService::IntentQueue {
+  explicit IntentQueue(PaymentService& service)
+      : coalescer(
+            service.pool_.executor(),
+            db::CoalescerOptions{.batch_weight_max = service.options_.intent_batch_max,
+                                 .batch_wait_max_us = std::chrono::microseconds(0),
+                                 .queue_weight_max = service.options_.intent_queue_max},
+            db::CoalescerErrors{.too_large = make_error_code(db::Errc::bad_value),
+                                .overloaded = make_error_code(db::Errc::pool_exhausted),
+                                .closed = make_error_code(db::Errc::pool_closed)},
+            [&pool = service.pool_](std::span<store::OrderIntent> batch, db::Deadline deadline)
+                -> asio::awaitable<Result<std::vector<store::InsertedOrder>>> {
+              co_return co_await store::InsertOrders(pool, batch, deadline);
+            }) {}
+
+  db::Coalescer<store::OrderIntent, store::InsertedOrder> coalescer;
+};
+
 PaymentService::PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
                                std::shared_ptr<const AdapterRegistry> adapters,
                                PaymentsOptions options)
@@ -179,7 +198,10 @@ PaymentService::PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
       ledger_(ledger),
       adapters_(std::move(adapters)),
       options_(std::move(options)),
-      books_{ledger_, options_.event_retry_window} {}
+      books_{ledger_, options_.event_retry_window},
+      intents_(std::make_unique<IntentQueue>(*this)) {}
+
+PaymentService::~PaymentService() = default;
 
 void PaymentService::AttachPayouts(PayoutHooks hooks) {
   books_.payout_callback = std::move(hooks.apply_callback);
@@ -295,8 +317,8 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
   store::TxHook record;
   if (verdict) {
     record = [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
-      auto stored = co_await fraud::store::RecordDecisionTx(conn, verdict->record, false,
-                                                            DbDeadline());
+      auto stored =
+          co_await fraud::store::RecordDecisionTx(conn, verdict->record, false, DbDeadline());
       if (!stored) co_return stored.error();
       recorded = std::move(stored).value();
       co_return outcome::success();
@@ -305,7 +327,9 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
 
   // Transaction 1: the intent. An existing order for this client reference wins (a retry after a
   // crash or a lost response): it is answered as it stands, never created twice.
-  auto created = co_await store::InsertOrder(pool_, order, DbDeadline(), record);
+  // Shared with the creates arriving meanwhile: one transaction for all of them (group commit).
+  store::OrderIntent intent{order, std::move(record)};
+  auto created = co_await intents_->coalescer.Submit(std::move(intent), DbDeadline());
   if (!created) co_return Unavailable(created.error());
   if (!created.value().inserted) co_return Existing(order, created.value().order);
   if (verdict) risk_->Recorded(*verdict, recorded.event_id);
@@ -352,8 +376,8 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::SendFirstAttempt(
 // ---- Fraud rules ----
 
 asio::awaitable<std::optional<ApiResult<api::v1::Payment>>> PaymentService::Screen(
-    const std::string& principal, const api::v1::CreatePaymentRequest& request,
-    store::Order& order, std::shared_ptr<fraud::Verdict>* screened) {
+    const std::string& principal, const api::v1::CreatePaymentRequest& request, store::Order& order,
+    std::shared_ptr<fraud::Verdict>* screened) {
   using Answer = std::optional<ApiResult<api::v1::Payment>>;
   // A retried create is answered as it stands and never decided (or counted) twice.
   auto existing = co_await store::FindOrderByClientReference(pool_, order.principal,
@@ -361,9 +385,8 @@ asio::awaitable<std::optional<ApiResult<api::v1::Payment>>> PaymentService::Scre
   if (!existing) co_return Answer(Unavailable(existing.error()));
   if (existing.value()) co_return Answer(Existing(order, *existing.value()));
 
-  auto history = co_await store::ReadPayerHistory(pool_, principal, order.payer_id,
-                                                  order.policy_number, order.currency,
-                                                  DbDeadline());
+  auto history = co_await store::ReadPayerHistory(
+      pool_, principal, order.payer_id, order.policy_number, order.currency, DbDeadline());
   if (!history) co_return Answer(Unavailable(history.error()));
   fraud::PremiumHistory past;
   if (history.value().payer_first_seen_us) {
@@ -401,8 +424,8 @@ asio::awaitable<std::optional<ApiResult<api::v1::Payment>>> PaymentService::Scre
   }
   fraud::store::RecordedDecision recorded;
   store::TxHook record = [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
-    auto stored =
-        co_await fraud::store::RecordDecisionTx(conn, verdict->record, verdict->holds(), DbDeadline());
+    auto stored = co_await fraud::store::RecordDecisionTx(conn, verdict->record, verdict->holds(),
+                                                          DbDeadline());
     if (!stored) co_return stored.error();
     recorded = std::move(stored).value();
     co_return outcome::success();
@@ -434,8 +457,8 @@ asio::awaitable<ApiResult<PaymentService::ReviewResolution>> PaymentService::Res
       pool_, DbDeadline(), db::TransactionOptions{},
       [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
         refusal = Refusal::kNone;
-        LEDGER_CO_TRY(auto review, co_await fraud::store::LockReviewTx(conn, review_id,
-                                                                       DbDeadline()));
+        LEDGER_CO_TRY(auto review,
+                      co_await fraud::store::LockReviewTx(conn, review_id, DbDeadline()));
         if (!review) {
           refusal = Refusal::kNotFound;
           co_return outcome::success();
@@ -453,8 +476,8 @@ asio::awaitable<ApiResult<PaymentService::ReviewResolution>> PaymentService::Res
           refusal = Refusal::kSelf;
           co_return outcome::success();
         }
-        LEDGER_CO_TRY(auto held, co_await store::LockOrderTx(conn, review->object_id,
-                                                            DbDeadline()));
+        LEDGER_CO_TRY(auto held,
+                      co_await store::LockOrderTx(conn, review->object_id, DbDeadline()));
         if (!held || held->status != ToString(OrderStatus::kRequiresReview)) {
           refusal = Refusal::kNotHeld;
           co_return outcome::success();
@@ -788,10 +811,9 @@ asio::awaitable<Result<bool>> PaymentService::InquireRefund(const std::string& r
   if (r.status != ToString(RefundStatus::kProcessing)) co_return true;
   adapters::Adapter* adapter = adapters_->Find(order.provider, order.merchant_account);
   if (adapter == nullptr) co_return false;
-  adapters::RefundRef query{order.merchant_account,
-                            store::AttemptReference(order.id, order.attempt_count),
-                            r.provider_reference, FromMicros(order.created_at_us),
-                            FromMicros(r.created_at_us)};
+  adapters::RefundRef query{
+      order.merchant_account, store::AttemptReference(order.id, order.attempt_count),
+      r.provider_reference, FromMicros(order.created_at_us), FromMicros(r.created_at_us)};
   adapters::ProviderResult result = co_await adapter->QueryRefund(std::move(query));
   if (result.outcome == adapters::Outcome::kUnknown) {
     // The provider may never have received the refund (its query cannot prove absence). Sending

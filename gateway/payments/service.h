@@ -17,8 +17,8 @@
 #include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -88,6 +88,12 @@ struct PaymentsOptions {
   // Clearing accounts payouts draw on (payouts.routes): created refusing credits beyond their
   // debits, so a payout never exceeds what the account was funded with (DESIGN.md §4).
   std::set<std::pair<std::string, std::string>> payout_clearing;
+  // Group commit of new orders (issue 4): concurrent creates share one transaction of multi-row
+  // statements, at most this many orders each. No wait is added: a batch forms from the creates
+  // that queued while the previous one committed, and a lone create commits at once.
+  std::size_t intent_batch_max = 256;
+  // Creates queued for that transaction beyond which a create answers 503 at once.
+  std::size_t intent_queue_max = 10000;
 };
 
 PaymentsOptions PaymentsOptionsFromConfig(const config::v1::Config& config);
@@ -131,6 +137,11 @@ class PaymentService {
  public:
   PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
                  std::shared_ptr<const AdapterRegistry> adapters, PaymentsOptions options);
+  // Creates still waiting for their order's transaction answer 503 (nothing of them is written);
+  // destroy the service only once its callers are drained.
+  ~PaymentService();
+  PaymentService(const PaymentService&) = delete;
+  PaymentService& operator=(const PaymentService&) = delete;
 
   const PaymentsOptions& options() const { return options_; }
 
@@ -175,8 +186,7 @@ class PaymentService {
   };
   boost::asio::awaitable<ApiResult<ReviewResolution>> ResolveReview(std::string principal,
                                                                     std::string review_id,
-                                                                    bool approve,
-                                                                    std::string note);
+                                                                    bool approve, std::string note);
 
   // ---- Provider callbacks: verify, store with a unique key, answer; apply afterwards. ----
   boost::asio::awaitable<CallbackReply> ReceiveCallback(std::string provider,
@@ -199,6 +209,7 @@ class PaymentService {
  private:
   struct OrderRow;
   struct RefundRow;
+  struct IntentQueue;  // The group commit of new orders (service.cc).
 
   boost::asio::awaitable<ApiResult<OrderRow>> LoadOrder(const std::string& principal,
                                                         const std::string& id);
@@ -239,6 +250,7 @@ class PaymentService {
   store::Books books_;
   std::shared_ptr<fraud::RiskService> risk_;
   std::function<boost::asio::awaitable<Result<void>>(JanitorTask)> payout_tasks_;
+  std::unique_ptr<IntentQueue> intents_;
 };
 
 }  // namespace paygate::payments

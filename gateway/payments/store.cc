@@ -4,6 +4,8 @@
 
 #include <array>
 #include <charconv>
+#include <map>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
@@ -47,13 +49,43 @@ namespace {
 
 #define PAYGATE_US(n) "timestamptz 'epoch' + $" #n "::bigint * interval '1 microsecond'"
 
-constexpr Statement kInsertOrder{
-    "payments_insert_order",
+// The orders of many intents at once (`processing`, attempt 1; an existing client reference is
+// left as it is): arrays $1..$12, one element per intent. Rows come back in no set order; callers
+// match them by id.
+constexpr Statement kInsertOrders{
+    "payments_insert_orders",
     "INSERT INTO payment_orders (id, principal, client_reference, policy_number, payer_id, "
     "description, amount_minor, currency, method, provider, merchant_account, status, "
-    "attempt_count, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-    "'processing', 1, " PAYGATE_US(12) ") "
+    "attempt_count, expires_at) SELECT u.id, u.principal, u.client_reference, u.policy_number, "
+    "u.payer_id, u.description, u.amount_minor, u.currency, u.method, u.provider, "
+    "u.merchant_account, 'processing', 1, timestamptz 'epoch' + u.expires_us * interval "
+    "'1 microsecond' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[]) "
+    "WITH ORDINALITY AS u(id, principal, client_reference, policy_number, payer_id, description, "
+    "amount_minor, currency, method, provider, merchant_account, expires_us, n) ORDER BY u.n "
     "ON CONFLICT (principal, client_reference) DO NOTHING RETURNING " PAYGATE_ORDER_COLUMNS};
+
+constexpr Statement kSelectOrdersByKey{
+    "payments_select_orders_by_key", "SELECT " PAYGATE_ORDER_COLUMNS
+                                     " FROM payment_orders WHERE (principal, client_reference) IN "
+                                     "(SELECT * FROM unnest($1::text[], $2::text[]))"};
+
+constexpr Statement kInsertFirstAttempts{
+    "payments_insert_first_attempts",
+    "INSERT INTO payment_attempts (order_id, seq, provider, merchant_account, provider_reference, "
+    "routing_reason, status) SELECT u.order_id, 1, u.provider, u.merchant_account, u.reference, "
+    "u.reason, 'sending' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+    "AS u(order_id, provider, merchant_account, reference, reason)"};
+
+// Each new order's inquiry ($1 references, due in $3 seconds) and expiry ($2 ids, due at $4).
+constexpr Statement kScheduleFirstTasks{
+    "payments_schedule_first_tasks",
+    "INSERT INTO janitor_tasks (kind, object_id, due_at) "
+    "SELECT 'inquire_attempt', r, now() + $3::bigint * interval '1 second' "
+    "FROM unnest($1::text[]) AS r "
+    "UNION ALL SELECT 'expire_order', u.id, timestamptz 'epoch' + u.due_us * "
+    "interval '1 microsecond' FROM unnest($2::text[], $4::bigint[]) AS u(id, due_us) "
+    "ON CONFLICT (kind, object_id) DO NOTHING"};
 
 constexpr Statement kInsertStoppedOrder{
     "payments_insert_stopped_order",
@@ -490,54 +522,121 @@ std::optional<Cursor> ParseCursor(std::string_view text) {
 
 asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
                                                    db::Deadline deadline, const TxHook& also) {
+  const OrderIntent intent{order, also};
+  LEDGER_CO_TRY(auto inserted, co_await InsertOrders(pool, std::span(&intent, 1), deadline));
+  co_return std::move(inserted.front());
+}
+
+asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
+    db::PgPool& pool, std::span<const OrderIntent> intents, db::Deadline deadline) {
+  // One array per column, one element per intent.
+  std::vector<std::string> ids, principals, references, policies, payers, descriptions;
+  std::vector<std::string> currencies, methods, providers, accounts, reasons;
+  std::vector<std::int64_t> amounts, expiries;
+  for (const OrderIntent& intent : intents) {
+    const Order& o = intent.order;
+    ids.push_back(o.id);
+    principals.push_back(o.principal);
+    references.push_back(o.client_reference);
+    policies.push_back(o.policy_number);
+    payers.push_back(o.payer_id);
+    descriptions.push_back(o.description);
+    amounts.push_back(o.amount_minor);
+    currencies.push_back(o.currency);
+    methods.push_back(o.method);
+    providers.push_back(o.provider);
+    accounts.push_back(o.merchant_account);
+    expiries.push_back(o.expires_at_us);
+    reasons.push_back(o.routing_reason);
+  }
+  Params orders;
+  orders.Add(db::ArrayLiteral(ids))
+      .Add(db::ArrayLiteral(principals))
+      .Add(db::ArrayLiteral(references))
+      .Add(db::ArrayLiteral(policies))
+      .Add(db::ArrayLiteral(payers))
+      .Add(db::ArrayLiteral(descriptions))
+      .Add(db::ArrayLiteral(amounts))
+      .Add(db::ArrayLiteral(currencies))
+      .Add(db::ArrayLiteral(methods))
+      .Add(db::ArrayLiteral(providers))
+      .Add(db::ArrayLiteral(accounts))
+      .Add(db::ArrayLiteral(expiries));
+
   co_return co_await db::RunInTransaction(
       pool, deadline, db::TransactionOptions{},
-      [&](PgConnection& conn) -> asio::awaitable<Result<InsertedOrder>> {
-        LEDGER_CO_TRY(auto inserted, co_await conn.Execute(kInsertOrder,
-                                                           Params()
-                                                               .Add(order.id)
-                                                               .Add(order.principal)
-                                                               .Add(order.client_reference)
-                                                               .Add(order.policy_number)
-                                                               .Add(order.payer_id)
-                                                               .Add(order.description)
-                                                               .Add(order.amount_minor)
-                                                               .Add(order.currency)
-                                                               .Add(order.method)
-                                                               .Add(order.provider)
-                                                               .Add(order.merchant_account)
-                                                               .Add(order.expires_at_us),
-                                                           deadline));
-        InsertedOrder out;
-        if (inserted.rows() == 0) {
-          LEDGER_CO_TRY(auto existing,
-                        co_await conn.Execute(
-                            kSelectOrderByKey,
-                            Params().Add(order.principal).Add(order.client_reference), deadline));
-          if (existing.rows() != 1) co_return make_error_code(db::Errc::bad_value);
-          LEDGER_CO_TRY(out.order, ParseOrder(existing, 0));
-          co_return out;
+      [&](PgConnection& conn) -> asio::awaitable<Result<std::vector<InsertedOrder>>> {
+        std::vector<InsertedOrder> out(intents.size());
+        LEDGER_CO_TRY(auto inserted, co_await conn.Execute(kInsertOrders, orders, deadline));
+        std::unordered_map<std::string, Order> new_orders;
+        for (int row = 0; row < inserted.rows(); ++row) {
+          LEDGER_CO_TRY(auto order, ParseOrder(inserted, row));
+          new_orders.emplace(order.id, std::move(order));
         }
-        out.inserted = true;
-        LEDGER_CO_TRY(out.order, ParseOrder(inserted, 0));
-        const std::string reference = AttemptReference(order.id, 1);
-        LEDGER_CO_TRYV(co_await conn.Execute(kInsertAttempt,
-                                             Params()
-                                                 .Add(order.id)
-                                                 .Add(std::int32_t{1})
-                                                 .Add(order.provider)
-                                                 .Add(order.merchant_account)
-                                                 .Add(reference)
-                                                 .Add(order.routing_reason),
-                                             deadline));
-        LEDGER_CO_TRYV(co_await conn.Execute(
-            kScheduleTask, Params().Add("inquire_attempt").Add(reference).Add(kFirstInquiryS),
-            deadline));
-        LEDGER_CO_TRYV(co_await conn.Execute(
-            kScheduleTaskAt, Params().Add("expire_order").Add(order.id).Add(order.expires_at_us),
-            deadline));
-        if (also) {
-          LEDGER_CO_TRYV(co_await also(conn));
+        // The new orders' attempts and tasks; the others' existing orders by client reference.
+        std::vector<std::string> order_ids, attempt_providers, attempt_accounts, attempt_refs,
+            attempt_reasons, expiring, existing_principals, existing_references;
+        std::vector<std::int64_t> expiry_us;
+        for (std::size_t i = 0; i < intents.size(); ++i) {
+          const Order& o = intents[i].order;
+          auto found = new_orders.find(o.id);
+          if (found == new_orders.end()) {
+            existing_principals.push_back(o.principal);
+            existing_references.push_back(o.client_reference);
+            continue;
+          }
+          out[i].inserted = true;
+          out[i].order = std::move(found->second);
+          order_ids.push_back(o.id);
+          attempt_providers.push_back(o.provider);
+          attempt_accounts.push_back(o.merchant_account);
+          attempt_refs.push_back(AttemptReference(o.id, 1));
+          attempt_reasons.push_back(o.routing_reason);
+          expiring.push_back(o.id);
+          expiry_us.push_back(o.expires_at_us);
+        }
+        if (!existing_principals.empty()) {
+          LEDGER_CO_TRY(auto existing,
+                        co_await conn.Execute(kSelectOrdersByKey,
+                                              Params()
+                                                  .Add(db::ArrayLiteral(existing_principals))
+                                                  .Add(db::ArrayLiteral(existing_references)),
+                                              deadline));
+          std::map<std::pair<std::string, std::string>, Order> by_key;
+          for (int row = 0; row < existing.rows(); ++row) {
+            LEDGER_CO_TRY(auto order, ParseOrder(existing, row));
+            auto key = std::make_pair(order.principal, order.client_reference);
+            by_key.emplace(std::move(key), std::move(order));
+          }
+          for (std::size_t i = 0; i < intents.size(); ++i) {
+            if (out[i].inserted) continue;
+            const Order& o = intents[i].order;
+            auto found = by_key.find({o.principal, o.client_reference});
+            if (found == by_key.end()) co_return make_error_code(db::Errc::bad_value);
+            out[i].order = found->second;
+          }
+        }
+        if (!order_ids.empty()) {
+          LEDGER_CO_TRYV(co_await conn.Execute(kInsertFirstAttempts,
+                                               Params()
+                                                   .Add(db::ArrayLiteral(order_ids))
+                                                   .Add(db::ArrayLiteral(attempt_providers))
+                                                   .Add(db::ArrayLiteral(attempt_accounts))
+                                                   .Add(db::ArrayLiteral(attempt_refs))
+                                                   .Add(db::ArrayLiteral(attempt_reasons)),
+                                               deadline));
+          LEDGER_CO_TRYV(co_await conn.Execute(kScheduleFirstTasks,
+                                               Params()
+                                                   .Add(db::ArrayLiteral(attempt_refs))
+                                                   .Add(db::ArrayLiteral(expiring))
+                                                   .Add(kFirstInquiryS)
+                                                   .Add(db::ArrayLiteral(expiry_us)),
+                                               deadline));
+        }
+        for (std::size_t i = 0; i < intents.size(); ++i) {
+          if (out[i].inserted && intents[i].also) {
+            LEDGER_CO_TRYV(co_await intents[i].also(conn));
+          }
         }
         co_return out;
       });
@@ -592,7 +691,7 @@ asio::awaitable<Result<InsertedOrder>> InsertStoppedOrder(db::PgPool& pool, cons
 }
 
 asio::awaitable<Result<std::optional<Order>>> LockOrderTx(PgConnection& conn, const std::string& id,
-                                                         db::Deadline deadline) {
+                                                          db::Deadline deadline) {
   LEDGER_CO_TRY(auto locked, co_await conn.Execute(kLockOrder, Params().Add(id), deadline));
   if (locked.rows() == 0) co_return std::optional<Order>();
   LEDGER_CO_TRY(auto order, ParseOrder(locked, 0));
@@ -600,18 +699,18 @@ asio::awaitable<Result<std::optional<Order>>> LockOrderTx(PgConnection& conn, co
 }
 
 asio::awaitable<Result<Order>> ReleaseHeldOrderTx(PgConnection& conn, const std::string& order_id,
-                                                 const std::string& routing_reason,
-                                                 std::int64_t expires_at_us,
-                                                 db::Deadline deadline) {
+                                                  const std::string& routing_reason,
+                                                  std::int64_t expires_at_us,
+                                                  db::Deadline deadline) {
   LEDGER_CO_TRY(auto current, co_await LockOrderTx(conn, order_id, deadline));
   if (!current) co_return make_error_code(db::Errc::bad_value);
   const auto from = ParseOrderStatus(current->status);
   if (!from || !Allowed(*from, OrderStatus::kProcessing)) {
     co_return make_error_code(ledger::Errc::inconsistent_state);
   }
-  LEDGER_CO_TRY(auto updated, co_await conn.Execute(kReleaseHeldOrder,
-                                                    Params().Add(order_id).Add(expires_at_us),
-                                                    deadline));
+  LEDGER_CO_TRY(auto updated,
+                co_await conn.Execute(kReleaseHeldOrder, Params().Add(order_id).Add(expires_at_us),
+                                      deadline));
   if (updated.rows() != 1) co_return make_error_code(db::Errc::bad_value);
   LEDGER_CO_TRY(auto after, ParseOrder(updated, 0));
   const std::string reference = AttemptReference(order_id, 1);
@@ -625,8 +724,7 @@ asio::awaitable<Result<Order>> ReleaseHeldOrderTx(PgConnection& conn, const std:
                                            .Add(routing_reason),
                                        deadline));
   LEDGER_CO_TRYV(co_await conn.Execute(
-      kScheduleTask, Params().Add("inquire_attempt").Add(reference).Add(kFirstInquiryS),
-      deadline));
+      kScheduleTask, Params().Add("inquire_attempt").Add(reference).Add(kFirstInquiryS), deadline));
   LEDGER_CO_TRYV(co_await conn.Execute(
       kScheduleTaskAt, Params().Add("expire_order").Add(order_id).Add(expires_at_us), deadline));
   co_return after;
@@ -643,17 +741,16 @@ asio::awaitable<Result<Order>> FailHeldOrderTx(PgConnection& conn, const Books& 
   if (!from || !Allowed(*from, OrderStatus::kFailed)) {
     co_return make_error_code(ledger::Errc::inconsistent_state);
   }
-  LEDGER_CO_TRY(auto updated,
-                co_await conn.Execute(kUpdateOrder,
-                                      Params()
-                                          .Add(order_id)
-                                          .Add(ToString(OrderStatus::kFailed))
-                                          .Add(std::int64_t{0})
-                                          .Add(failure_code)
-                                          .Add(failure_message)
-                                          .Add("")
-                                          .Add(""),
-                                      deadline));
+  LEDGER_CO_TRY(auto updated, co_await conn.Execute(kUpdateOrder,
+                                                    Params()
+                                                        .Add(order_id)
+                                                        .Add(ToString(OrderStatus::kFailed))
+                                                        .Add(std::int64_t{0})
+                                                        .Add(failure_code)
+                                                        .Add(failure_message)
+                                                        .Add("")
+                                                        .Add(""),
+                                                    deadline));
   if (updated.rows() != 1) co_return make_error_code(db::Errc::bad_value);
   LEDGER_CO_TRY(auto after, ParseOrder(updated, 0));
   api::v1::Event event;
@@ -663,20 +760,14 @@ asio::awaitable<Result<Order>> FailHeldOrderTx(PgConnection& conn, const Books& 
   co_return after;
 }
 
-asio::awaitable<Result<PayerHistory>> ReadPayerHistory(db::PgPool& pool,
-                                                       const std::string& principal,
-                                                       const std::string& payer_id,
-                                                       const std::string& policy_number,
-                                                       const std::string& currency,
-                                                       db::Deadline deadline) {
+asio::awaitable<Result<PayerHistory>> ReadPayerHistory(
+    db::PgPool& pool, const std::string& principal, const std::string& payer_id,
+    const std::string& policy_number, const std::string& currency, db::Deadline deadline) {
   LEDGER_CO_TRY(auto lease, co_await pool.Acquire(deadline));
-  LEDGER_CO_TRY(auto r, co_await lease->Execute(kPayerHistory,
-                                                Params()
-                                                    .Add(payer_id)
-                                                    .Add(principal)
-                                                    .Add(policy_number)
-                                                    .Add(currency),
-                                                deadline));
+  LEDGER_CO_TRY(auto r, co_await lease->Execute(
+                            kPayerHistory,
+                            Params().Add(payer_id).Add(principal).Add(policy_number).Add(currency),
+                            deadline));
   PayerHistory h;
   if (r.rows() != 1) co_return h;
   if (!r.IsNull(0, 0)) {
@@ -700,9 +791,8 @@ asio::awaitable<Result<std::optional<Order>>> FindOrder(db::PgPool& pool,
 asio::awaitable<Result<std::optional<Order>>> FindOrderByClientReference(
     db::PgPool& pool, const std::string& principal, const std::string& client_reference,
     db::Deadline deadline) {
-  co_return co_await QueryOne<Order>(pool, kSelectOrderByKey,
-                                     Params().Add(principal).Add(client_reference), deadline,
-                                     ParseOrder);
+  co_return co_await QueryOne<Order>(
+      pool, kSelectOrderByKey, Params().Add(principal).Add(client_reference), deadline, ParseOrder);
 }
 
 asio::awaitable<Result<std::optional<Order>>> FindOrderById(db::PgPool& pool, const std::string& id,
@@ -1116,9 +1206,9 @@ asio::awaitable<Result<void>> ApplyCallbackTx(PgConnection& conn, const Books& b
                                                        deadline));
   } else if (kind == "payout") {
     if (books.payout_callback) {
-      LEDGER_CO_TRY(effect, co_await books.payout_callback(conn, std::string(provider),
-                                                           std::string(merchant),
-                                                           std::string(reference), result));
+      LEDGER_CO_TRY(
+          effect, co_await books.payout_callback(conn, std::string(provider), std::string(merchant),
+                                                 std::string(reference), result));
     } else {
       effect = "no effect: payouts are not configured";
     }

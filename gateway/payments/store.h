@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,17 @@ using TxHook = std::function<boost::asio::awaitable<Result<void>>(db::PgConnecti
 boost::asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
                                                           db::Deadline deadline,
                                                           const TxHook& also = {});
+// One order's intent, as InsertOrder takes it.
+struct OrderIntent {
+  Order order;
+  TxHook also;
+};
+// InsertOrder for many orders in one transaction (group commit, DESIGN.md §4): one multi-row
+// statement each for the orders, their attempts and their janitor tasks, then each inserted
+// order's `also` in turn. Answers in the intents' order. Two intents naming one client reference:
+// the first is inserted, the second answers with it (inserted = false), as a retry would.
+boost::asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
+    db::PgPool& pool, std::span<const OrderIntent> intents, db::Deadline deadline);
 // What the payer's and the policy's history say, for the fraud rules: when the payer was first
 // seen (any client), and what the principal's orders for the policy captured and when the first
 // one was made. Times in Unix microseconds; nullopt when there is no history.
@@ -115,12 +127,9 @@ struct PayerHistory {
   std::optional<std::int64_t> policy_first_order_us;
   std::int64_t policy_captured_minor = 0;
 };
-boost::asio::awaitable<Result<PayerHistory>> ReadPayerHistory(db::PgPool& pool,
-                                                              const std::string& principal,
-                                                              const std::string& payer_id,
-                                                              const std::string& policy_number,
-                                                              const std::string& currency,
-                                                              db::Deadline deadline);
+boost::asio::awaitable<Result<PayerHistory>> ReadPayerHistory(
+    db::PgPool& pool, const std::string& principal, const std::string& payer_id,
+    const std::string& policy_number, const std::string& currency, db::Deadline deadline);
 // The principal's order, or nullopt (also for another principal's id).
 boost::asio::awaitable<Result<std::optional<Order>>> FindOrder(db::PgPool& pool,
                                                                const std::string& principal,
@@ -214,20 +223,20 @@ boost::asio::awaitable<Result<InsertedOrder>> InsertStoppedOrder(db::PgPool& poo
 // becomes `processing` with its first attempt (`sending`), its inquiry and its new expiry, exactly
 // as InsertOrder would have made it. Returns the order after the change.
 boost::asio::awaitable<Result<Order>> ReleaseHeldOrderTx(db::PgConnection& conn,
-                                                        const std::string& order_id,
-                                                        const std::string& routing_reason,
-                                                        std::int64_t expires_at_us,
-                                                        db::Deadline deadline);
+                                                         const std::string& order_id,
+                                                         const std::string& routing_reason,
+                                                         std::int64_t expires_at_us,
+                                                         db::Deadline deadline);
 // Inside a transaction: a held order fails (declined by review), with its outbox event.
 boost::asio::awaitable<Result<Order>> FailHeldOrderTx(db::PgConnection& conn, const Books& books,
-                                                     const std::string& order_id,
-                                                     const std::string& failure_code,
-                                                     const std::string& failure_message,
-                                                     db::Deadline deadline);
+                                                      const std::string& order_id,
+                                                      const std::string& failure_code,
+                                                      const std::string& failure_message,
+                                                      db::Deadline deadline);
 // Inside a transaction: the order row, locked (FOR UPDATE), whoever owns it.
 boost::asio::awaitable<Result<std::optional<Order>>> LockOrderTx(db::PgConnection& conn,
-                                                                const std::string& id,
-                                                                db::Deadline deadline);
+                                                                 const std::string& id,
+                                                                 db::Deadline deadline);
 
 // Inside a transaction: records a provider answer about an attempt (`closing`: the answer is to a
 // close request, whose success means closed). Applies the transition tables to the attempt and,

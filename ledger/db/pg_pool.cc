@@ -146,6 +146,8 @@ void PgLease::Release() {
 PgPool::PgPool(asio::any_io_executor executor, PoolOptions options)
     : state_(std::make_shared<detail::PoolState>(std::move(executor), std::move(options))) {}
 
+asio::any_io_executor PgPool::executor() const { return state_->executor; }
+
 PgPool::~PgPool() { Close(); }
 
 void PgPool::Close() {

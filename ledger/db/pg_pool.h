@@ -103,6 +103,9 @@ class PgPool {
 
   PoolStats Stats() const;
 
+  // The executor the pool's connections do their I/O on (the constructor's).
+  boost::asio::any_io_executor executor() const;
+
   // Refuses new Acquire() calls (pool_closed), wakes the waiting ones with pool_closed and closes
   // idle connections. Part of ordered shutdown; idempotent.
   void Close();

@@ -6,14 +6,17 @@
 // captured amount.
 #include <utility>  // Before Asio (DESIGN.md §2).
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -209,8 +212,8 @@ class PaymentsTest : public ::testing::Test {
   }
 
   ledger::Balance BalanceOf(const std::string& name) {
-    auto b =
-        RunUntilDone(io_, ledger_->GetBalance(ledger::AccountIdFor("CNY", name), std::nullopt, In(10s)));
+    auto b = RunUntilDone(
+        io_, ledger_->GetBalance(ledger::AccountIdFor("CNY", name), std::nullopt, In(10s)));
     EXPECT_TRUE(b);
     return b ? b.value() : ledger::Balance{};
   }
@@ -233,6 +236,11 @@ class PaymentsTest : public ::testing::Test {
 };
 
 const std::string kClearing = "provider_clearing:sandbox:m1";
+
+// A payment id as the schema wants it ("pay_" and at least 20 lower-case letters or digits).
+std::string PayId(const std::string& tag) {
+  return "pay_" + tag + std::string(20 - tag.size(), '0');
+}
 
 TEST_F(PaymentsTest, PendingThenCallbackSucceedsExactlyOnceWithOneLedgerPosting) {
   const api::v1::Payment created = Create("k1", Request());
@@ -405,7 +413,8 @@ TEST_F(PaymentsTest, AnotherClientsPaymentIsNotFound) {
   ASSERT_FALSE(close);
   EXPECT_EQ(close.error().status, 404u);
   api::v1::CreateRefundRequest refund;
-  auto refunded = RunUntilDone(io_, service_->CreateRefund("claims-system", "r1", mine.id(), refund));
+  auto refunded =
+      RunUntilDone(io_, service_->CreateRefund("claims-system", "r1", mine.id(), refund));
   ASSERT_FALSE(refunded);
   EXPECT_EQ(refunded.error().status, 404u);
 }
@@ -442,7 +451,8 @@ TEST_F(PaymentsTest, RefundsPostOnceAndADeclineReleasesTheAmount) {
   ASSERT_TRUE(r1);
   EXPECT_EQ(r1.value().status(), "succeeded");
   // A retry with the same key is the same refund, not a second one.
-  auto r1_again = RunUntilDone(io_, service_->CreateRefund("sales-platform", "r1", p.id(), partial));
+  auto r1_again =
+      RunUntilDone(io_, service_->CreateRefund("sales-platform", "r1", p.id(), partial));
   ASSERT_TRUE(r1_again);
   EXPECT_EQ(r1_again.value().id(), r1.value().id());
   EXPECT_EQ(adapter_->Calls("refund"), 1);
@@ -462,8 +472,9 @@ TEST_F(PaymentsTest, RefundsPostOnceAndADeclineReleasesTheAmount) {
   EXPECT_EQ(Get(p.id()).refundable_minor(), 0);
   adapter_->Queue("query_refund", Answer(Outcome::kSucceeded));
   JanitorRound();
-  EXPECT_EQ(RunUntilDone(io_, service_->GetRefund("sales-platform", r3.value().id())).value().status(),
-            "succeeded");
+  EXPECT_EQ(
+      RunUntilDone(io_, service_->GetRefund("sales-platform", r3.value().id())).value().status(),
+      "succeeded");
   const api::v1::Payment after = Get(p.id());
   EXPECT_EQ(after.refunded_minor(), 1000);
   EXPECT_EQ(BalanceOf("premiums_received").debits_posted, 1000);
@@ -484,7 +495,9 @@ TEST_F(PaymentsTest, RefundTheProviderNeverSawIsSentAgainUnderTheSameReference) 
   adapter_->Queue("query_refund", Answer(Outcome::kUnknown));
   JanitorRound();
   EXPECT_EQ(adapter_->Calls("refund"), 2);
-  EXPECT_EQ(RunUntilDone(io_, service_->GetRefund("sales-platform", refund.value().id())).value().status(),
+  EXPECT_EQ(RunUntilDone(io_, service_->GetRefund("sales-platform", refund.value().id()))
+                .value()
+                .status(),
             "succeeded");
   EXPECT_EQ(Get(p.id()).refunded_minor(), 400);
   EXPECT_EQ(BalanceOf("premiums_received").debits_posted, 400);
@@ -531,6 +544,131 @@ TEST_F(PaymentsTest, FiftyParallelRefundsNeverExceedTheCapturedAmount) {
   EXPECT_TRUE(verify.value().ok());
 }
 
+TEST_F(PaymentsTest, ConcurrentCreatesShareTransactionsAndEachGetsItsOwnOrder) {
+  // Proves the group commit of new orders (issue 4): 40 creates at once are written in far fewer
+  // transactions than 40, each create answers with its own order, and two creates with one
+  // Idempotency-Key's client reference answer with one order.
+  constexpr int kCreates = 40;
+  std::vector<std::string> ids(kCreates + 2);
+  int finished = 0, failed = 0;
+  for (int i = 0; i < kCreates + 2; ++i) {
+    asio::co_spawn(
+        io_,
+        [&, i]() -> asio::awaitable<void> {
+          std::string principal = "sales-platform";
+          std::string key = i < kCreates ? "group-" + std::to_string(i) : "group-twice";
+          // The two creates with one key ask the same; the others each their own amount.
+          auto created = co_await service_->CreatePayment(principal, key,
+                                                          Request(100 + std::min(i, kCreates)));
+          if (created) {
+            ids[i] = created.value().id();
+          } else {
+            ++failed;
+          }
+          ++finished;
+        },
+        asio::detached);
+  }
+  io_.restart();
+  while (finished < kCreates + 2) io_.run_one();
+  ASSERT_EQ(failed, 0);
+  const std::set<std::string> distinct(ids.begin(), ids.begin() + kCreates);
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kCreates));
+  EXPECT_EQ(ids[kCreates], ids[kCreates + 1]);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_orders"), kCreates + 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_attempts"), kCreates + 1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM janitor_tasks WHERE kind = 'expire_order'"), kCreates + 1);
+  // Each expiry task is still the row its order's transaction inserted: its xmin names that
+  // transaction. One transaction per create would give 41.
+  EXPECT_LT(SqlInt("SELECT count(DISTINCT xmin::text) FROM janitor_tasks "
+                   "WHERE kind = 'expire_order'"),
+            kCreates / 2);
+  EXPECT_EQ(adapter_->Calls("create"), kCreates + 1);
+}
+
+TEST_F(PaymentsTest, InsertOrdersAnswersEachIntentAndWritesAllOrNothing) {
+  // Proves store::InsertOrders: new orders get their attempt and their two janitor tasks and run
+  // their hook; an intent repeating a client reference of the batch, or one already stored,
+  // answers with that order and runs no hook; a failing hook writes nothing of the batch.
+  auto order = [](std::string tag, std::string reference) {
+    store::Order o;
+    o.id = PayId(tag);
+    o.principal = "sales-platform";
+    o.client_reference = std::move(reference);
+    o.policy_number = "POL-1";
+    o.amount_minor = 500;
+    o.currency = "CNY";
+    o.method = "sandbox";
+    o.provider = "sandbox";
+    o.merchant_account = "m1";
+    o.routing_reason = "test";
+    o.expires_at_us = 4102444800000000;  // 2100-01-01
+    return o;
+  };
+  auto stored = RunUntilDone(io_, store::InsertOrder(pool_, order("old", "ref-old"), In(10s)));
+  ASSERT_TRUE(stored) << stored.error().message();
+  std::vector<std::string> hooked;
+  auto hook = [&hooked](std::string name) -> store::TxHook {
+    return [&hooked, name](db::PgConnection&) -> asio::awaitable<Result<void>> {
+      hooked.push_back(name);
+      co_return outcome::success();
+    };
+  };
+  std::vector<store::OrderIntent> intents{{order("a", "ref-a"), hook("a")},
+                                          {order("b", "ref-b"), hook("b")},
+                                          {order("atwo", "ref-a"), hook("a2")},
+                                          {order("oldtwo", "ref-old"), hook("old2")}};
+  auto answers = RunUntilDone(io_, store::InsertOrders(pool_, intents, In(10s)));
+  ASSERT_TRUE(answers) << answers.error().message();
+  ASSERT_EQ(answers.value().size(), 4u);
+  EXPECT_TRUE(answers.value()[0].inserted);
+  EXPECT_EQ(answers.value()[0].order.id, PayId("a"));
+  EXPECT_EQ(answers.value()[0].order.status, "processing");
+  EXPECT_TRUE(answers.value()[1].inserted);
+  EXPECT_EQ(answers.value()[1].order.id, PayId("b"));
+  EXPECT_FALSE(answers.value()[2].inserted);
+  EXPECT_EQ(answers.value()[2].order.id, PayId("a"));
+  EXPECT_FALSE(answers.value()[3].inserted);
+  EXPECT_EQ(answers.value()[3].order.id, PayId("old"));
+  EXPECT_EQ(hooked, (std::vector<std::string>{"a", "b"}));
+  const std::string a = PayId("a"), b = PayId("b");
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM payment_orders WHERE id IN ('{}', '{}')",
+                               PayId("atwo"), PayId("oldtwo"))),
+            0);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM payment_attempts WHERE order_id IN ('{}', "
+                               "'{}') AND seq = 1 AND status = 'sending' AND amount_minor = 500",
+                               a, b)),
+            2);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM janitor_tasks WHERE (kind, object_id) IN "
+                               "(('inquire_attempt', '{0}_1'), ('inquire_attempt', '{1}_1'), "
+                               "('expire_order', '{0}'), ('expire_order', '{1}'))",
+                               a, b)),
+            4);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM janitor_tasks WHERE kind = 'expire_order' "
+                               "AND object_id = '{}' AND due_at = '2100-01-01 00:00:00+00'",
+                               b)),
+            1);
+
+  std::vector<store::OrderIntent> failing{
+      {order("c", "ref-c"), hook("c")},
+      {order("d", "ref-d"), [](db::PgConnection&) -> asio::awaitable<Result<void>> {
+         co_return make_error_code(db::Errc::bad_value);
+       }}};
+  auto refused = RunUntilDone(io_, store::InsertOrders(pool_, failing, In(10s)));
+  ASSERT_FALSE(refused);
+  const std::string c = PayId("c"), d = PayId("d");
+  EXPECT_EQ(
+      SqlInt(fmt::format("SELECT count(*) FROM payment_orders WHERE id IN ('{}', '{}')", c, d)), 0);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM payment_attempts WHERE order_id IN ('{}', "
+                               "'{}')",
+                               c, d)),
+            0);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM janitor_tasks WHERE object_id LIKE '{}%' OR "
+                               "object_id LIKE '{}%'",
+                               c, d)),
+            0);
+}
+
 TEST_F(PaymentsTest, StoredButUnappliedCallbackIsAppliedByTheJanitor) {
   const api::v1::Payment p = Create("k1", Request());
   adapters::CallbackRequest request;
@@ -568,8 +706,9 @@ TEST_F(PaymentsTest, ListFiltersAndPages) {
   EXPECT_EQ(page2.value().payments(0).amount_minor(), 100);  // Oldest last.
   ListFilter failed;
   failed.status = OrderStatus::kFailed;
-  EXPECT_EQ(RunUntilDone(io_, service_->ListPayments("sales-platform", failed)).value().payments_size(),
-            0);
+  EXPECT_EQ(
+      RunUntilDone(io_, service_->ListPayments("sales-platform", failed)).value().payments_size(),
+      0);
 }
 
 TEST_F(PaymentsTest, JanitorPurgesExpiredNoncesAndIdempotencyRecordsOnly) {
