@@ -7,7 +7,10 @@
 // built on it.
 //
 // Batches are committed one at a time, in arrival order, by one worker coroutine on a strand of the
-// constructor's executor. A batch opened from an idle queue lingers up to wait_max for company, and
+// constructor's executor. The first request after an idle spell starts the worker and the worker
+// ends when the queue is empty: an idle Coalescer leaves nothing pending on the executor, so it
+// never keeps an io_context's run() from returning. A batch opened from an idle queue lingers up
+// to wait_max for company, and
 // stops lingering once as many requests are queued as the previous batch carried (in a closed loop
 // everyone is back); under load no wait is added: requests that queued during a commit form the
 // next batch at once. A commit error is every request's error in that batch: nothing of it was
@@ -82,9 +85,7 @@ class Coalescer {
   Coalescer(boost::asio::any_io_executor executor, CoalescerOptions options, CoalescerErrors errors,
             CommitFn commit, WeightFn weight = {})
       : core_(std::make_shared<Core>(executor, options, errors, std::move(commit),
-                                     std::move(weight))) {
-    boost::asio::co_spawn(core_->strand, Core::Run(core_), boost::asio::detached);
-  }
+                                     std::move(weight))) {}
   // Without Stop(), the queued requests are answered closed and nothing more is committed; the
   // worker's state outlives this object until it has exited. A batch still committing must not
   // outlive what its commit function uses: its callers are still waiting, so whoever destroys
@@ -165,7 +166,7 @@ class Coalescer {
 
   // Everything the worker touches, shared with it so that it may outlive the Coalescer. Members
   // below `strand` are touched only on it.
-  struct Core {
+  struct Core : std::enable_shared_from_this<Core> {
     Core(boost::asio::any_io_executor executor, CoalescerOptions o, CoalescerErrors e, CommitFn c,
          WeightFn w)
         : options(o),
@@ -179,7 +180,7 @@ class Coalescer {
     }
 
     void Enqueue(std::shared_ptr<Request> request) {
-      if (stopping || !running) {
+      if (stopping) {
         request->complete(Outcome{errors.closed, {}});
         return;
       }
@@ -189,7 +190,14 @@ class Coalescer {
       }
       queued_weight += request->weight;
       queue.push_back(std::move(request));
-      if (idle || (lingering && LingerDone())) wakeup.cancel();
+      if (!running) {
+        // No worker while idle, so an idle Coalescer keeps no operation pending on the executor
+        // (its io_context's run() may return); the first request starts one.
+        running = true;
+        boost::asio::co_spawn(strand, Run(this->shared_from_this()), boost::asio::detached);
+      } else if (lingering && LingerDone()) {
+        wakeup.cancel();
+      }
     }
 
     // The owner is gone: nothing more is committed.
@@ -214,32 +222,19 @@ class Coalescer {
       self->exited.cancel();
     }
 
+    // Commits batches until the queue is empty.
     boost::asio::awaitable<void> Loop() {
       namespace asio = boost::asio;
-      bool from_idle = true;
-      for (;;) {
+      // Only the first batch, opened from an idle queue, lingers: requests queued during a
+      // commit have waited already.
+      if (!stopping && !LingerDone() && options.batch_wait_max_us.count() > 0) {
         boost::system::error_code ignored;
-        if (abandoned) co_return;
-        if (queue.empty()) {
-          if (stopping) co_return;
-          idle = true;
-          wakeup.expires_at(asio::steady_timer::time_point::max());
-          co_await wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-          idle = false;
-          from_idle = true;
-          continue;
-        }
-        // Only a batch opened from idle lingers: requests queued during a commit have waited.
-        if (from_idle && !stopping && !LingerDone() && options.batch_wait_max_us.count() > 0) {
-          lingering = true;
-          wakeup.expires_after(options.batch_wait_max_us);
-          co_await wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-          lingering = false;
-          from_idle = false;
-          continue;  // Abandoned meanwhile, or a batch to take.
-        }
-        from_idle = false;
-
+        lingering = true;
+        wakeup.expires_after(options.batch_wait_max_us);
+        co_await wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        lingering = false;
+      }
+      while (!abandoned && !queue.empty()) {
         std::vector<std::shared_ptr<Request>> batch;
         std::vector<Job> jobs;
         std::size_t batch_weight = 0;
@@ -290,16 +285,15 @@ class Coalescer {
     const CommitFn commit;
     const WeightFn weight;
     boost::asio::strand<boost::asio::any_io_executor> strand;
-    boost::asio::steady_timer wakeup;  // Wakes the worker when idle or lingering.
+    boost::asio::steady_timer wakeup;  // Ends a linger early.
     boost::asio::steady_timer exited;  // Cancelled when the worker exits.
     std::deque<std::shared_ptr<Request>> queue;
     std::size_t queued_weight = 0;
     std::size_t previous_batch_requests = 0;  // 0 before the first batch.
-    bool idle = false;
     bool lingering = false;
     bool stopping = false;
     bool abandoned = false;
-    bool running = true;
+    bool running = false;  // A worker is committing (or lingering); none while idle.
     Stats stats;
   };
 
