@@ -4,6 +4,7 @@
 // running the handler once.
 #include <atomic>
 #include <future>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -240,6 +241,81 @@ TEST_F(IdempotencyTest, ConcurrentIdenticalPostsRunOnce) {
   EXPECT_EQ(created + conflicts, 50);
   EXPECT_EQ(Post("key-burst", R"({"n":1})").body(), created_body);
   EXPECT_EQ(inner_->calls, 1);
+}
+
+// Concurrent requests store their responses together (one statement for a batch of completions):
+// each key still replays its own response, and a completion whose lease is no longer its own is
+// refused alone while the others of its batch are stored.
+TEST_F(IdempotencyTest, ConcurrentCompletionsEachStoreTheirOwnResponse) {
+  inner_->delay_ms = 50;
+  std::vector<std::future<edge::Response>> answers;
+  for (int i = 0; i < 30; ++i) {
+    answers.push_back(std::async(std::launch::async, [this, i] {
+      return Post("many-" + std::to_string(i), R"({"n":)" + std::to_string(i) + "}");
+    }));
+  }
+  std::vector<std::string> bodies;
+  for (auto& a : answers) {
+    const edge::Response r = a.get();
+    ASSERT_EQ(r.result(), status::created) << r.body();
+    bodies.push_back(r.body());
+  }
+  for (int i = 0; i < 30; ++i) {
+    const edge::Response replay =
+        Post("many-" + std::to_string(i), R"({"n":)" + std::to_string(i) + "}");
+    EXPECT_EQ(replay["Idempotent-Replayed"], "true");
+    EXPECT_EQ(replay.body(), bodies[i]);
+  }
+  EXPECT_EQ(inner_->calls, 30);
+
+  // Two claims completed at once, one with a token that is not its lease's.
+  const idempotency::IdempotencyKey mine{"sales-platform", "batch-mine"};
+  const idempotency::IdempotencyKey stolen{"sales-platform", "batch-stolen"};
+  auto claim = [this](const idempotency::IdempotencyKey& key) {
+    auto begun = OnDb(store_->Begin(key, std::string(32, 'f'), "req", db::Clock::now() + 10s));
+    EXPECT_TRUE(begun && begun.value().kind == idempotency::BeginOutcome::Kind::kClaimed);
+    return begun ? begun.value().lease_token : std::string();
+  };
+  const std::string token = claim(mine);
+  claim(stolen);
+  idempotency::StoredResponse response;
+  response.status = 201;
+  response.content_type = "application/json";
+  response.headers = "X-A: 1\r\n";
+  response.body = "x";
+  response.body += '\0';
+  response.body += '\xff';
+  response.body += "y";
+  std::promise<Result<void>> mine_done, stolen_done;
+  asio::post(db_ioc_, [&] {
+    asio::co_spawn(
+        db_ioc_,
+        [&]() -> asio::awaitable<void> {
+          mine_done.set_value(
+              co_await store_->Complete(mine, token, response, db::Clock::now() + 10s));
+        },
+        asio::detached);
+    asio::co_spawn(
+        db_ioc_,
+        [&]() -> asio::awaitable<void> {
+          stolen_done.set_value(co_await store_->Complete(
+              stolen, "00000000-0000-0000-0000-000000000000", response, db::Clock::now() + 10s));
+        },
+        asio::detached);
+  });
+  const Result<void> mine_result = mine_done.get_future().get();
+  const Result<void> stolen_result = stolen_done.get_future().get();
+  EXPECT_TRUE(mine_result);
+  ASSERT_FALSE(stolen_result);
+  EXPECT_EQ(stolen_result.error(), make_error_code(idempotency::Errc::lease_lost));
+  EXPECT_EQ(Sql("SELECT count(*) FROM idempotency_keys WHERE key = 'batch-mine' AND state = 'done' "
+                "AND response_status = 201 AND response_content_type = 'application/json' "
+                "AND response_headers = decode('582d413a20310d0a', 'hex') "
+                "AND response_body = decode('7800ff79', 'hex') AND lease_expires_at IS NULL"),
+            1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM idempotency_keys WHERE key = 'batch-stolen' "
+                "AND state = 'in_flight' AND response_body IS NULL"),
+            1);
 }
 
 // Expired records are purged; live ones stay.
