@@ -173,80 +173,22 @@ adapters::RefundRequest MakeRefundRequest(const store::Order& order, const store
 struct PaymentService::OrderRow : store::Order {};
 struct PaymentService::RefundRow : store::Refund {};
 
-// A first attempt's provider answer, waiting for its transaction.
-struct FirstAnswer {
-  std::string order_id;
-  adapters::ProviderResult result;
-};
-// What became of it: its own error, or the order as its transaction left it.
-struct FirstAnswerApplied {
-  std::error_code error;
-  store::Order after;
-};
-
-// The group commit of the create path (issue 4): the new orders' intents, and the providers'
-// answers to their first attempts, each written for many creates in one transaction.
 struct PaymentService::IntentQueue {
   explicit IntentQueue(PaymentService& service)
-      : intents(service.pool_.executor(), Options(service.options_), Errors(),
-                [&pool = service.pool_](std::span<store::OrderIntent> batch, db::Deadline deadline)
-                    -> asio::awaitable<Result<std::vector<store::InsertedOrder>>> {
-                  co_return co_await store::InsertOrders(pool, batch, deadline);
-                }),
-        answers(service.pool_.executor(), Options(service.options_), Errors(),
-                [&service](std::span<FirstAnswer> batch, db::Deadline deadline)
-                    -> asio::awaitable<Result<std::vector<FirstAnswerApplied>>> {
-                  co_return co_await ApplyFirstAnswers(service, batch, deadline);
-                }) {}
+      : coalescer(
+            service.pool_.executor(),
+            db::CoalescerOptions{.batch_weight_max = service.options_.intent_batch_max,
+                                 .batch_wait_max_us = std::chrono::microseconds(0),
+                                 .queue_weight_max = service.options_.intent_queue_max},
+            db::CoalescerErrors{.too_large = make_error_code(db::Errc::bad_value),
+                                .overloaded = make_error_code(db::Errc::pool_exhausted),
+                                .closed = make_error_code(db::Errc::pool_closed)},
+            [&pool = service.pool_](std::span<store::OrderIntent> batch, db::Deadline deadline)
+                -> asio::awaitable<Result<std::vector<store::InsertedOrder>>> {
+              co_return co_await store::InsertOrders(pool, batch, deadline);
+            }) {}
 
-  static db::CoalescerOptions Options(const PaymentsOptions& options) {
-    // No wait is added: a batch forms from the creates that queued while the previous committed.
-    return {.batch_weight_max = options.intent_batch_max,
-            .batch_wait_max_us = std::chrono::microseconds(0),
-            .queue_weight_max = options.intent_queue_max};
-  }
-  static db::CoalescerErrors Errors() {
-    return {.too_large = make_error_code(db::Errc::bad_value),
-            .overloaded = make_error_code(db::Errc::pool_exhausted),
-            .closed = make_error_code(db::Errc::pool_closed)};
-  }
-
-  // The answers in one transaction, their orders locked first in id order. Should it fail, each
-  // answer is applied again alone, so one answer's failure is never its neighbours' (applying is
-  // idempotent: a transition already made has no effect, a posting exists once by its id).
-  static asio::awaitable<Result<std::vector<FirstAnswerApplied>>> ApplyFirstAnswers(
-      PaymentService& service, std::span<FirstAnswer> batch, db::Deadline deadline) {
-    std::vector<FirstAnswerApplied> out(batch.size());
-    std::vector<std::string> ids;
-    for (const FirstAnswer& answer : batch) ids.push_back(answer.order_id);
-    std::sort(ids.begin(), ids.end());
-    auto together = co_await db::RunInTransaction(
-        service.pool_, deadline, db::TransactionOptions{},
-        [&](PgConnection& conn) -> asio::awaitable<Result<void>> {
-          LEDGER_CO_TRYV(co_await store::LockOrdersTx(conn, ids, deadline));
-          for (std::size_t i = 0; i < batch.size(); ++i) {
-            out[i] = {};
-            LEDGER_CO_TRYV(co_await store::ApplyPaymentResultTx(
-                conn, service.books_, batch[i].order_id, 1, batch[i].result, false, deadline,
-                &out[i].after));
-          }
-          co_return outcome::success();
-        });
-    if (together || batch.size() == 1) {
-      if (!together) out[0].error = together.error();
-      co_return out;
-    }
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      out[i] = {};
-      auto alone = co_await service.ApplyPaymentResult(batch[i].order_id, 1, batch[i].result, false,
-                                                       &out[i].after);
-      if (!alone) out[i].error = alone.error();
-    }
-    co_return out;
-  }
-
-  db::Coalescer<store::OrderIntent, store::InsertedOrder> intents;
-  db::Coalescer<FirstAnswer, FirstAnswerApplied> answers;
+  db::Coalescer<store::OrderIntent, store::InsertedOrder> coalescer;
 };
 
 PaymentService::PaymentService(db::PgPool& pool, ledger::PostgresLedger& ledger,
@@ -387,7 +329,7 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::CreatePayment(
   // crash or a lost response): it is answered as it stands, never created twice.
   // Shared with the creates arriving meanwhile: one transaction for all of them (group commit).
   store::OrderIntent intent{order, std::move(record)};
-  auto created = co_await intents_->intents.Submit(std::move(intent), DbDeadline());
+  auto created = co_await intents_->coalescer.Submit(std::move(intent), DbDeadline());
   if (!created) co_return Unavailable(created.error());
   if (!created.value().inserted) co_return Existing(order, created.value().order);
   if (verdict) risk_->Recorded(*verdict, recorded.event_id);
@@ -419,19 +361,16 @@ asio::awaitable<ApiResult<api::v1::Payment>> PaymentService::SendFirstAttempt(
         std::chrono::steady_clock::now() - call_started);
   }
 
-  // Transaction 2: the answer, shared with the creates answered meanwhile (group commit). The
-  // client is answered with the order as it committed, not read again.
-  FirstAnswer answer{order.id, result};
-  auto applied = co_await intents_->answers.Submit(std::move(answer), DbDeadline());
-  const std::error_code failed = applied ? applied.value().error : applied.error();
-  if (failed) {
+  // Transaction 2: the answer. The client is answered with the order as it committed, not read
+  // again: one statement and one pool lease less per payment.
+  store::Order after;
+  auto applied = co_await ApplyPaymentResult(order.id, 1, result, false, &after);
+  if (!applied) {
     // The answer is lost with the database; the janitor's inquiry recovers it.
-    co_return Unavailable(failed);
+    co_return Unavailable(applied.error());
   }
-  if (applied.value().after.id.empty()) {
-    co_return co_await GetPayment(std::move(principal), order.id);
-  }
-  co_return store::ToApi(applied.value().after);
+  if (after.id.empty()) co_return co_await GetPayment(std::move(principal), order.id);
+  co_return store::ToApi(after);
 }
 
 // ---- Fraud rules ----

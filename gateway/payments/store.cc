@@ -65,10 +65,6 @@ constexpr Statement kInsertOrders{
     "amount_minor, currency, method, provider, merchant_account, expires_us, n) ORDER BY u.n "
     "ON CONFLICT (principal, client_reference) DO NOTHING RETURNING " PAYGATE_ORDER_COLUMNS};
 
-constexpr Statement kLockOrders{"payments_lock_orders",
-                                "SELECT id FROM payment_orders WHERE id = ANY($1::text[]) "
-                                "ORDER BY id FOR UPDATE"};
-
 constexpr Statement kSelectOrdersByKey{
     "payments_select_orders_by_key", "SELECT " PAYGATE_ORDER_COLUMNS
                                      " FROM payment_orders WHERE (principal, client_reference) IN "
@@ -529,12 +525,6 @@ asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order
   const OrderIntent intent{order, also};
   LEDGER_CO_TRY(auto inserted, co_await InsertOrders(pool, std::span(&intent, 1), deadline));
   co_return std::move(inserted.front());
-}
-
-asio::awaitable<Result<void>> LockOrdersTx(PgConnection& conn, const std::vector<std::string>& ids,
-                                           db::Deadline deadline) {
-  LEDGER_CO_TRYV(co_await conn.Execute(kLockOrders, Params().Add(db::ArrayLiteral(ids)), deadline));
-  co_return outcome::success();
 }
 
 asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(

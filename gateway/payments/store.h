@@ -108,12 +108,6 @@ using TxHook = std::function<boost::asio::awaitable<Result<void>>(db::PgConnecti
 boost::asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
                                                           db::Deadline deadline,
                                                           const TxHook& also = {});
-// Inside a transaction: locks the orders `ids` (FOR UPDATE) in id order, the order every batch
-// takes them in, before anything else of the transaction locks ledger accounts: a batch of answers
-// then never waits for an order while holding an account a single answer needs.
-boost::asio::awaitable<Result<void>> LockOrdersTx(db::PgConnection& conn,
-                                                  const std::vector<std::string>& ids,
-                                                  db::Deadline deadline);
 // One order's intent, as InsertOrder takes it.
 struct OrderIntent {
   Order order;

@@ -12,7 +12,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -584,54 +583,7 @@ TEST_F(PaymentsTest, ConcurrentCreatesShareTransactionsAndEachGetsItsOwnOrder) {
   EXPECT_LT(SqlInt("SELECT count(DISTINCT xmin::text) FROM janitor_tasks "
                    "WHERE kind = 'expire_order'"),
             kCreates / 2);
-  // The answers (pending) were group-committed too: the attempts' rows are the answers' versions.
-  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_attempts WHERE status = 'pending'"), kCreates + 1);
-  EXPECT_LT(SqlInt("SELECT count(DISTINCT xmin::text) FROM payment_attempts"), kCreates / 2);
   EXPECT_EQ(adapter_->Calls("create"), kCreates + 1);
-}
-
-TEST_F(PaymentsTest, AnAnswerThatCannotBeAppliedFailsAloneNotItsBatch) {
-  // Proves a failing answer in a batch of first answers does not take its neighbours down: the
-  // batch is applied again one by one. A success cannot be posted while premiums_received is
-  // closed; the other creates of its batch answer pending as usual, and the failed one answers 503
-  // with its order left processing (the janitor's inquiry will apply the answer later).
-  auto closed = RunUntilDone(
-      io_,
-      ledger_->SetAccountClosed(ledger::AccountIdFor("CNY", "premiums_received"), true, In(10s)));
-  ASSERT_TRUE(closed) << closed.error().message();
-  ProviderResult success = Answer(Outcome::kSucceeded);
-  success.provider_transaction_id = "tx-closed";
-  adapter_->Queue("create", success);
-  constexpr int kCreates = 10;
-  std::vector<std::optional<ApiResult<api::v1::Payment>>> answers(kCreates);
-  int finished = 0;
-  for (int i = 0; i < kCreates; ++i) {
-    asio::co_spawn(
-        io_,
-        [&, i]() -> asio::awaitable<void> {
-          std::string principal = "sales-platform";
-          std::string key = "isolated-" + std::to_string(i);
-          answers[i].emplace(co_await service_->CreatePayment(principal, key, Request(100 + i)));
-          ++finished;
-        },
-        asio::detached);
-  }
-  io_.restart();
-  while (finished < kCreates) io_.run_one();
-  int pending = 0, unavailable = 0;
-  for (const auto& answer : answers) {
-    if (*answer && answer->value().status() == "pending") {
-      ++pending;
-    } else if (!*answer && answer->error().status == 503) {
-      ++unavailable;
-    }
-  }
-  EXPECT_EQ(pending, kCreates - 1);
-  EXPECT_EQ(unavailable, 1);
-  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_orders WHERE status = 'processing'"), 1);
-  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_attempts WHERE status = 'sending'"), 1);
-  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_orders WHERE status = 'pending'"), kCreates - 1);
-  EXPECT_EQ(BalanceOf("premiums_received").credits_posted, 0);
 }
 
 TEST_F(PaymentsTest, InsertOrdersAnswersEachIntentAndWritesAllOrNothing) {
