@@ -4,16 +4,8 @@
 
 #include <array>
 #include <cstdlib>
-#include <set>
-#include <span>
-#include <utility>
-#include <vector>
 
 #include <fmt/format.h>
-
-#include "adapters/common/codec.h"
-#include "ledger/db/coalescer.h"
-#include "ledger/db/params.h"
 
 namespace paygate::idempotency {
 namespace {
@@ -63,18 +55,11 @@ constexpr db::Statement kBegin{
     " FROM idempotency_keys k"
     " WHERE k.principal = $1 AND k.key = $2 AND NOT EXISTS (SELECT 1 FROM claimed)"};
 
-// The responses of many claimed keys at once: arrays, one element per key; headers and bodies in
-// hex. Returns the keys it completed; a key missing from the answer lost its lease.
-constexpr db::Statement kCompleteMany{
-    "idempotency_complete_many",
-    "UPDATE idempotency_keys k SET state = 'done', lease_expires_at = NULL,"
-    " response_status = u.status, response_content_type = u.content_type,"
-    " response_headers = decode(u.headers, 'hex'), response_body = decode(u.body, 'hex')"
-    " FROM unnest($1::text[], $2::text[], $3::uuid[], $4::integer[], $5::text[], $6::text[],"
-    "   $7::text[]) AS u(principal, key, lease_token, status, content_type, headers, body)"
-    " WHERE k.principal = u.principal AND k.key = u.key AND k.lease_token = u.lease_token"
-    "   AND k.state = 'in_flight'"
-    " RETURNING k.principal, k.key"};
+constexpr db::Statement kComplete{
+    "idempotency_complete",
+    "UPDATE idempotency_keys SET state = 'done', lease_expires_at = NULL, response_status = $4,"
+    " response_content_type = $5, response_headers = $6, response_body = $7"
+    " WHERE principal = $1 AND key = $2 AND lease_token = $3::uuid AND state = 'in_flight'"};
 
 constexpr db::Statement kRelease{
     "idempotency_release",
@@ -181,87 +166,22 @@ boost::asio::awaitable<Result<BeginOutcome>> PostgresIdempotencyStore::Begin(
   co_return outcome;
 }
 
-namespace {
-
-// One Complete() waiting for its batch.
-struct Completion {
-  IdempotencyKey key;
-  std::string lease_token;
-  StoredResponse response;
-};
-
-// Completes a batch with one statement (autocommit); answers, per completion, whether its claim
-// was still its own.
-boost::asio::awaitable<Result<std::vector<bool>>> CompleteMany(db::PgPool& pool,
-                                                               std::span<Completion> batch,
-                                                               db::Deadline deadline) {
-  std::vector<std::string> principals, keys, tokens, content_types, headers, bodies;
-  std::vector<std::int64_t> statuses;
-  for (const Completion& c : batch) {
-    principals.push_back(c.key.principal);
-    keys.push_back(c.key.key);
-    tokens.push_back(c.lease_token);
-    statuses.push_back(c.response.status);
-    content_types.push_back(c.response.content_type);
-    headers.push_back(adapters::codec::HexLower(c.response.headers));  // decode(.., 'hex')
-    bodies.push_back(adapters::codec::HexLower(c.response.body));
-  }
-  db::Params params;
-  params.Add(db::ArrayLiteral(principals))
-      .Add(db::ArrayLiteral(keys))
-      .Add(db::ArrayLiteral(tokens))
-      .Add(db::ArrayLiteral(statuses))
-      .Add(db::ArrayLiteral(content_types))
-      .Add(db::ArrayLiteral(headers))
-      .Add(db::ArrayLiteral(bodies));
-  auto lease = co_await pool.Acquire(deadline);
-  if (!lease) co_return lease.error();
-  auto updated = co_await lease.value()->Execute(kCompleteMany, std::move(params), deadline);
-  if (!updated) co_return updated.error();
-  std::set<std::pair<std::string, std::string>> done;
-  for (int row = 0; row < updated.value().rows(); ++row) {
-    auto principal = updated.value().GetText(row, 0);
-    auto key = updated.value().GetText(row, 1);
-    if (!principal || !key) co_return make_error_code(Errc::bad_record);
-    done.emplace(std::move(principal).value(), std::move(key).value());
-  }
-  std::vector<bool> answers;
-  answers.reserve(batch.size());
-  for (const Completion& c : batch) answers.push_back(done.contains({c.key.principal, c.key.key}));
-  co_return answers;
-}
-
-}  // namespace
-
-struct PostgresIdempotencyStore::Completions {
-  explicit Completions(db::PgPool& pool)
-      : coalescer(pool.executor(),
-                  db::CoalescerOptions{.batch_weight_max = 256,
-                                       .batch_wait_max_us = std::chrono::microseconds(0),
-                                       .queue_weight_max = 10000},
-                  db::CoalescerErrors{.too_large = make_error_code(db::Errc::bad_value),
-                                      .overloaded = make_error_code(db::Errc::pool_exhausted),
-                                      .closed = make_error_code(db::Errc::pool_closed)},
-                  [&pool](std::span<Completion> batch, db::Deadline deadline) {
-                    return CompleteMany(pool, batch, deadline);
-                  }) {}
-
-  db::Coalescer<Completion, bool> coalescer;
-};
-
-PostgresIdempotencyStore::PostgresIdempotencyStore(db::PgPool& pool,
-                                                   PostgresIdempotencyStoreOptions options)
-    : pool_(pool), options_(options), completions_(std::make_unique<Completions>(pool)) {}
-
-PostgresIdempotencyStore::~PostgresIdempotencyStore() = default;
-
 boost::asio::awaitable<Result<void>> PostgresIdempotencyStore::Complete(
     const IdempotencyKey& key, std::string_view lease_token, const StoredResponse& response,
     db::Deadline deadline) {
-  Completion completion{key, std::string(lease_token), response};
-  auto completed = co_await completions_->coalescer.Submit(std::move(completion), deadline);
-  if (!completed) co_return completed.error();
-  if (!completed.value()) co_return make_error_code(Errc::lease_lost);
+  auto lease = co_await pool_.Acquire(deadline);
+  if (!lease) co_return lease.error();
+  db::Params params;
+  params.Add(key.principal)
+      .Add(key.key)
+      .Add(lease_token)
+      .Add(static_cast<std::int32_t>(response.status))
+      .Add(response.content_type)
+      .AddBytea(response.headers)
+      .AddBytea(response.body);
+  auto updated = co_await lease.value()->Execute(kComplete, std::move(params), deadline);
+  if (!updated) co_return updated.error();
+  if (updated.value().affected_rows() != 1) co_return make_error_code(Errc::lease_lost);
   co_return outcome::success();
 }
 

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -73,8 +72,7 @@ class IdempotencyStore {
                                                              std::string_view request_id,
                                                              db::Deadline deadline) = 0;
   // Stores the response of a claimed key: later Begin()s with its fingerprint get kDone.
-  // Errc::lease_lost when the claim is no longer this caller's. The Postgres store writes the
-  // completions of concurrent requests with one statement (group commit, DESIGN.md §4).
+  // Errc::lease_lost when the claim is no longer this caller's.
   virtual boost::asio::awaitable<Result<void>> Complete(const IdempotencyKey& key,
                                                         std::string_view lease_token,
                                                         const StoredResponse& response,
@@ -98,12 +96,9 @@ struct PostgresIdempotencyStoreOptions {
 // database clock, one clock for every daemon.
 class PostgresIdempotencyStore : public IdempotencyStore {
  public:
-  // `pool` must outlive the store. Completions still queued when the store is destroyed answer
-  // with an error (their keys free when the lease expires).
-  explicit PostgresIdempotencyStore(db::PgPool& pool, PostgresIdempotencyStoreOptions options = {});
-  ~PostgresIdempotencyStore() override;
-  PostgresIdempotencyStore(const PostgresIdempotencyStore&) = delete;
-  PostgresIdempotencyStore& operator=(const PostgresIdempotencyStore&) = delete;
+  // `pool` must outlive the store.
+  explicit PostgresIdempotencyStore(db::PgPool& pool, PostgresIdempotencyStoreOptions options = {})
+      : pool_(pool), options_(options) {}
 
   boost::asio::awaitable<Result<BeginOutcome>> Begin(const IdempotencyKey& key,
                                                      std::string_view fingerprint,
@@ -121,11 +116,8 @@ class PostgresIdempotencyStore : public IdempotencyStore {
   boost::asio::awaitable<Result<std::int64_t>> Purge(db::Deadline deadline);
 
  private:
-  struct Completions;  // The group commit of Complete() (idempotency_store.cc).
-
   db::PgPool& pool_;
   const PostgresIdempotencyStoreOptions options_;
-  std::unique_ptr<Completions> completions_;
 };
 
 }  // namespace paygate::idempotency

@@ -243,9 +243,9 @@ TEST_F(IdempotencyTest, ConcurrentIdenticalPostsRunOnce) {
   EXPECT_EQ(inner_->calls, 1);
 }
 
-// Concurrent requests store their responses together (one statement for a batch of completions):
-// each key still replays its own response, and a completion whose lease is no longer its own is
-// refused alone while the others of its batch are stored.
+// Concurrent requests each store their own response: each key replays its own body, and a
+// completion whose lease is no longer its own is refused while another completing at the same time
+// is stored exactly (binary body and headers).
 TEST_F(IdempotencyTest, ConcurrentCompletionsEachStoreTheirOwnResponse) {
   inner_->delay_ms = 50;
   std::vector<std::future<edge::Response>> answers;
