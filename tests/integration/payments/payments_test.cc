@@ -237,6 +237,23 @@ class PaymentsTest : public ::testing::Test {
 
 const std::string kClearing = "provider_clearing:sandbox:m1";
 
+// An order of 500 CNY by sales-platform through the sandbox route, as the store takes it.
+store::Order StoreOrder(std::string id, std::string client_reference, std::int64_t expires_at_us) {
+  store::Order o;
+  o.id = std::move(id);
+  o.principal = "sales-platform";
+  o.client_reference = std::move(client_reference);
+  o.policy_number = "POL-1";
+  o.amount_minor = 500;
+  o.currency = "CNY";
+  o.method = "sandbox";
+  o.provider = "sandbox";
+  o.merchant_account = "m1";
+  o.routing_reason = "test";
+  o.expires_at_us = expires_at_us;
+  return o;
+}
+
 // A payment id as the schema wants it ("pay_" and at least 20 lower-case letters or digits).
 std::string PayId(const std::string& tag) {
   return "pay_" + tag + std::string(20 - tag.size(), '0');
@@ -318,18 +335,9 @@ TEST_F(PaymentsTest, UnknownIsProcessingNeverFailedAndTheJanitorResolvesIt) {
 
 TEST_F(PaymentsTest, AttemptLeftSendingByACrashIsResolvedByTheJanitor) {
   // The intent committed, then the daemon died before recording the provider's answer.
-  store::Order order;
-  order.id = store::NewId("pay_");
-  order.principal = "sales-platform";
-  order.client_reference = "k-crash";
-  order.policy_number = "POL-1";
-  order.amount_minor = 500;
-  order.currency = "CNY";
-  order.method = "sandbox";
-  order.provider = "sandbox";
-  order.merchant_account = "m1";
-  order.routing_reason = "test";
-  order.expires_at_us = (std::chrono::system_clock::now() + 1h).time_since_epoch() / 1us;
+  const store::Order order =
+      StoreOrder(store::NewId("pay_"), "k-crash",
+                 (std::chrono::system_clock::now() + 1h).time_since_epoch() / 1us);
   auto inserted = RunUntilDone(io_, store::InsertOrder(pool_, order, In(10s)));
   ASSERT_TRUE(inserted);
   EXPECT_EQ(Get(order.id).status(), "processing");
@@ -590,20 +598,8 @@ TEST_F(PaymentsTest, InsertOrdersAnswersEachIntentAndWritesAllOrNothing) {
   // Proves store::InsertOrders: new orders get their attempt and their two janitor tasks and run
   // their hook; an intent repeating a client reference of the batch, or one already stored,
   // answers with that order and runs no hook; a failing hook writes nothing of the batch.
-  auto order = [](std::string tag, std::string reference) {
-    store::Order o;
-    o.id = PayId(tag);
-    o.principal = "sales-platform";
-    o.client_reference = std::move(reference);
-    o.policy_number = "POL-1";
-    o.amount_minor = 500;
-    o.currency = "CNY";
-    o.method = "sandbox";
-    o.provider = "sandbox";
-    o.merchant_account = "m1";
-    o.routing_reason = "test";
-    o.expires_at_us = 4102444800000000;  // 2100-01-01
-    return o;
+  auto order = [](const std::string& tag, std::string reference) {
+    return StoreOrder(PayId(tag), std::move(reference), 4102444800000000);  // 2100-01-01
   };
   auto stored = RunUntilDone(io_, store::InsertOrder(pool_, order("old", "ref-old"), In(10s)));
   ASSERT_TRUE(stored) << stored.error().message();

@@ -1,7 +1,7 @@
 // Proves the Coalescer answers each job of a batch with its own answer, leaves nothing pending on
 // its executor when idle, answers what is queued `closed` and commits nothing more when destroyed
-// without Stop(), and drains the queue on Stop(). Built with AddressSanitizer (CMakeLists.txt), so a request or the worker's state
-// freed while still in use fails the run.
+// without Stop(), and drains the queue on Stop(). Built with AddressSanitizer (CMakeLists.txt), so
+// a request or the worker's state freed while still in use fails the run.
 #include "ledger/db/coalescer.h"
 
 #include <utility>  // Before Asio (DESIGN.md §2).
@@ -70,6 +70,17 @@ class CoalescerTest : public ::testing::Test {
     while (!done()) io_.run_one();
   }
 
+  // Spawns coalescer.Stop(); `stopped` is set once it returns.
+  void SpawnStop(Strings& coalescer, bool& stopped) {
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          co_await coalescer.Stop();
+          stopped = true;
+        },
+        asio::detached);
+  }
+
   asio::io_context io_;
 };
 
@@ -102,13 +113,7 @@ TEST_F(CoalescerTest, EachJobGetsItsOwnAnswerAndWeightBoundsTheBatch) {
   io_.run_for(2s);
   EXPECT_TRUE(io_.stopped());
   bool stopped = false;
-  asio::co_spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        co_await coalescer.Stop();
-        stopped = true;
-      },
-      asio::detached);
+  SpawnStop(coalescer, stopped);
   RunUntil([&] { return stopped; });
 }
 
@@ -147,13 +152,7 @@ TEST_F(CoalescerTest, StopDrainsWhatIsQueuedThenRefuses) {
   io_.restart();
   for (int i = 0; i < 20; ++i) io_.poll_one();
   bool stopped = false;
-  asio::co_spawn(
-      io_,
-      [&]() -> asio::awaitable<void> {
-        co_await coalescer.Stop();
-        stopped = true;
-      },
-      asio::detached);
+  SpawnStop(coalescer, stopped);
   RunUntil([&] { return stopped && answers[0] && answers[1]; });
   EXPECT_EQ(answers[0]->value(), "X");
   EXPECT_EQ(answers[1]->value(), "Y");
