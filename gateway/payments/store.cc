@@ -112,20 +112,10 @@ constexpr Statement kPayerHistory{
     "       (SELECT coalesce(sum(captured_minor), 0)::bigint FROM payment_orders "
     "        WHERE principal = $2 AND policy_number = $3 AND currency = $4)"};
 
-constexpr Statement kInsertAttempt{
-    "payments_insert_attempt",
-    "INSERT INTO payment_attempts (order_id, seq, provider, merchant_account, provider_reference, "
-    "routing_reason, status) VALUES ($1, $2, $3, $4, $5, $6, 'sending')"};
-
 constexpr Statement kScheduleTask{"payments_schedule_task",
                                   "INSERT INTO janitor_tasks (kind, object_id, due_at) "
                                   "VALUES ($1, $2, now() + $3::bigint * interval '1 second') "
                                   "ON CONFLICT (kind, object_id) DO NOTHING"};
-
-constexpr Statement kScheduleTaskAt{
-    "payments_schedule_task_at",
-    "INSERT INTO janitor_tasks (kind, object_id, due_at) VALUES ($1, $2, " PAYGATE_US(3) ") "
-    "ON CONFLICT (kind, object_id) DO NOTHING"};
 
 constexpr Statement kDeleteTask{"payments_delete_task",
                                 "DELETE FROM janitor_tasks WHERE kind = $1 AND object_id = $2"};
@@ -520,6 +510,44 @@ std::optional<Cursor> ParseCursor(std::string_view text) {
 
 // ---- Orders ----
 
+namespace {
+
+// Inside a transaction: each order's first attempt (`sending`, under its routing reason) and the
+// janitor's safety net for it (an inquiry in case its answer is never recorded, and the expiry at
+// its expires_at_us), one statement each however many orders.
+asio::awaitable<Result<void>> InsertFirstAttemptsTx(PgConnection& conn,
+                                                    const std::vector<Order>& orders,
+                                                    db::Deadline deadline) {
+  std::vector<std::string> ids, providers, accounts, references, reasons;
+  std::vector<std::int64_t> expiries;
+  for (const Order& o : orders) {
+    ids.push_back(o.id);
+    providers.push_back(o.provider);
+    accounts.push_back(o.merchant_account);
+    references.push_back(AttemptReference(o.id, 1));
+    reasons.push_back(o.routing_reason);
+    expiries.push_back(o.expires_at_us);
+  }
+  LEDGER_CO_TRYV(co_await conn.Execute(kInsertFirstAttempts,
+                                       Params()
+                                           .Add(db::ArrayLiteral(ids))
+                                           .Add(db::ArrayLiteral(providers))
+                                           .Add(db::ArrayLiteral(accounts))
+                                           .Add(db::ArrayLiteral(references))
+                                           .Add(db::ArrayLiteral(reasons)),
+                                       deadline));
+  LEDGER_CO_TRYV(co_await conn.Execute(kScheduleFirstTasks,
+                                       Params()
+                                           .Add(db::ArrayLiteral(references))
+                                           .Add(db::ArrayLiteral(ids))
+                                           .Add(kFirstInquiryS)
+                                           .Add(db::ArrayLiteral(expiries)),
+                                       deadline));
+  co_return outcome::success();
+}
+
+}  // namespace
+
 asio::awaitable<Result<InsertedOrder>> InsertOrder(db::PgPool& pool, const Order& order,
                                                    db::Deadline deadline, const TxHook& also) {
   const OrderIntent intent{order, also};
@@ -531,7 +559,7 @@ asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
     db::PgPool& pool, std::span<const OrderIntent> intents, db::Deadline deadline) {
   // One array per column, one element per intent.
   std::vector<std::string> ids, principals, references, policies, payers, descriptions;
-  std::vector<std::string> currencies, methods, providers, accounts, reasons;
+  std::vector<std::string> currencies, methods, providers, accounts;
   std::vector<std::int64_t> amounts, expiries;
   for (const OrderIntent& intent : intents) {
     const Order& o = intent.order;
@@ -547,7 +575,6 @@ asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
     providers.push_back(o.provider);
     accounts.push_back(o.merchant_account);
     expiries.push_back(o.expires_at_us);
-    reasons.push_back(o.routing_reason);
   }
   Params orders;
   orders.Add(db::ArrayLiteral(ids))
@@ -573,10 +600,10 @@ asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
           LEDGER_CO_TRY(auto order, ParseOrder(inserted, row));
           new_orders.emplace(order.id, std::move(order));
         }
-        // The new orders' attempts and tasks; the others' existing orders by client reference.
-        std::vector<std::string> order_ids, attempt_providers, attempt_accounts, attempt_refs,
-            attempt_reasons, expiring, existing_principals, existing_references;
-        std::vector<std::int64_t> expiry_us;
+        // The new orders get their attempts and tasks; the others answer with the existing order
+        // of their client reference.
+        std::vector<Order> fresh;
+        std::vector<std::string> existing_principals, existing_references;
         for (std::size_t i = 0; i < intents.size(); ++i) {
           const Order& o = intents[i].order;
           auto found = new_orders.find(o.id);
@@ -587,13 +614,7 @@ asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
           }
           out[i].inserted = true;
           out[i].order = std::move(found->second);
-          order_ids.push_back(o.id);
-          attempt_providers.push_back(o.provider);
-          attempt_accounts.push_back(o.merchant_account);
-          attempt_refs.push_back(AttemptReference(o.id, 1));
-          attempt_reasons.push_back(o.routing_reason);
-          expiring.push_back(o.id);
-          expiry_us.push_back(o.expires_at_us);
+          fresh.push_back(o);
         }
         if (!existing_principals.empty()) {
           LEDGER_CO_TRY(auto existing,
@@ -616,23 +637,7 @@ asio::awaitable<Result<std::vector<InsertedOrder>>> InsertOrders(
             out[i].order = found->second;
           }
         }
-        if (!order_ids.empty()) {
-          LEDGER_CO_TRYV(co_await conn.Execute(kInsertFirstAttempts,
-                                               Params()
-                                                   .Add(db::ArrayLiteral(order_ids))
-                                                   .Add(db::ArrayLiteral(attempt_providers))
-                                                   .Add(db::ArrayLiteral(attempt_accounts))
-                                                   .Add(db::ArrayLiteral(attempt_refs))
-                                                   .Add(db::ArrayLiteral(attempt_reasons)),
-                                               deadline));
-          LEDGER_CO_TRYV(co_await conn.Execute(kScheduleFirstTasks,
-                                               Params()
-                                                   .Add(db::ArrayLiteral(attempt_refs))
-                                                   .Add(db::ArrayLiteral(expiring))
-                                                   .Add(kFirstInquiryS)
-                                                   .Add(db::ArrayLiteral(expiry_us)),
-                                               deadline));
-        }
+        if (!fresh.empty()) LEDGER_CO_TRYV(co_await InsertFirstAttemptsTx(conn, fresh, deadline));
         for (std::size_t i = 0; i < intents.size(); ++i) {
           if (out[i].inserted && intents[i].also) {
             LEDGER_CO_TRYV(co_await intents[i].also(conn));
@@ -713,20 +718,12 @@ asio::awaitable<Result<Order>> ReleaseHeldOrderTx(PgConnection& conn, const std:
                                       deadline));
   if (updated.rows() != 1) co_return make_error_code(db::Errc::bad_value);
   LEDGER_CO_TRY(auto after, ParseOrder(updated, 0));
-  const std::string reference = AttemptReference(order_id, 1);
-  LEDGER_CO_TRYV(co_await conn.Execute(kInsertAttempt,
-                                       Params()
-                                           .Add(order_id)
-                                           .Add(std::int32_t{1})
-                                           .Add(after.provider)
-                                           .Add(after.merchant_account)
-                                           .Add(reference)
-                                           .Add(routing_reason),
-                                       deadline));
-  LEDGER_CO_TRYV(co_await conn.Execute(
-      kScheduleTask, Params().Add("inquire_attempt").Add(reference).Add(kFirstInquiryS), deadline));
-  LEDGER_CO_TRYV(co_await conn.Execute(
-      kScheduleTaskAt, Params().Add("expire_order").Add(order_id).Add(expires_at_us), deadline));
+  // The attempt and tasks InsertOrder gives a new order. A named vector, not a braced temporary
+  // inside the co_await, which GCC 12 may destroy twice.
+  std::vector<Order> released{after};
+  released.front().routing_reason = routing_reason;
+  released.front().expires_at_us = expires_at_us;
+  LEDGER_CO_TRYV(co_await InsertFirstAttemptsTx(conn, released, deadline));
   co_return after;
 }
 

@@ -28,6 +28,7 @@
 #include "gateway/payments/store.h"
 #include "ledger/db/migrations.h"
 #include "ledger/db/pg_pool.h"
+#include "ledger/db/transaction.h"
 #include "ledger/ledger/chart.h"
 #include "ledger/ledger/postgres_ledger.h"
 #include "tests/integration/db/db_test_util.h"
@@ -663,6 +664,43 @@ TEST_F(PaymentsTest, InsertOrdersAnswersEachIntentAndWritesAllOrNothing) {
                                "object_id LIKE '{}%'",
                                c, d)),
             0);
+}
+
+TEST_F(PaymentsTest, ReleasedHeldOrderGetsTheFirstAttemptAndTasksOfANewOrder) {
+  // Proves a held order released by review gets what InsertOrder gives a new order: attempt 1
+  // `sending` under the release's routing reason, its inquiry, and its expiry at the new time.
+  store::Order held = StoreOrder(PayId("held"), "ref-held", 4102444800000000);
+  held.status = "requires_review";
+  const store::Books books{*ledger_, std::chrono::hours(1)};
+  auto stored = RunUntilDone(io_, store::InsertStoppedOrder(pool_, books, held, In(10s)));
+  ASSERT_TRUE(stored) << stored.error().message();
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM payment_attempts"), 0);
+  const std::int64_t expires_us = 4133980800000000;  // 2101-01-01
+  auto released = RunUntilDone(
+      io_,
+      db::RunInTransaction(pool_, In(10s), db::TransactionOptions{},
+                           [&](db::PgConnection& conn) -> asio::awaitable<Result<store::Order>> {
+                             co_return co_await store::ReleaseHeldOrderTx(
+                                 conn, held.id, "approved by review", expires_us, In(10s));
+                           }));
+  ASSERT_TRUE(released) << released.error().message();
+  EXPECT_EQ(released.value().status, "processing");
+  const std::string id = held.id;
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM payment_attempts WHERE order_id = '{}' AND "
+                               "seq = 1 AND status = 'sending' AND routing_reason = "
+                               "'approved by review' AND provider_reference = '{}_1' AND "
+                               "provider = 'sandbox' AND merchant_account = 'm1'",
+                               id, id)),
+            1);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM janitor_tasks WHERE kind = 'inquire_attempt' "
+                               "AND object_id = '{}_1' AND due_at > now() + interval '30 seconds' "
+                               "AND due_at <= now() + interval '60 seconds'",
+                               id)),
+            1);
+  EXPECT_EQ(SqlInt(fmt::format("SELECT count(*) FROM janitor_tasks WHERE kind = 'expire_order' "
+                               "AND object_id = '{}' AND due_at = '2101-01-01 00:00:00+00'",
+                               id)),
+            1);
 }
 
 TEST_F(PaymentsTest, StoredButUnappliedCallbackIsAppliedByTheJanitor) {
