@@ -77,7 +77,6 @@ class Coalescer {
 
   struct Stats {
     std::uint64_t batches_total = 0;
-    std::uint64_t jobs_total = 0;
     std::uint64_t weight_total = 0;
     std::size_t batch_weight_largest = 0;
   };
@@ -271,7 +270,6 @@ class Coalescer {
           for (auto& request : batch) request->complete(Outcome{error, {}});
           continue;
         }
-        stats.jobs_total += batch.size();
         stats.weight_total += batch_weight;
         stats.batch_weight_largest = std::max(stats.batch_weight_largest, batch_weight);
         for (std::size_t i = 0; i < batch.size(); ++i) {
