@@ -102,7 +102,9 @@ TEST(BinaryCopyReader, RefusesMalformedData) {
     BinaryCopyReader reader;  // a header extension is skipped, whatever it holds
     std::string extended = header;
     extended[18] = '\x02';
-    EXPECT_EQ(reader.Next(extended + "zz" + row, f), BinaryCopyReader::Status::kRow);
+    // Named: the fields are views into the data, which must outlive them.
+    const std::string data = extended + "zz" + row;
+    EXPECT_EQ(reader.Next(data, f), BinaryCopyReader::Status::kRow);
     EXPECT_EQ(*f.at(0), "abc");
   }
 }
