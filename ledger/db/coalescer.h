@@ -10,11 +10,10 @@
 // constructor's executor. The first request after an idle spell starts the worker and the worker
 // ends when the queue is empty: an idle Coalescer leaves nothing pending on the executor, so it
 // never keeps an io_context's run() from returning. A batch opened from an idle queue lingers up
-// to wait_max for company, and
-// stops lingering once as many requests are queued as the previous batch carried (in a closed loop
-// everyone is back); under load no wait is added: requests that queued during a commit form the
-// next batch at once. A commit error is every request's error in that batch: nothing of it was
-// written (the commit function runs one transaction).
+// to wait_max for company, and stops lingering once as many requests are queued as the previous
+// batch carried (in a closed loop everyone is back); under load no wait is added: requests that
+// queued during a commit form the next batch at once. A commit error is every request's error in
+// that batch: nothing of it was written (the commit function runs one transaction).
 #include <utility>  // Before Asio: GCC 12 needs it for boost/asio/awaitable.hpp (DESIGN.md §2).
 
 #include <algorithm>
