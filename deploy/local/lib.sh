@@ -114,6 +114,11 @@ pg_bin() {
   printf '%s\n' "$best"
 }
 
+# free_disk [DIR]: the space left on DIR's file system (default: the current folder), e.g. "71G".
+free_disk() {
+  df -h --output=avail "${1:-.}" | tail -n1 | tr -d ' '
+}
+
 # port_in_use PORT: true if any local TCP socket (listening or connected) uses PORT.
 port_in_use() {
   [[ -n $(ss -Htan "sport = :$1" 2>/dev/null) ]]

@@ -20,7 +20,7 @@ test_jobs=${PAYGATE_TEST_JOBS:-2}
 ensure_packages
 build_preset "$preset"
 # What the build left on disk, and what is still free: a full disk fails a build with an unrelated error.
-log "build folder: $(du -sh "build/$preset" | cut -f1); free: $(df -h --output=avail . | tail -1 | tr -d ' ')"
+log "build folder: $(du -sh "build/$preset" | cut -f1); free: $(free_disk)"
 
 # The benchmark smoke runs before ctest so that ctest's summary stays the last thing printed; it reuses
 # the build just made instead of building the release preset.
