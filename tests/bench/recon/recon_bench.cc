@@ -50,6 +50,10 @@ constexpr std::int64_t kIdScramble = 999999999989;
 constexpr std::int64_t kIdSpace = 1000000000000;
 std::int64_t IdNumber(std::int64_t i) { return i * kIdScramble % kIdSpace; }
 std::string Reference(std::int64_t i) { return fmt::format("pay_{:024}_1", IdNumber(i)); }
+// The order id of row i in the setup's SQL (generate_series' i), as IdNumber and Reference make it.
+std::string OrderIdSql() {
+  return fmt::format("'pay_' || lpad((i * {} % {})::text, 24, '0')", kIdScramble, kIdSpace);
+}
 std::string Txid(std::int64_t i) { return fmt::format("42{:026}", i); }
 // Seconds after the day's midnight (China time), away from the cut-off window.
 std::int64_t Second(std::int64_t i) { return i % 80000; }
@@ -153,21 +157,19 @@ int main(int argc, char** argv) {
     auto inserted = sql(fmt::format(
         "INSERT INTO payment_orders (id, principal, client_reference, policy_number, "
         "amount_minor, currency, method, provider, merchant_account, status, captured_minor, "
-        "expires_at, created_at, updated_at) SELECT 'pay_' || lpad((i * {2} % {3})::text, 24, "
-        "'0'), 'bench', "
-        "'c' || i, 'POL', 1000 + i % 5000, 'CNY', 'wechat_native', 'wechatpay', 'm1', "
-        "'succeeded', 1000 + i % 5000, {0} + interval '2 days', {0}, "
+        "expires_at, created_at, updated_at) SELECT {2}, 'bench', 'c' || i, 'POL', "
+        "1000 + i % 5000, 'CNY', 'wechat_native', 'wechatpay', 'm1', 'succeeded', "
+        "1000 + i % 5000, {0} + interval '2 days', {0}, "
         "{0} + (i % 80000) * interval '1 second' FROM generate_series(0, {1} - 1) i; "
         "INSERT INTO payment_attempts (order_id, seq, provider, merchant_account, "
         "provider_reference, routing_reason, status, provider_transaction_id, created_at, "
-        "updated_at) SELECT 'pay_' || lpad((i * {2} % {3})::text, 24, '0'), 1, 'wechatpay', 'm1', "
-        "'pay_' || lpad((i * {2} % {3})::text, 24, '0') || '_1', 'bench', 'succeeded', "
+        "updated_at) SELECT {2}, 1, 'wechatpay', 'm1', {2} || '_1', 'bench', 'succeeded', "
         "'42' || lpad(i::text, 26, '0'), {0}, {0} + (i % 80000) * interval '1 second' "
         "FROM generate_series(0, {1} - 1) i; "
         "CREATE TABLE anchor_bill (line_no integer, kind text, provider_transaction_id text, "
         "merchant_reference text, amount_minor bigint, fee_minor bigint, currency char(3), "
         "occurred_at timestamptz, status text); ANALYZE",
-        ts, lines, kIdScramble, kIdSpace));
+        ts, lines, OrderIdSql()));
     if (!inserted) {
       std::cerr << "setup failed\n";
       return 1;
