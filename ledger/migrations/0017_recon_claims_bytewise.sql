@@ -10,10 +10,11 @@
 -- language locale, as most production ones are.
 --
 -- The index is only ever asked for equality, which every deterministic collation answers the
--- same way (bytewise), so nothing it accepts or refuses changes. The columns themselves take collation "C" (a change that
--- rewrites no row, only rebuilds the index): the probes compare them with ids built from other
--- columns (`b.our_id = a.order_id || ':' || a.seq`), and a column's collation wins over the
--- default one there, so the probes keep using the index. An index in "C" over columns in the
+-- same way (bytewise), so nothing it accepts or refuses changes. The columns themselves take
+-- collation "C" (the same type: no row is rewritten, only the index rebuilt; PostgreSQL's ALTER
+-- TABLE documentation): the probes compare them with ids built from other columns
+-- (`b.our_id = a.order_id || ':' || a.seq`), and a column's collation wins over the default one
+-- there, so the probes keep using the index. An index in "C" over columns in the
 -- default collation would not serve them.
 -- Runs inside the transaction opened by ApplyMigrations: no BEGIN/COMMIT here.
 
